@@ -1,0 +1,30 @@
+"""symgrad: gradients the way a compiler makes them.
+
+Trace a plain numpy function, differentiate it symbolically (SymPy), and run generated numpy
+code that a person can read, diff and ship::
+
+    import numpy as np
+    import symgrad as sg
+
+    @sg.value_and_grad(wrt=("w", "b"))
+    def loss(x, y, w, b):
+        z = x @ w + b
+        return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+
+    value, (gw, gb) = loss(x, y, w, b)
+    print(loss.lower(x, y, w, b).source)
+"""
+__version__ = "0.1.0"
+
+from .api import (CompiledFunction, Lowered, grad, hessian, jacobian, jit, stop_gradient,
+                  value_and_grad, vjp)
+from .errors import (ArgumentError, GradientError, NonScalarOutputError, NotDifferentiableError,
+                     ShapeError, SymgradError, TracedBoolError, TracingError,
+                     UnsupportedFunctionError)
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "jacobian", "hessian", "jit", "stop_gradient",
+    "CompiledFunction", "Lowered", "SymgradError", "TracingError", "TracedBoolError",
+    "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
+    "NonScalarOutputError", "ArgumentError",
+]

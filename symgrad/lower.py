@@ -1,0 +1,278 @@
+"""Lowering: from graph outputs to a straight-line `Program` of named numpy statements.
+
+lift (regions.py) -> simplify each expression (simplify.py) -> one `sympy.cse` over forward and
+backward together -> names -> a schedule in which every temporary is computed just before its
+first use and nothing unused is computed -> printed statements, each with the user's source line.
+"""
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import sympy as sp
+
+from .graph import Node, Site
+from .ops import OPS, Group
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code,
+                      inline_code)
+from .regions import Lifted, Value, lift
+from .simplify import simplify_expression
+
+RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
+
+
+@dataclass
+class Statement:
+    target: str
+    code: str
+    site: Site | None
+    guarded: bool = False  # computes branches of np.where that may be unselected
+
+
+@dataclass
+class Program:
+    function_name: str
+    params: list[str]
+    statements: list[Statement]
+    returns: str
+    constants: list[tuple[str, str]]
+    helpers: list[str]
+    rewrites: list[str]
+    op_counts: dict[str, int] = field(default_factory=dict)
+
+
+class Names(dict):
+    """Symbol -> generated name; `inlined` holds the symbols written inside their reader."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inlined: set[sp.Symbol] = set()
+
+
+class Namer:
+    """Valid, unique Python identifiers; nothing from the user becomes code except as a name."""
+
+    def __init__(self, reserved: set[str]):
+        self.taken = set(reserved)
+        self.temporaries = 0
+
+    def claim(self, wish: str) -> str:
+        name = re.sub(r"\W", "_", wish, flags=re.ASCII)[:40] or "v"
+        if name[0].isdigit():
+            name = "_" + name
+        if name in RESERVED or name.startswith("_"):
+            name = name.strip("_") + "_" if name.strip("_") else "v"
+        base, k = name, 1
+        while name in self.taken or name in RESERVED:
+            name = f"{base}{k}"
+            k += 1
+        self.taken.add(name)
+        return name
+
+    def temporary(self) -> str:
+        while f"t{self.temporaries}" in self.taken:
+            self.temporaries += 1
+        name = f"t{self.temporaries}"
+        self.taken.add(name)
+        return name
+
+
+def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
+          inputs: Sequence[Node | None], name_hints: dict[Node, str],
+          function_name: str) -> Program:
+    lifted = lift(outputs, name_hints)
+    rewrites: set[str] = set()
+    expr_values = [v for v in lifted.values if v.expr is not None]
+    for value in expr_values:
+        value.expr = simplify_expression(value.expr, rewrites)
+    ops_before = sum(sp.count_ops(v.expr) for v in expr_values)
+
+    temp_symbols = sp.numbered_symbols("cse", real=True)
+    replacements, reduced = sp.cse([v.expr for v in expr_values], symbols=temp_symbols,
+                                   order="none")
+    for value, expr in zip(expr_values, reduced):
+        value.expr = expr
+    ops_after = sum(sp.count_ops(e) for _, e in replacements) + sum(
+        sp.count_ops(v.expr) for v in expr_values)
+
+    namer = Namer(RESERVED | {"_sigmoid", "_unslice"})
+    param_names = [namer.claim(p) for p in params]
+    names = Names()
+    for node in inputs:
+        if node in lifted.of_node:
+            names[lifted.of_node[node].symbol] = param_names[node.param("position")]
+    for value in lifted.values:
+        if value.symbol not in names and value.node in name_hints:
+            names[value.symbol] = namer.claim(name_hints[value.node])
+
+    return _schedule(lifted, replacements, names, namer, param_names, structure, function_name,
+                     sorted(rewrites), {"before_cse": ops_before, "after_cse": ops_after})
+
+
+def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
+              names: Names, namer: Namer, param_names: list[str],
+              structure: Any, function_name: str, rewrites: list[str],
+              op_counts: dict[str, int]) -> Program:
+    temps = dict(replacements)
+    by_symbol: dict[sp.Symbol, Value] = {v.symbol: v for v in lifted.values}
+
+    def dependencies(symbol: sp.Symbol) -> list[sp.Symbol]:
+        if symbol in temps:
+            return _ordered_symbols(temps[symbol])
+        value = by_symbol[symbol]
+        if value.expr is not None:
+            return _ordered_symbols(value.expr)
+        return [lifted.of_node[i].symbol for i in value.node.inputs]
+
+    constants: list[tuple[str, str]] = []
+    needed: set[sp.Symbol] = set()
+    pending = [v.symbol for v in lifted.outputs]
+    while pending:
+        symbol = pending.pop()
+        if symbol not in needed:
+            needed.add(symbol)
+            pending.extend(dependencies(symbol))
+
+    # Values in graph order (forward, then backward); each temporary just before its first use.
+    order: list[sp.Symbol] = []
+    emitted: set[sp.Symbol] = set()
+    for value in lifted.values:
+        if value.symbol not in needed:
+            continue
+        stack = [(value.symbol, iter(dependencies(value.symbol)))]
+        while stack:
+            symbol, deps = stack[-1]
+            for dep in deps:
+                if dep in temps and dep not in emitted:
+                    emitted.add(dep)
+                    stack.append((dep, iter(dependencies(dep))))
+                    break
+            else:
+                stack.pop()
+                order.append(symbol)
+        emitted.add(value.symbol)
+
+    # Temporaries are guarded when every statement that reads them is.
+    readers: dict[sp.Symbol, list[sp.Symbol]] = {}
+    for symbol in order:
+        for dep in dependencies(symbol):
+            readers.setdefault(dep, []).append(symbol)
+    guarded: set[sp.Symbol] = set()
+    for symbol in reversed(order):
+        expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
+        if expr is not None and expr.has(sp.Piecewise):
+            guarded.add(symbol)
+        elif symbol in temps and readers.get(symbol) and all(
+                r in guarded for r in readers[symbol]):
+            guarded.add(symbol)
+
+    for symbol in order:
+        if _inline_single_use_structural(symbol, readers, temps, by_symbol, lifted, names):
+            continue
+        if symbol not in names:
+            value = by_symbol.get(symbol)
+            if value is not None and value.node.op == "const" and value.expr is None:
+                names[symbol] = namer.claim("const")
+            else:
+                names[symbol] = namer.temporary()
+    printer = NumpyExpressionPrinter(names)
+    statements: list[Statement] = []
+    site_of: dict[sp.Symbol, Site | None] = {}
+    for symbol in reversed(order):
+        if symbol in by_symbol:
+            site_of[symbol] = by_symbol[symbol].node.site
+        for dep in dependencies(symbol):
+            site_of.setdefault(dep, site_of.get(symbol))
+
+    for symbol in order:
+        if symbol in names.inlined:
+            continue
+        name = names[symbol]
+        if symbol in temps:
+            statements.append(Statement(name, printer.doprint(temps[symbol]), site_of[symbol],
+                                        symbol in guarded))
+            continue
+        value = by_symbol[symbol]
+        node = value.node
+        if node.op == "input":
+            continue
+        if node.op == "const" and value.expr is None:
+            constants.append((name, const_array_code(node.param("value"))))
+            continue
+        if value.expr is not None:
+            code = printer.doprint(value.expr)
+            is_constant = not value.expr.free_symbols
+            if value.read_in_full and (is_constant or value.natural_shape != node.shape):
+                code = fill_code(node.shape, code, node.dtype, is_constant)
+        else:
+            args = [names[lifted.of_node[i].symbol] for i in node.inputs]
+            code = STRUCTURAL[node.op](node, *args)
+        statements.append(Statement(name, code, node.site, symbol in guarded))
+
+    returns = _returns(structure, lifted, names, statements, namer)
+    helpers = printer.helpers | {STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
+                                 if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
+    return Program(function_name, param_names, statements, returns, constants,
+                   sorted(helpers), rewrites, op_counts)
+
+
+def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],
+                                  temps: dict[sp.Symbol, sp.Expr],
+                                  by_symbol: dict[sp.Symbol, Value], lifted: Lifted,
+                                  names: Names) -> bool:
+    """A structural result read once, by an expression, is written inside it: `x @ w + b`."""
+    value = by_symbol.get(symbol)
+    if value is None or value.expr is not None or value.node.op in ("input", "const") \
+            or value in lifted.outputs or len(readers.get(symbol, ())) != 1:
+        return False
+    reader = readers[symbol][0]
+    expr = temps[reader] if reader in temps else by_symbol[reader].expr
+    if expr is None or expr.count(symbol) != 1:
+        return False
+    node = value.node
+    args = [names[lifted.of_node[i].symbol] for i in node.inputs]
+    replacement = {symbol: inline_code(node, symbol.name, STRUCTURAL[node.op](node, *args))}
+    if reader in temps:
+        temps[reader] = expr.xreplace(replacement)
+    else:
+        by_symbol[reader].expr = expr.xreplace(replacement)
+    names.inlined.add(symbol)
+    return True
+
+
+def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
+    return sorted(expr.free_symbols, key=lambda s: s.name)
+
+
+def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
+             statements: list[Statement], namer: Namer) -> str:
+    """The return expression; outputs that alias an argument are copied (results are fresh)."""
+    copied: dict[str, str] = {}
+
+    def leaf(index: int) -> str:
+        value = lifted.outputs[index]
+        name = names[value.symbol]
+        aliases_input = value.node.op == "input" or (
+            isinstance(value.expr, sp.Symbol) and lifted.of_node.get(value.node) is value
+            and value.expr in {v.symbol for v in lifted.values if v.node.op == "input"})
+        if aliases_input:
+            if name not in copied:
+                source = name if value.node.op == "input" else names[value.expr]
+                copied[name] = namer.claim(f"{source}_copy")
+                statements.append(Statement(copied[name], f"{source}.copy()", None))
+            return copied[name]
+        return name
+
+    def walk(item: Any, top: bool = False) -> str:
+        if isinstance(item, int):
+            return leaf(item)
+        inner = ", ".join(walk(i) for i in item)
+        if isinstance(item, list):
+            return f"[{inner}]"
+        inner += "," if len(item) == 1 else ""
+        return inner if top and item else f"({inner})"
+
+    return walk(structure, top=True)

@@ -1,0 +1,155 @@
+"""The op table: every operation the IR knows, grouped by family.
+
+Elementwise ops carry their SymPy form (a function of a namespace `s` and the operand
+expressions); their derivatives come from `sympy.diff` of that form, never from a hand rule.
+Structural ops (reductions, movement, linear algebra, indexing) get their VJP from
+`vjp_rules.py` and their numpy text from `printer.py`; the completeness test checks that every
+op here has both. Nothing in this module imports SymPy: the forms are called only after lifting.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+class Group(enum.Enum):
+    SOURCE = "source"  # inputs and constants
+    ELEMENTWISE = "elementwise"
+    REDUCTION = "reduction"
+    MOVEMENT = "movement"
+    LINALG = "linalg"
+    INDEXING = "indexing"
+
+
+class Result(enum.Enum):
+    FLOAT = "float"  # numpy's own type resolution (float for float inputs)
+    BOOL = "bool"  # comparisons and logical ops: never differentiable
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    name: str
+    group: Group
+    arity: int | None
+    sympy: Callable[..., Any] | None = None  # elementwise: (s, *operands) -> expression
+    result: Result = Result.FLOAT
+    kinked: bool = False  # non-smooth in its operands: they are kept as named values
+    differentiable: bool = True
+
+
+OPS: dict[str, OpRecord] = {}
+
+
+def _register(*records: OpRecord) -> None:
+    for record in records:
+        assert record.name not in OPS, record.name
+        OPS[record.name] = record
+
+
+def _ew(name: str, arity: int, form: Callable[..., Any], **extra: Any) -> OpRecord:
+    return OpRecord(name, Group.ELEMENTWISE, arity, form, **extra)
+
+
+def _cmp(name: str, form: Callable[..., Any]) -> OpRecord:
+    return OpRecord(name, Group.ELEMENTWISE, 2, form, result=Result.BOOL, kinked=True,
+                    differentiable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------------------------
+_register(
+    OpRecord("input", Group.SOURCE, 0),
+    OpRecord("const", Group.SOURCE, 0),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise: the SymPy form is the whole definition
+# ---------------------------------------------------------------------------------------------
+_register(
+    _ew("add", 2, lambda s, a, b: a + b),
+    _ew("subtract", 2, lambda s, a, b: a - b),
+    _ew("multiply", 2, lambda s, a, b: a * b),
+    _ew("divide", 2, lambda s, a, b: a / b),
+    _ew("power", 2, lambda s, a, b: s.power(a, b)),
+    _ew("negative", 1, lambda s, a: -a),
+    _ew("positive", 1, lambda s, a: a),
+    _ew("reciprocal", 1, lambda s, a: 1 / a),
+    _ew("square", 1, lambda s, a: a**2),
+    _ew("sqrt", 1, lambda s, a: s.sqrt(a)),
+    _ew("cbrt", 1, lambda s, a: s.cbrt(a)),
+    _ew("exp", 1, lambda s, a: s.exp(a)),
+    _ew("exp2", 1, lambda s, a: s.exp2(a)),
+    _ew("expm1", 1, lambda s, a: s.expm1(a)),
+    _ew("log", 1, lambda s, a: s.log(a)),
+    _ew("log2", 1, lambda s, a: s.log2(a)),
+    _ew("log10", 1, lambda s, a: s.log10(a)),
+    _ew("log1p", 1, lambda s, a: s.log1p(a)),
+    _ew("logaddexp", 2, lambda s, a, b: s.logaddexp(a, b)),
+    _ew("logaddexp2", 2, lambda s, a, b: s.logaddexp2(a, b)),
+    _ew("sin", 1, lambda s, a: s.sin(a)),
+    _ew("cos", 1, lambda s, a: s.cos(a)),
+    _ew("tan", 1, lambda s, a: s.tan(a)),
+    _ew("arcsin", 1, lambda s, a: s.asin(a)),
+    _ew("arccos", 1, lambda s, a: s.acos(a)),
+    _ew("arctan", 1, lambda s, a: s.atan(a)),
+    _ew("arctan2", 2, lambda s, a, b: s.arctan2(a, b), kinked=True),
+    _ew("sinh", 1, lambda s, a: s.sinh(a)),
+    _ew("cosh", 1, lambda s, a: s.cosh(a)),
+    _ew("tanh", 1, lambda s, a: s.tanh(a)),
+    _ew("arcsinh", 1, lambda s, a: s.asinh(a)),
+    _ew("arccosh", 1, lambda s, a: s.acosh(a)),
+    _ew("arctanh", 1, lambda s, a: s.atanh(a)),
+    _ew("hypot", 2, lambda s, a, b: s.hypot(a, b), kinked=True),
+    _ew("abs", 1, lambda s, a: s.Abs(a), kinked=True),
+    _ew("sign", 1, lambda s, a: s.sign(a), kinked=True),
+    _ew("maximum", 2, lambda s, a, b: s.Max(a, b), kinked=True),
+    _ew("minimum", 2, lambda s, a, b: s.Min(a, b), kinked=True),
+    _ew("fmax", 2, lambda s, a, b: s.fmax(a, b), kinked=True),
+    _ew("fmin", 2, lambda s, a, b: s.fmin(a, b), kinked=True),
+    _ew("clip", 3, lambda s, a, lo, hi: s.clip(a, lo, hi), kinked=True),
+    _ew("floor", 1, lambda s, a: s.floor(a), kinked=True),
+    _ew("ceil", 1, lambda s, a: s.ceiling(a), kinked=True),
+    _ew("rint", 1, lambda s, a: s.rint(a), kinked=True),
+    _ew("trunc", 1, lambda s, a: s.trunc(a), kinked=True),
+    # where(c, a, b): a SymPy Piecewise, so derivatives are taken branch by branch.
+    _ew("where", 3, lambda s, c, a, b: s.Piecewise((a, c), (b, True))),
+    # 'ew' is an elementwise node made during differentiation; its form is its `expr` param.
+    OpRecord("ew", Group.ELEMENTWISE, None),
+)
+
+_register(
+    _cmp("greater", lambda s, a, b: s.Gt(a, b)),
+    _cmp("greater_equal", lambda s, a, b: s.Ge(a, b)),
+    _cmp("less", lambda s, a, b: s.Lt(a, b)),
+    _cmp("less_equal", lambda s, a, b: s.Le(a, b)),
+    _cmp("equal", lambda s, a, b: s.Eq(a, b)),
+    _cmp("not_equal", lambda s, a, b: s.Ne(a, b)),
+    _cmp("logical_and", lambda s, a, b: s.And(a, b)),
+    _cmp("logical_or", lambda s, a, b: s.Or(a, b)),
+    OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Structural ops: VJP rules in vjp_rules.py, numpy text in printer.py
+# ---------------------------------------------------------------------------------------------
+_register(
+    OpRecord("sum", Group.REDUCTION, 1),  # params: axes, keepdims
+    OpRecord("reshape", Group.MOVEMENT, 1),  # params: shape
+    OpRecord("transpose", Group.MOVEMENT, 1),  # params: perm
+    OpRecord("broadcast_to", Group.MOVEMENT, 1),  # params: shape
+    OpRecord("astype", Group.MOVEMENT, 1),  # params: dtype
+    OpRecord("stop_gradient", Group.MOVEMENT, 1, differentiable=False),  # identity, no adjoint
+    OpRecord("getitem", Group.INDEXING, 1),  # params: index (normalised basic index)
+    OpRecord("unslice", Group.INDEXING, 1),  # params: index, shape (zeros, then g at index)
+    OpRecord("matmul", Group.LINALG, 2),
+)
+
+
+def group_of(op: str) -> Group:
+    return OPS[op].group
+
+
+def is_elementwise(op: str) -> bool:
+    return OPS[op].group is Group.ELEMENTWISE

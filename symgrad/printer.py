@@ -1,0 +1,304 @@
+"""Printers: SymPy expressions and structural ops as numpy source text.
+
+`NumpyExpressionPrinter` subclasses SymPy's `NumPyPrinter`: numpy names in tables, floats
+printed so they round-trip (`repr`), `Piecewise` as nested `np.where` (never `np.select`, which
+evaluates and warns on every branch), and the stable primitives as numpy calls or helpers.
+`STRUCTURAL` holds one formatter per structural op. Nothing outside this module turns values
+into code.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .graph import Node
+from .primitives import ConstArray
+from .symbolic import Literal
+
+# SymPy function class name -> numpy function, for one-to-one calls.
+NUMPY_FUNCTIONS = {
+    "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "arcsin",
+    "acos": "arccos", "atan": "arctan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
+    "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "Abs": "abs", "sign": "sign",
+    "floor": "floor", "ceiling": "ceil", "rint": "rint", "trunc": "trunc", "cbrt": "cbrt",
+    "log1p": "log1p", "expm1": "expm1", "exp2": "exp2", "log2": "log2", "log10": "log10",
+    "hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
+}
+
+# Helpers defined in the generated module (their text lives in the template).
+HELPER_FUNCTIONS = {"sigmoid": "_sigmoid"}
+
+
+def float_literal(value: float) -> str:
+    """A float as source text that evaluates to exactly the same float."""
+    if value != value:
+        return "np.nan"
+    if value in (float("inf"), float("-inf")):
+        return "np.inf" if value > 0 else "-np.inf"
+    return repr(float(value))
+
+
+class NumpyExpressionPrinter(NumPyPrinter):
+    """SymPy -> numpy source, with names for symbols and a record of helpers used."""
+
+    printmethod = "_symgrad_numpycode"
+
+    def __init__(self, names: dict[sp.Symbol, str]):
+        super().__init__({"fully_qualified_modules": True, "inline": True,
+                          "allow_unknown_functions": False})
+        self.names = names
+        self.helpers: set[str] = set()
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        return "np." + fqn.split(".", 1)[1] if fqn.startswith("numpy.") else fqn
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self.names.get(expr, expr.name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Literal(self, expr: Literal) -> str:
+        return float_literal(expr.value)
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return float_literal(float(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"{expr.p}/{expr.q}"
+
+    def _print_InlineCode(self, expr: "InlineCode") -> str:
+        return expr.code
+
+    def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
+        content, primitive = expr.primitive()
+        if content.is_Rational and content.p == 1 and content.q != 1 and primitive.is_Add:
+            return f"({self._print_Add(primitive)})/{content.q}"
+        terms = sorted(self._as_ordered_terms(expr, order=None),
+                       key=lambda t: t.could_extract_minus_sign())
+        code = ""
+        for term in terms:
+            negative = term.could_extract_minus_sign()
+            text = self.parenthesize(-term if negative else term, PRECEDENCE["Add"],
+                                     strict=True)
+            if not code:
+                code = f"-{text}" if negative else text
+            else:
+                code += f" - {text}" if negative else f" + {text}"
+        return code
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient.is_Rational and not coefficient.is_Integer and abs(coefficient.p) == 1:
+            sign = "-" if coefficient.p < 0 else ""
+            return f"{sign}{self.parenthesize(rest, PRECEDENCE['Mul'])}/{coefficient.q}"
+        return super()._print_Mul(expr)
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        name = type(expr).__name__
+        args = ", ".join(self._print(a) for a in expr.args)
+        if name in NUMPY_FUNCTIONS:
+            return f"np.{NUMPY_FUNCTIONS[name]}({args})"
+        if name in HELPER_FUNCTIONS:
+            self.helpers.add(name)
+            return f"{HELPER_FUNCTIONS[name]}({args})"
+        raise NotImplementedError(f"no numpy printer for {name}")
+
+    _print_exp = _print_log = _print_sin = _print_cos = _print_tan = _print_Function
+    _print_asin = _print_acos = _print_atan = _print_sinh = _print_cosh = _print_Function
+    _print_tanh = _print_asinh = _print_acosh = _print_atanh = _print_Abs = _print_Function
+    _print_sign = _print_floor = _print_ceiling = _print_log1p = _print_expm1 = _print_Function
+    _print_exp2 = _print_log2 = _print_log10 = _print_hypot = _print_atan2 = _print_Function
+    _print_sigmoid = _print_logaddexp = _print_logaddexp2 = _print_Function
+    _print_cbrt = _print_rint = _print_trunc = _print_Function
+
+    def _print_softplus(self, expr: sp.Function) -> str:
+        return f"np.logaddexp(0, {self._print(expr.args[0])})"
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        return f"np.heaviside({self._print(expr.args[0])}, 0.5)"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        return self._nested("np.maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        return self._nested("np.minimum", expr.args)
+
+    def _nested(self, function: str, args: Sequence[sp.Expr]) -> str:
+        printed = [self._print(a) for a in sorted(args, key=sp.default_sort_key)]
+        code = printed[-1]
+        for a in reversed(printed[:-1]):
+            code = f"{function}({a}, {code})"
+        return code
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exponent = expr.args
+        if exponent == sp.S.Half:
+            return f"np.sqrt({self._print(base)})"
+        if exponent == -sp.S.Half:
+            return f"1/np.sqrt({self._print(base)})"
+        if exponent == -1:
+            return f"1/{self.parenthesize(base, PRECEDENCE['Mul'])}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        *branches, (last_value, last_condition) = expr.args
+        if last_condition != sp.true:
+            raise NotImplementedError("Piecewise without a default branch")
+        code = self._print(last_value)
+        for value, condition in reversed(branches):
+            code = f"np.where({self._print(condition)}, {self._print(value)}, {code})"
+        return code
+
+    def _print_Relational(self, expr: sp.core.relational.Relational) -> str:
+        ops = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+        return f"({self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)})"
+
+    def _print_And(self, expr: sp.And) -> str:
+        return self._nested("np.logical_and", expr.args)
+
+    def _print_Or(self, expr: sp.Or) -> str:
+        return self._nested("np.logical_or", expr.args)
+
+    def _print_Not(self, expr: sp.Not) -> str:
+        return f"np.logical_not({self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr: Any) -> str:
+        return "True"
+
+    def _print_BooleanFalse(self, expr: Any) -> str:
+        return "False"
+
+
+class InlineCode(sp.Symbol):
+    """A structural op's code placed inside the one expression that reads it (`x @ w + b`).
+
+    `precedence` tells SymPy's printer when to parenthesize: a matrix product binds like `*`
+    but must be parenthesized inside products (`y*(x @ w)`); views and calls are atoms.
+    """
+
+    precedence = PRECEDENCE["Atom"]
+
+    def __new__(cls, name: str, code: str):
+        obj = super().__new__(cls, name, real=True)
+        obj.code = code
+        return obj
+
+
+class InlineProduct(InlineCode):
+    precedence = PRECEDENCE["Mul"] - 1
+
+
+def inline_code(node: Node, name: str, code: str) -> InlineCode:
+    return (InlineProduct if node.op == "matmul" else InlineCode)(name, code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Structural ops
+# ---------------------------------------------------------------------------------------------
+def dtype_code(dtype: str) -> str:
+    return f"np.{np.dtype(dtype).name}"
+
+
+def _axes_code(axes: tuple[int, ...]) -> str:
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
+
+
+def _sum(node: Node, a: str) -> str:
+    axes = node.param("axes")
+    keep = ", keepdims=True" if node.param("keepdims") else ""
+    if axes == tuple(range(node.inputs[0].ndim)) and not keep:
+        return f"np.sum({a})"
+    return f"np.sum({a}, axis={_axes_code(axes)}{keep})"
+
+
+def _reshape(node: Node, a: str) -> str:
+    source, target = node.inputs[0].shape, node.shape
+    inserted = _unit_insertions(source, target)
+    if inserted is not None:
+        parts = ["None" if i in inserted else ":" for i in range(len(target))]
+        while parts and parts[-1] == ":":
+            parts.pop()
+        return f"{a}[{', '.join(parts)}]"
+    return f"np.reshape({a}, {tuple(target)})"
+
+
+def _unit_insertions(source: tuple, target: tuple) -> set[int] | None:
+    """Positions of the unit axes that turn `source` into `target`, if that is all it takes."""
+    inserted, j = set(), 0
+    for i, d in enumerate(target):
+        if j < len(source) and source[j] == d:
+            j += 1
+        elif d == 1:
+            inserted.add(i)
+        else:
+            return None
+    return inserted if j == len(source) else None
+
+
+def _transpose(node: Node, a: str) -> str:
+    perm = node.param("perm")
+    if perm == tuple(reversed(range(len(perm)))):
+        return f"{a}.T" if len(perm) == 2 else f"np.transpose({a})"
+    swap = list(range(len(perm)))
+    swap[-1], swap[-2] = swap[-2], swap[-1]
+    if perm == tuple(swap):
+        return f"np.swapaxes({a}, -1, -2)"
+    return f"np.transpose({a}, {perm})"
+
+
+def index_code(index: tuple) -> str:
+    parts = []
+    for entry in index:
+        if entry[0] == "n":
+            parts.append("None")
+        elif entry[0] == "i":
+            parts.append(str(entry[1]))
+        else:
+            _, start, stop, step = entry
+            text = "" if start == 0 and step > 0 else str(start)
+            text += ":" + ("" if stop < 0 else str(stop))
+            text += "" if step == 1 else f":{step}"
+            parts.append(text)
+    while len(parts) > 1 and parts[-1] == ":":
+        parts.pop()
+    return ", ".join(parts) if parts else "..."
+
+
+STRUCTURAL: dict[str, Callable[..., str]] = {
+    "sum": _sum,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "broadcast_to": lambda node, a: f"np.broadcast_to({a}, {node.shape})",
+    "astype": lambda node, a: f"{a}.astype({dtype_code(node.dtype)})",
+    "getitem": lambda node, a: f"{a}[{index_code(node.param('index'))}]",
+    "unslice": lambda node, a: f"_unslice({a}, {node.shape}, np.s_[{index_code(node.param('index'))}])",
+    "matmul": lambda node, a, b: f"{a} @ {b}",
+}
+
+STRUCTURAL_HELPERS = {"unslice": "unslice"}
+
+
+def const_array_code(value: ConstArray) -> str:
+    array = value.value
+    if array.dtype.kind == "f":
+        body = _nested_list(array, float_literal)
+    else:
+        body = _nested_list(array, lambda v: repr(v.item() if hasattr(v, "item") else v))
+    return f"np.array({body}, dtype={dtype_code(array.dtype.name)})"
+
+
+def _nested_list(array: np.ndarray, fmt: Callable[[Any], str]) -> str:
+    if array.ndim == 0:
+        return fmt(array.item())
+    return "[" + ", ".join(_nested_list(sub, fmt) for sub in array) + "]"
+
+
+def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: bool) -> str:
+    """A value of smaller (broadcast) shape made full size."""
+    if is_constant:
+        return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
+    return f"np.broadcast_to({value_code}, {shape})"

@@ -1,0 +1,68 @@
+"""Rendering: a lowered `Program` into module source through the jinja2 templates.
+
+Templates own the layout of the generated file; the printers own the expressions. Output is
+deterministic: no timestamps, no absolute paths, nothing that depends on hash seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jinja2
+
+from .key import NUMPY_TEMPLATE, templates_dir
+from .lower import Program, Statement
+
+
+@lru_cache(maxsize=None)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+@dataclass
+class Block:
+    comment: str | None
+    guarded: bool
+    statements: list[Statement]
+
+
+def _comment(statement: Statement) -> str | None:
+    site = statement.site
+    if site is None:
+        return None
+    text = " ".join(site.text.split())  # one line, whatever the source held
+    return f"{site.short_filename}:{site.lineno}  {text}" if text else str(site)
+
+
+def blocks_of(statements: list[Statement]) -> list[Block]:
+    """Consecutive statements from the same user line share one comment."""
+    blocks: list[Block] = []
+    for statement in statements:
+        comment = _comment(statement)
+        if blocks and blocks[-1].comment == comment and blocks[-1].guarded == statement.guarded:
+            blocks[-1].statements.append(statement)
+        elif blocks and blocks[-1].comment == comment:
+            blocks.append(Block(None, statement.guarded, [statement]))
+        else:
+            blocks.append(Block(comment, statement.guarded, [statement]))
+    return blocks
+
+
+def render_numpy(program: Program, header: dict) -> str:
+    template = environment().get_template(NUMPY_TEMPLATE)
+    return template.render(
+        header=header,
+        function_name=program.function_name,
+        params=program.params,
+        blocks=blocks_of(program.statements),
+        returns=program.returns,
+        constants=program.constants,
+        helpers=program.helpers,
+    )

@@ -1,0 +1,168 @@
+"""Simplification: stability rewrites, kinks resolved by cases, and CSE over everything.
+
+A symbolic derivative can be exact and still overflow: d/dz log(1+e^z) = e^z/(1+e^z) is NaN at
+z=1000. `STABILITY_RULES` maps such forms to stable primitives (sigmoid, softplus, logaddexp),
+for primal and derivative expressions alike. Each rule is a (name, match, rewrite) row.
+
+Kinks: an expression with |z|, max(z, 0), sign(z) or where(z > 0, ...) is evaluated for z > 0
+and z < 0 separately; when both cases (after the stability rules) are the same expression, and
+it also agrees at z = 0, the kinks were only apparent and that one expression replaces them.
+That is how the gradient of BCE-with-logits becomes sigmoid(z) - y.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+
+from .sympy_functions import log1p, logaddexp, sigmoid, softplus
+
+KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
+MAX_KINK_SPLIT_OPS = 400
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    match: Callable[[sp.Basic], bool]
+    rewrite: Callable[[sp.Basic], sp.Basic]
+
+
+def _one_plus_exp(e: sp.Basic) -> sp.Expr | None:
+    """The `a` of `1 + exp(a)`, else None."""
+    if isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.One in e.args:
+        other = e.args[0] if e.args[1] == 1 else e.args[1]
+        if isinstance(other, sp.exp):
+            return other.args[0]
+    return None
+
+
+def _is_logistic_ratio(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Mul) and any(
+        isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0 and _one_plus_exp(f.base)
+        is not None for f in e.args)
+
+
+def _logistic_ratio(e: sp.Mul) -> sp.Expr:
+    """exp(m*a)**1 * (1 + exp(a))**-n  ->  sigmoid(a)**m * sigmoid(-a)**(n-m), for 0<=m<=n."""
+    factors = list(e.args)
+    for i, f in enumerate(factors):
+        if not (isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0):
+            continue
+        a = _one_plus_exp(f.base)
+        if a is None:
+            continue
+        n = -int(f.exp)
+        for j, h in enumerate(factors):
+            if j != i and isinstance(h, sp.exp):
+                m = sp.simplify(h.args[0] / a) if h.args[0].has(*a.free_symbols) else None
+                if m is not None and m.is_Integer and 1 <= m <= n:
+                    rest = [x for t, x in enumerate(factors) if t not in (i, j)]
+                    return sp.Mul(*rest) * sigmoid(a) ** int(m) * sigmoid(-a) ** (n - int(m))
+        rest = [x for t, x in enumerate(factors) if t != i]
+        return sp.Mul(*rest) * sigmoid(-a) ** n
+    return e
+
+
+def _log_of_exps(e: sp.Basic) -> bool:
+    return isinstance(e, sp.log) and isinstance(e.args[0], sp.Add) and len(e.args[0].args) == 2 \
+        and all(isinstance(t, sp.exp) for t in e.args[0].args)
+
+
+STABILITY_RULES: tuple[Rule, ...] = (
+    Rule("softplus: log1p(exp(a))",
+         lambda e: isinstance(e, log1p) and isinstance(e.args[0], sp.exp),
+         lambda e: softplus(e.args[0].args[0])),
+    Rule("softplus: log(1 + exp(a))",
+         lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
+         lambda e: softplus(_one_plus_exp(e.args[0]))),
+    Rule("logaddexp: log(exp(a) + exp(b))", _log_of_exps,
+         lambda e: logaddexp(*(t.args[0] for t in e.args[0].args))),
+    Rule("sigmoid: exp(a)/(1 + exp(a))", _is_logistic_ratio, _logistic_ratio),
+    Rule("sigmoid: 1/(1 + exp(a))",
+         lambda e: isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp < 0
+         and _one_plus_exp(e.base) is not None,
+         lambda e: sigmoid(-_one_plus_exp(e.base)) ** int(-e.exp)),
+    Rule("log-sigmoid: log(sigmoid(a))",
+         lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
+         lambda e: -softplus(-e.args[0].args[0])),
+)
+
+
+def stabilize(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
+    """Apply every stability rule, bottom-up, until none fires."""
+    for _ in range(4):
+        before = expr
+        for rule in STABILITY_RULES:
+            rewritten = expr.replace(rule.match, rule.rewrite)
+            if rewritten != expr and fired is not None:
+                fired.add(rule.name)
+            expr = rewritten
+        if expr == before:
+            break
+    return expr
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinks resolved by cases
+# ---------------------------------------------------------------------------------------------
+def kink_symbols(expr: sp.Expr) -> list[sp.Symbol]:
+    found: set[sp.Symbol] = set()
+    for kink in expr.atoms(*KINK_FUNCTIONS):
+        if isinstance(kink, sp.Piecewise):
+            arguments = [c for _, c in kink.args]
+        else:
+            arguments = kink.args
+        for argument in arguments:
+            if isinstance(argument, sp.Symbol):
+                found.add(argument)
+            elif isinstance(argument, sp.core.relational.Relational):
+                found.update(s for s in (argument.lhs, argument.rhs) if isinstance(s, sp.Symbol))
+    return sorted(found, key=lambda s: s.name)
+
+
+def _normal(expr: sp.Expr) -> sp.Expr:
+    """A form in which equal expressions built from sigmoid/softplus compare equal."""
+    expr = expr.replace(
+        lambda e: isinstance(e, sigmoid) and e.args[0].could_extract_minus_sign(),
+        lambda e: 1 - sigmoid(-e.args[0]))
+    expr = expr.replace(
+        lambda e: isinstance(e, softplus) and e.args[0].could_extract_minus_sign(),
+        lambda e: softplus(-e.args[0]) + e.args[0])
+    return sp.expand(expr)
+
+
+def resolve_kinks(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
+    if sp.count_ops(expr) > MAX_KINK_SPLIT_OPS:
+        return expr
+    for k in kink_symbols(expr):
+        resolved = _split_at(expr, k)
+        if resolved is not None:
+            expr = resolved
+            if fired is not None:
+                fired.add("kinks resolved by cases (|z|, max, sign, where)")
+    return expr
+
+
+def _split_at(expr: sp.Expr, k: sp.Symbol) -> sp.Expr | None:
+    positive = sp.Symbol(f"{k.name}_positive", positive=True)
+    negative = sp.Symbol(f"{k.name}_negative", negative=True)
+    cases = []
+    for case in (positive, negative):
+        branch = stabilize(expr.xreplace({k: case})).xreplace({case: k})
+        if any(k in kink.free_symbols for kink in branch.atoms(*KINK_FUNCTIONS)):
+            return None
+        cases.append(branch)
+    if _normal(cases[0]) != _normal(cases[1]):
+        return None
+    chosen = min(cases, key=lambda e: (sp.count_ops(e), sp.srepr(e)))
+    if _normal(expr.xreplace({k: sp.S.Zero})) != _normal(chosen.xreplace({k: sp.S.Zero})):
+        return None
+    return chosen
+
+
+def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
+    expr = stabilize(expr, fired)
+    expr = resolve_kinks(expr, fired)
+    return sp.factor_terms(expr) if isinstance(expr, sp.Add) else expr
