@@ -193,7 +193,7 @@ class CompiledFunction:
         graph, structure = trace_function(self.fn, specs)
         source, details = generate_source(self.fn, graph, structure, specs, self.transform,
                                           compiled.function.__name__, compiled.key)
-        return Lowered(source=compiled.source, path=compiled.path, graph=compiled.graph,
+        return Lowered(source=compiled.source, path=compiled.path, graph=graph,
                        signature=signature_text(specs), details=details)
 
 

@@ -193,7 +193,7 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
     from .render import render_numpy
 
     outputs, out_structure, params, hints = differentiate(graph, structure, specs, transform)
-    program = lower(outputs, out_structure, params, graph.inputs, hints, name)
+    program = lower(outputs, out_structure, params, hints, name)
     header = {
         "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,

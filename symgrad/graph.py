@@ -162,10 +162,13 @@ class Graph:
                 names[node] = _letters(len(names))
             return names[node]
 
+        for node in self.inputs:
+            names[node] = str(node.param("name"))
         header = ", ".join(f"{name(i)}:{i.dtype}{list(i.shape)}" for i in self.inputs)
         lines = [f"{{ lambda {header} . let"]
         for node in self.nodes():
             if node.op == "input":
+                names.setdefault(node, str(node.param("name")))
                 continue
             args = " ".join(name(i) for i in node.inputs)
             params = " ".join(f"{k}={_show(v)}" for k, v in node.params)

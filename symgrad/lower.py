@@ -16,8 +16,8 @@ import sympy as sp
 
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code,
-                      inline_code)
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code, owned_copy_code,
+                      InlineCode, inline_code)
 from .regions import Lifted, Value, lift
 from .simplify import simplify_expression
 
@@ -42,6 +42,27 @@ class Program:
     helpers: list[str]
     rewrites: list[str]
     op_counts: dict[str, int] = field(default_factory=dict)
+    equations: list[tuple[str, Any]] = field(default_factory=list)  # (name, SymPy expr or code)
+
+    def as_math(self, latex: bool = False) -> str:
+        """Every statement as an equation: SymPy's pretty print (or LaTeX) for expressions."""
+        lines = []
+        for target, rhs in self.equations:
+            if isinstance(rhs, str):
+                lines.append(f"{target} = {rhs}" if not latex else
+                             rf"{target} = \texttt{{{rhs}}}".replace("_", r"\_"))
+            elif latex:
+                lines.append(f"{sp.latex(sp.Symbol(target))} = {sp.latex(rhs)}")
+            else:
+                pretty = sp.pretty(rhs, use_unicode=True, wrap_line=False)
+                pad = " " * (len(target) + 3)
+                first, *rest = pretty.splitlines() or [""]
+                height = len(rest) + 1
+                middle = height // 2
+                block = [pad + l for l in [first, *rest]]
+                block[middle] = f"{target} = " + block[middle][len(pad):]
+                lines.append("\n".join(block))
+        return "\n".join(lines) + "\n"
 
 
 class Names(dict):
@@ -81,11 +102,11 @@ class Namer:
 
 
 def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
-          inputs: Sequence[Node | None], name_hints: dict[Node, str],
-          function_name: str) -> Program:
+          name_hints: dict[Node, str], function_name: str) -> Program:
     lifted = lift(outputs, name_hints)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
+    ops_lifted = sum(sp.count_ops(v.expr) for v in expr_values)
     for value in expr_values:
         value.expr = simplify_expression(value.expr, rewrites)
     ops_before = sum(sp.count_ops(v.expr) for v in expr_values)
@@ -101,15 +122,16 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     namer = Namer(RESERVED | {"_sigmoid", "_unslice"})
     param_names = [namer.claim(p) for p in params]
     names = Names()
-    for node in inputs:
-        if node in lifted.of_node:
-            names[lifted.of_node[node].symbol] = param_names[node.param("position")]
+    for value in lifted.values:
+        if value.node.op == "input":
+            names[value.symbol] = param_names[value.node.param("position")]
     for value in lifted.values:
         if value.symbol not in names and value.node in name_hints:
             names[value.symbol] = namer.claim(name_hints[value.node])
 
     return _schedule(lifted, replacements, names, namer, param_names, structure, function_name,
-                     sorted(rewrites), {"before_cse": ops_before, "after_cse": ops_after})
+                     sorted(rewrites), {"lifted": ops_lifted, "before_cse": ops_before,
+                      "after_cse": ops_after})
 
 
 def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
@@ -180,6 +202,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 names[symbol] = namer.temporary()
     printer = NumpyExpressionPrinter(names)
     statements: list[Statement] = []
+    equations: list[tuple[str, Any]] = []
     site_of: dict[sp.Symbol, Site | None] = {}
     for symbol in reversed(order):
         if symbol in by_symbol:
@@ -194,6 +217,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         if symbol in temps:
             statements.append(Statement(name, printer.doprint(temps[symbol]), site_of[symbol],
                                         symbol in guarded))
+            equations.append((name, temps[symbol]))
             continue
         value = by_symbol[symbol]
         node = value.node
@@ -204,19 +228,25 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
             continue
         if value.expr is not None:
             code = printer.doprint(value.expr)
+            equations.append((name, value.expr))
             is_constant = not value.expr.free_symbols
             if value.read_in_full and (is_constant or value.natural_shape != node.shape):
                 code = fill_code(node.shape, code, node.dtype, is_constant)
         else:
             args = [names[lifted.of_node[i].symbol] for i in node.inputs]
             code = STRUCTURAL[node.op](node, *args)
+            if node.op == "broadcast_to" and value in lifted.outputs:
+                code = owned_copy_code(code)  # results are fresh, writable arrays
+            equations.append((name, code))
         statements.append(Statement(name, code, node.site, symbol in guarded))
 
     returns = _returns(structure, lifted, names, statements, namer)
     helpers = printer.helpers | {STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
                                  if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
+    renamed = {s: sp.Symbol(n, real=True) for s, n in names.items()}
+    equations = [(t, e if isinstance(e, str) else _for_reading(e, renamed)) for t, e in equations]
     return Program(function_name, param_names, statements, returns, constants,
-                   sorted(helpers), rewrites, op_counts)
+                   sorted(helpers), rewrites, op_counts, equations)
 
 
 def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],
@@ -241,6 +271,12 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
         by_symbol[reader].expr = expr.xreplace(replacement)
     names.inlined.add(symbol)
     return True
+
+
+def _for_reading(expr: sp.Expr, renamed: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
+    """Generated names for symbols; inlined structural code shown as itself."""
+    inlined = {a: sp.Symbol(a.code, real=True) for a in expr.atoms(InlineCode)}
+    return expr.xreplace({**renamed, **inlined})
 
 
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:

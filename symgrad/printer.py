@@ -53,6 +53,14 @@ class NumpyExpressionPrinter(NumPyPrinter):
         self.names = names
         self.helpers: set[str] = set()
 
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        # A constant like log(2) or sqrt(2) becomes a float literal: numpy would evaluate
+        # np.log(2) to a float64 scalar, which is "strong" and would upcast float32 arrays.
+        if isinstance(expr, sp.Expr) and not isinstance(expr, (sp.Rational, sp.Float, Literal)) \
+                and expr.is_number and expr.is_real:
+            return float_literal(float(expr))
+        return super()._print(expr, **kwargs)
+
     def _module_format(self, fqn: str, register: bool = True) -> str:
         return "np." + fqn.split(".", 1)[1] if fqn.startswith("numpy.") else fqn
 
@@ -302,3 +310,7 @@ def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: 
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"
+
+
+def owned_copy_code(code: str) -> str:
+    return f"{code}.copy()"

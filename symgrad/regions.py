@@ -101,6 +101,10 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
                 node, users[node], node in output_set, transparent):
             transparent.add(node)
 
+    def is_constant_fill(node: Node) -> bool:
+        return node.op == "broadcast_to" and node.inputs[0].op == "const" \
+            and not node.inputs[0].shape and node not in transparent
+
     def read_in_full(node: Node) -> bool:
         """Whether some user needs the node's full shape (not a broadcastable stand-in)."""
         return node in output_set or any(
@@ -132,8 +136,15 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
         record = OPS[node.op]
         if node.op == "const" and not node.shape:
             inline[node] = (constant_expr(node.param("value")), 0, ())
-            if read_in_full(node):
+            if node in output_set or any(
+                    OPS[u.op].group is not Group.ELEMENTWISE and u not in transparent
+                    and not is_constant_fill(u) for u in users[node]):
                 _add(values, of_node, Value(node, new_symbol(node), inline[node][0], (), True))
+            continue
+        if is_constant_fill(node):
+            # A constant made full size (zeros of a disconnected gradient, a seed): np.full.
+            _add(values, of_node, Value(node, new_symbol(node),
+                                        constant_expr(node.inputs[0].param("value")), (), True))
             continue
         if record.group is not Group.ELEMENTWISE:
             if node in transparent:
