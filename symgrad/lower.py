@@ -19,7 +19,7 @@ from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code, owned_copy_code,
                       InlineCode, inline_code)
 from .regions import Lifted, Value, lift
-from .simplify import common_subexpressions, simplify_expression
+from .simplify import common_subexpressions, evaluation_forms, simplify_expression
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
@@ -119,6 +119,9 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     for value in expr_values:
         value.expr = simplify_expression(value.expr, rewrites)
     simplified_exprs = [v.expr for v in expr_values]
+    sizes = [_size(v.natural_shape) for v in expr_values]
+    for value, expr in zip(expr_values, evaluation_forms(simplified_exprs, sizes)):
+        value.expr = expr
 
     temp_symbols = sp.numbered_symbols("cse", real=True)
     replacements, reduced = common_subexpressions([v.expr for v in expr_values],
@@ -283,6 +286,13 @@ def _for_reading(expr: sp.Expr, renamed: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
     """Generated names for symbols; inlined structural code shown as itself."""
     inlined = {a: sp.Symbol(a.code, real=True) for a in expr.atoms(InlineCode)}
     return expr.xreplace({**renamed, **inlined})
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    size = 1
+    for extent in shape:
+        size *= extent
+    return size
 
 
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:

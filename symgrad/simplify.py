@@ -16,8 +16,9 @@ from typing import Callable
 
 import sympy as sp
 
-from .symbolic import rebuild_node
-from .sympy_functions import log1p, logaddexp, sigmoid, softplus
+from .symbolic import namespace, rebuild_node
+from .sympy_functions import (log1p, logaddexp, sigmoid, sigmoid_given_exp, softplus,
+                              softplus_given_exp)
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
 MAX_KINK_SPLIT_OPS = 400
@@ -175,6 +176,49 @@ def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
 
 
 # ---------------------------------------------------------------------------------------------
+# Evaluation forms: the same values, fewer passes over memory
+# ---------------------------------------------------------------------------------------------
+# numpy's logaddexp is a scalar loop (~20 ns an element); abs, exp, log1p, maximum are
+# vectorised (~1-3 ns). Below this many elements the call count matters more than the loops.
+LARGE_ELEMENTWISE = 1024
+
+
+def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
+    """Rewrite sigmoid and softplus into forms that share work; exact also at +-inf:
+
+    - sigmoid(a) = exp(-softplus(-a)) where softplus(-a) is computed anyway;
+    - on large arrays softplus(a) = max(a, 0) + log1p(e) and sigmoid(a) = exp(min(a, 0))/(1 + e)
+      with e = exp(-|a|), which the CSE pass names once for both.
+    Elsewhere sigmoid stays the `_sigmoid` helper and softplus `np.logaddexp(0, a)`.
+    """
+    softplus_arguments = {f.args[0] for e in exprs for f in e.atoms(softplus)}
+    out = []
+    for expr, size in zip(exprs, sizes):
+        large = size >= LARGE_ELEMENTWISE
+        if expr.has(sigmoid):
+            expr = expr.replace(lambda e: isinstance(e, sigmoid),
+                                lambda e: _sigmoid_form(e.args[0], softplus_arguments, large))
+        if large and expr.has(softplus):
+            expr = expr.replace(lambda e: isinstance(e, softplus),
+                                lambda e: softplus_given_exp(e.args[0], _exp_minus_abs(e.args[0])))
+        out.append(expr)
+    return out
+
+
+def _exp_minus_abs(a: sp.Expr) -> sp.Expr:
+    a = -a if a.could_extract_minus_sign() else a  # one spelling of |a|, for the CSE pass
+    return namespace.exp(-sp.Abs(a, evaluate=a.is_Atom))
+
+
+def _sigmoid_form(a: sp.Expr, softplus_arguments: set[sp.Expr], large: bool) -> sp.Expr:
+    if -a in softplus_arguments:
+        return namespace.exp(-softplus(-a))
+    if large:
+        return sigmoid_given_exp(a, _exp_minus_abs(a))
+    return sigmoid(a)
+
+
+# ---------------------------------------------------------------------------------------------
 # Common subexpressions
 # ---------------------------------------------------------------------------------------------
 def _worth_naming(e: sp.Basic) -> bool:
@@ -209,6 +253,15 @@ def common_subexpressions(exprs: list[sp.Expr], make_symbol: Callable[[], sp.Sym
             seen.add(e)
             stack.extend(e.args)
 
+    # x**-q beside x**q (1/sqrt(t) beside sqrt(t)): compute the power once and divide by it.
+    reciprocal: dict[sp.Basic, sp.Basic] = {}
+    for e in seen:
+        if isinstance(e, sp.Pow) and e.exp.is_Rational and e.exp.is_negative and e.exp != -1:
+            positive = sp.Pow(e.base, -e.exp)
+            if positive in seen:
+                reciprocal[e] = positive
+                repeated.add(positive)
+
     replacements: list[tuple[sp.Symbol, sp.Expr]] = []
     rebuilt: dict[sp.Basic, sp.Basic] = {}
 
@@ -220,10 +273,14 @@ def common_subexpressions(exprs: list[sp.Expr], make_symbol: Callable[[], sp.Sym
                 continue
             if not expanded:
                 stack.append((e, True))
-                stack.extend((a, False) for a in reversed(e.args))
+                children = (reciprocal[e],) if e in reciprocal else e.args
+                stack.extend((a, False) for a in reversed(children))
                 continue
-            args = [rebuilt.get(a, a) for a in e.args]
-            new = e if all(n is o for n, o in zip(args, e.args)) else rebuild_node(e, args)
+            if e in reciprocal:
+                new = sp.Pow(rebuilt[reciprocal[e]], -1)
+            else:
+                args = [rebuilt.get(a, a) for a in e.args]
+                new = e if all(n is o for n, o in zip(args, e.args)) else rebuild_node(e, args)
             if e in repeated:
                 symbol = make_symbol()
                 replacements.append((symbol, new))

@@ -5,6 +5,7 @@ them can be differentiated again (Hessians), and its value at the points where i
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 from sympy.codegen.cfunctions import exp2, expm1, hypot, log1p, log2, log10  # noqa: F401
 
 
@@ -31,6 +32,22 @@ class softplus(sp.Function):
 
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
+
+
+class softplus_given_exp(sp.Function):
+    """softplus(a) given e = exp(-|a|): max(a, 0) + log1p(e). An evaluation form (lowering
+    only, never differentiated): `e` is an argument so that common-subexpression elimination
+    computes it once for softplus and sigmoid of the same `a`."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Add"]  # printed as a sum
+
+
+class sigmoid_given_exp(sp.Function):
+    """sigmoid(a) given e = exp(-|a|): exp(min(a, 0)) / (1 + e). An evaluation form."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Mul"]  # printed as a quotient
 
 
 class logaddexp(sp.Function):
