@@ -3,6 +3,7 @@ lower -> render -> write -> load. SymPy and jinja2 are imported only on a miss.
 """
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,8 @@ def generated_name(fn: Callable, transform: Transform) -> str:
         base = "f_" + base
     suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp"}
     name = base.strip("_") or "function"
-    return name + suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
+    name += suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
+    return "f_" + name if keyword.iskeyword(name) else name  # jit of a lambda: not `lambda`
 
 
 def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transform,

@@ -322,3 +322,12 @@ def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: 
 
 def owned_copy_code(code: str) -> str:
     return f"{code}.copy()"
+
+
+def empty_code(shape: tuple[int, ...], dtype: str) -> str:
+    """A full array that a blocked region fills one block of rows at a time."""
+    return f"np.empty({shape}, dtype={dtype_code(dtype)})"
+
+
+def blocks_call_code(function: str, rows: int, block_rows: int, arrays: Sequence[str]) -> str:
+    return f"_in_blocks({function}, {rows}, {block_rows}, {', '.join(arrays)})"

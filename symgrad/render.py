@@ -11,7 +11,7 @@ from functools import lru_cache
 import jinja2
 
 from .key import NUMPY_TEMPLATE, templates_dir
-from .lower import Program, Statement
+from .lower import BlockFunction, Program, Statement
 
 
 @lru_cache(maxsize=None)
@@ -31,6 +31,17 @@ class Block:
     comment: str | None
     guarded: bool
     statements: list[Statement]
+    function: "RenderedFunction | None" = None  # a nested block function (blocking.py)
+
+
+@dataclass
+class RenderedFunction:
+    name: str
+    params: list[str]
+    blocks: list[Block]
+    returns: str | None
+    rows: int
+    block_rows: int
 
 
 def _comment(statement: Statement) -> str | None:
@@ -41,14 +52,20 @@ def _comment(statement: Statement) -> str | None:
     return f"{site.short_filename}:{site.lineno}  {text}" if text else str(site)
 
 
-def blocks_of(statements: list[Statement]) -> list[Block]:
+def blocks_of(statements: list[Statement | BlockFunction]) -> list[Block]:
     """Consecutive statements from the same user line share one comment."""
     blocks: list[Block] = []
     for statement in statements:
+        if isinstance(statement, BlockFunction):
+            blocks.append(Block(None, False, [], RenderedFunction(
+                statement.name, statement.params, blocks_of(statement.statements),
+                statement.returns, statement.rows, statement.block_rows)))
+            continue
         comment = _comment(statement)
-        if blocks and blocks[-1].comment == comment and blocks[-1].guarded == statement.guarded:
+        same_line = blocks and blocks[-1].function is None and blocks[-1].comment == comment
+        if same_line and blocks[-1].guarded == statement.guarded:
             blocks[-1].statements.append(statement)
-        elif blocks and blocks[-1].comment == comment:
+        elif same_line:
             blocks.append(Block(None, statement.guarded, [statement]))
         else:
             blocks.append(Block(comment, statement.guarded, [statement]))
