@@ -126,10 +126,6 @@ class NumpyExpressionPrinter(NumPyPrinter):
     def _print_softplus(self, expr: sp.Function) -> str:
         return f"np.logaddexp(0, {self._print(expr.args[0])})"
 
-    def _print_softplus_given_exp(self, expr: sp.Function) -> str:
-        a, e = (self._print(arg) for arg in expr.args)
-        return f"np.maximum({a}, 0) + np.log1p({e})"
-
     def _print_sigmoid_given_exp(self, expr: sp.Function) -> str:
         a, e = expr.args
         return f"np.exp(np.minimum({self._print(a)}, 0))/{self.parenthesize(1 + e, PRECEDENCE['Mul'])}"

@@ -17,8 +17,7 @@ from typing import Callable
 import sympy as sp
 
 from .symbolic import namespace, rebuild_node
-from .sympy_functions import (log1p, logaddexp, sigmoid, sigmoid_given_exp, softplus,
-                              softplus_given_exp)
+from .sympy_functions import log1p, logaddexp, sigmoid, sigmoid_given_exp, softplus
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
 MAX_KINK_SPLIT_OPS = 400
@@ -184,11 +183,13 @@ LARGE_ELEMENTWISE = 1024
 
 
 def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
-    """Rewrite sigmoid and softplus into forms that share work; exact also at +-inf:
+    """Rewrite sigmoid and softplus into forms that share work, exact also at +-inf.
 
-    - sigmoid(a) = exp(-softplus(-a)) where softplus(-a) is computed anyway;
-    - on large arrays softplus(a) = max(a, 0) + log1p(e) and sigmoid(a) = exp(min(a, 0))/(1 + e)
-      with e = exp(-|a|), which the CSE pass names once for both.
+    With e = exp(-|a|), which the CSE pass then computes once for all of them:
+    - on large arrays softplus(a) = max(a, 0) + log1p(e), and a sigmoid of the same `a` reuses
+      log1p(e): sigmoid(a) = exp(min(a, 0) - log1p(e)); a sigmoid alone is
+      exp(min(a, 0)) / (1 + e);
+    - anywhere, sigmoid(a) = exp(-softplus(-a)) where softplus(-a) is computed anyway.
     Elsewhere sigmoid stays the `_sigmoid` helper and softplus `np.logaddexp(0, a)`.
     """
     softplus_arguments = {f.args[0] for e in exprs for f in e.atoms(softplus)}
@@ -200,7 +201,7 @@ def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
                                 lambda e: _sigmoid_form(e.args[0], softplus_arguments, large))
         if large and expr.has(softplus):
             expr = expr.replace(lambda e: isinstance(e, softplus),
-                                lambda e: softplus_given_exp(e.args[0], _exp_minus_abs(e.args[0])))
+                                lambda e: sp.Max(e.args[0], 0) + log1p(_exp_minus_abs(e.args[0])))
         out.append(expr)
     return out
 
@@ -213,6 +214,8 @@ def _exp_minus_abs(a: sp.Expr) -> sp.Expr:
 def _sigmoid_form(a: sp.Expr, softplus_arguments: set[sp.Expr], large: bool) -> sp.Expr:
     if -a in softplus_arguments:
         return namespace.exp(-softplus(-a))
+    if large and a in softplus_arguments:
+        return namespace.exp(sp.Min(a, 0) - log1p(_exp_minus_abs(a)))
     if large:
         return sigmoid_given_exp(a, _exp_minus_abs(a))
     return sigmoid(a)

@@ -34,17 +34,10 @@ class softplus(sp.Function):
         return sigmoid(self.args[0])
 
 
-class softplus_given_exp(sp.Function):
-    """softplus(a) given e = exp(-|a|): max(a, 0) + log1p(e). An evaluation form (lowering
-    only, never differentiated): `e` is an argument so that common-subexpression elimination
-    computes it once for softplus and sigmoid of the same `a`."""
-
-    nargs = 2
-    precedence = PRECEDENCE["Add"]  # printed as a sum
-
-
 class sigmoid_given_exp(sp.Function):
-    """sigmoid(a) given e = exp(-|a|): exp(min(a, 0)) / (1 + e). An evaluation form."""
+    """sigmoid(a) given e = exp(-|a|): exp(min(a, 0)) / (1 + e). An evaluation form (lowering
+    only, never differentiated): `e` is an argument so that common-subexpression elimination
+    computes it once for this sigmoid and a softplus of the same `a`."""
 
     nargs = 2
     precedence = PRECEDENCE["Mul"]  # printed as a quotient

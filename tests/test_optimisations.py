@@ -1,0 +1,184 @@
+"""The performance transformations of the generated code keep results what they were:
+blocked regions (row blocks on threads) against whole-array code, evaluation forms of the
+stable primitives against their definitions, float32 kept float32."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special
+
+import symgrad as sg
+from symgrad import blocking, simplify
+
+N = (1 << 18) + 1000  # above the blocking threshold, not a multiple of the block size
+RNG = np.random.default_rng(7)
+X = RNG.standard_normal(N)
+Y = RNG.standard_normal(N)
+M = RNG.standard_normal((600, 500))
+COLUMN = RNG.standard_normal((600, 1))
+ROW = RNG.standard_normal(500)
+
+
+def w4(x, y):
+    return np.sum(np.log1p(np.exp(np.sin(x) * y)) + np.sqrt(x * x + y * y + 1))
+
+
+def broadcast_2d(m, c, r):
+    return np.sum(np.tanh(m * c + r) ** 2 * m)
+
+
+def with_where(x, y):
+    return np.sum(np.where(x > 0, np.sqrt(np.abs(x)), x ** 2) * y)
+
+
+def centred(x):
+    s = np.sin(x)
+    return np.sum((s - np.mean(s)) ** 2 * x)
+
+
+def elementwise_only(x, y):
+    return np.sin(x) * np.cos(y) + x
+
+
+CASES = [
+    ("w4", lambda: sg.value_and_grad(w4, wrt=("x", "y")), (X, Y)),
+    ("w4_f32", lambda: sg.value_and_grad(w4, wrt=("x", "y")),
+     (X.astype(np.float32), Y.astype(np.float32))),
+    ("broadcast_2d", lambda: sg.value_and_grad(broadcast_2d, wrt=(0, 1, 2)), (M, COLUMN, ROW)),
+    ("where", lambda: sg.value_and_grad(with_where, wrt=(0, 1)), (X, Y)),
+    ("centred", lambda: sg.value_and_grad(centred), (X,)),
+    ("jit", lambda: sg.jit(elementwise_only), (X, Y)),
+    ("vjp", lambda: sg.vjp(elementwise_only, wrt=(0, 1)), (X, Y, Y)),
+]
+
+
+def _leaves(result):
+    if isinstance(result, (tuple, list)):
+        return [leaf for item in result for leaf in _leaves(item)]
+    return [np.asarray(result)]
+
+
+def _compile_and_run(make, args, cache, monkeypatch, min_elements):
+    monkeypatch.setattr(blocking, "BLOCKING_MIN_ELEMENTS", min_elements)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    fn = make()
+    return fn, fn(*args)
+
+
+@pytest.mark.parametrize("name,make,args", CASES, ids=[c[0] for c in CASES])
+def test_blocked_equals_whole_array_code(name, make, args, tmp_path, monkeypatch):
+    blocked_fn, blocked = _compile_and_run(make, args, tmp_path / "blocked", monkeypatch,
+                                           blocking.BLOCKING_MIN_ELEMENTS)
+    assert "_in_blocks(" in blocked_fn.lower(*args).source
+    whole_fn, whole = _compile_and_run(make, args, tmp_path / "whole", monkeypatch, 1 << 62)
+    assert "_in_blocks(" not in whole_fn.lower(*args).source
+    for got, want in zip(_leaves(blocked), _leaves(whole), strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if got.ndim:  # elementwise results: the same ufunc calls on every element
+            np.testing.assert_array_equal(got, want)
+        else:  # a full sum adds its terms in another order
+            rtol = 1e-5 if got.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=rtol)
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    fn = sg.value_and_grad(w4, wrt=("x", "y"))
+    fn(X, Y)
+    generated = next(iter(fn._signatures.values())).function
+    results = []
+    for threads in (1, 2, 5):
+        monkeypatch.setitem(generated.__globals__, "_THREADS", threads)
+        results.append(_leaves(fn(X, Y)))
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got, want)  # partial sums are added in block order
+
+
+def test_errors_and_errstate_reach_the_block_threads(monkeypatch):
+    fn = sg.value_and_grad(lambda x: np.sum(np.log(x) * np.sin(x)))
+    x = np.abs(X) + 1
+    fn(x)
+    generated = next(iter(fn._signatures.values())).function
+    monkeypatch.setitem(generated.__globals__, "_THREADS", 2)
+    x[-5] = -1.0  # the last block: a helper thread or the caller's, whichever claims it
+    with np.errstate(invalid="raise"):
+        with pytest.raises(FloatingPointError):
+            fn(x)
+    with np.errstate(invalid="ignore"):
+        value, grad = fn(x)
+    assert np.isnan(value) and np.isfinite(grad[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation forms of softplus and sigmoid (simplify.evaluation_forms)
+# ---------------------------------------------------------------------------------------------
+EXTREMES = np.array([-np.inf, -1e308, -1000.0, -40.0, -1.5, -1e-300, 0.0, 1e-300, 0.3, 40.0,
+                     1000.0, 1e308, np.inf])
+
+
+def _softplus_reference(z):
+    return np.logaddexp(0, z)
+
+
+@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
+    z = np.resize(EXTREMES, size).astype(dtype)
+    softplus = sg.jit(lambda z: np.log1p(np.exp(z)))
+    sigmoid = sg.grad(lambda z: np.sum(np.log1p(np.exp(z))))
+    bce = sg.value_and_grad(lambda z: np.sum(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))))
+    with np.errstate(over="ignore"):
+        want_softplus = _softplus_reference(z)
+        want_sigmoid = scipy.special.expit(z)
+    got_softplus = softplus(z)
+    got_sigmoid = sigmoid(z)
+    value, got_bce_grad = bce(z)
+    for got in (got_softplus, got_sigmoid, got_bce_grad):
+        assert got.dtype == dtype
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(got_softplus, want_softplus, rtol=rtol, atol=0)
+    np.testing.assert_allclose(got_sigmoid, want_sigmoid, rtol=rtol, atol=0)
+    # softplus(z) and its derivative sigmoid(z) share exp(-|z|) on large arrays
+    np.testing.assert_allclose(value, np.sum(want_softplus), rtol=rtol)
+    np.testing.assert_allclose(got_bce_grad, want_sigmoid, rtol=rtol, atol=0)
+
+
+def test_large_arrays_use_the_shared_exponential():
+    z = np.linspace(-5, 5, simplify.LARGE_ELEMENTWISE)
+    source = sg.value_and_grad(
+        lambda z: np.mean(np.maximum(z, 0) - z * 0.3 + np.log1p(np.exp(-np.abs(z))))).lower(
+        z).source
+    assert "np.logaddexp" not in source and "_sigmoid" not in source
+    assert source.count("np.exp(-np.abs(z))") == 1
+
+
+def test_square_root_computed_once_beside_its_reciprocal():
+    source = sg.value_and_grad(lambda x: np.sum(np.sqrt(x * x + 1)) * 2).lower(
+        np.ones(3)).source
+    code = [line for line in source.splitlines() if not line.lstrip().startswith("#")]
+    assert "\n".join(code).count("np.sqrt(") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 stays float32
+# ---------------------------------------------------------------------------------------------
+def bce(x, y, w, b):
+    z = x @ w + b
+    return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+
+
+@pytest.mark.parametrize("n", [3, 4096])
+def test_float32_stays_float32(n):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    y = (rng.random(n) > 0.5).astype(np.float32)
+    w = rng.standard_normal(8).astype(np.float32)
+    b = np.float32(0.1) * np.ones((), np.float32)
+    fn = sg.value_and_grad(bce, wrt=("w", "b"))
+    value, (gw, gb) = fn(x, y, w, b)
+    assert np.asarray(value).dtype == gw.dtype == gb.dtype == np.float32
+    reference = sg.value_and_grad(bce, wrt=("w", "b"))(*(a.astype(np.float64)
+                                                          for a in (x, y, w, b)))
+    np.testing.assert_allclose(gw, reference[1][0], rtol=1e-4, atol=1e-6)
+    source = fn.lower(x, y, w, b).source
+    assert "float64" not in source and "astype" not in source
