@@ -86,6 +86,7 @@ class CompiledFunction:
         self.backend = backend
         self.extra_params = ["cotangent"] if kind == "vjp" else (
             tangent_names(self.params, self.transform) if order == 2 else [])
+        self._arity = len(self.params) + len(self.extra_params)
         self._signatures: OrderedDict[tuple, Compiled] = OrderedDict()
         self._lock = threading.Lock()
         self._disk: DiskCache | None = None
@@ -96,7 +97,7 @@ class CompiledFunction:
 
     # -- the per-call path -------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != len(self.params) + len(self.extra_params):
+        if kwargs or len(args) != self._arity:
             args = self._bind(args, kwargs)
         key, call_args = self._signature(args)
         compiled = self._signatures.get(key)
@@ -122,6 +123,9 @@ class CompiledFunction:
         return tuple(bound[n] for n in names)
 
     def _signature(self, args: tuple) -> tuple[tuple, tuple]:
+        key = [(v.shape, v.dtype.char) if type(v) is np.ndarray else None for v in args]
+        if None not in key:  # the common case: numpy arrays only
+            return tuple(key), args
         key = []
         converted = None
         for position, value in enumerate(args):
