@@ -19,7 +19,7 @@ from .graph import Node, Site
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, NumpyExpressionPrinter,
                       blocks_call_code, const_array_code, empty_code, fill_code, inline_code,
-                      owned_copy_code)
+                      owned_copy_code, sum_code)
 from .regions import Lifted, Value, lift
 from .simplify import common_subexpressions, evaluation_forms, simplify_expression
 from .symbolic import Literal
@@ -229,7 +229,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     for symbol in order:
         if not (readers.get(symbol) and readers[symbol][0] in blocked) and \
                 _inline_single_use_structural(symbol, readers, temps, by_symbol, lifted, names,
-                                              f"np.sum({partial_sums[symbol]})"
+                                              sum_code(partial_sums[symbol])
                                               if symbol in sums else None):
             continue
         if symbol not in names:
@@ -271,7 +271,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
             if value.read_in_full and (is_constant or value.natural_shape != node.shape):
                 code = fill_code(node.shape, code, node.dtype, is_constant)
         elif symbol in sums:
-            code = f"np.sum({partial_sums[symbol]})"
+            code = sum_code(partial_sums[symbol])
             equations.append((name, code))
         else:
             args = [names[lifted.of_node[i].symbol] for i in node.inputs]
@@ -370,7 +370,7 @@ def _region_statements(region: BlockRegion, items: list[Item], names: Names, nam
         made = statement(symbol, f"{names[symbol]}[...]" if symbol in materialised else None)
         if made is not None:
             body.append(made)
-    returns = ", ".join(f"np.sum({names[item_of[s].deps[0]]})" for s in region.sums)
+    returns = ", ".join(sum_code(names[item_of[s].deps[0]]) for s in region.sums)
     params = [names[s] for s in region.sliced + region.materialised]
     function = namer.claim("block")
     out.append(BlockFunction(function, params, body, returns + "," if region.sums else None,
