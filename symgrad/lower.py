@@ -119,7 +119,7 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     ops_after = sum(sp.count_ops(e) for _, e in replacements) + sum(
         sp.count_ops(v.expr) for v in expr_values)
 
-    namer = Namer(RESERVED | {"_sigmoid", "_unslice"})
+    namer = Namer(RESERVED | {"_sigmoid", "_unslice", "_scatter_add"})
     param_names = [namer.claim(p) for p in params]
     names = Names()
     for value in lifted.values:

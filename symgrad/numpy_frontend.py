@@ -170,18 +170,6 @@ def matmul(a: Any, b: Any) -> Tracer:
         return boxed(builder, prim.matmul(builder, node_of(builder, a), node_of(builder, b)))
 
 
-@implements(np.dot)
-def dot(a: Any, b: Any) -> Tracer:
-    builder = _builder_of((a, b))
-    x, y = node_of(builder, a), node_of(builder, b)
-    if x.ndim == 0 or y.ndim == 0:
-        return elementwise("multiply", a, b)
-    if y.ndim > 2:
-        raise UnsupportedFunctionError("numpy.dot with a >2-d second operand (use np.matmul "
-                                       "or np.tensordot)", _where(builder))
-    return matmul(a, b)
-
-
 def _reduction_args(kwargs: dict, name: str, builder: Builder) -> None:
     for key in ("out", "where", "initial"):
         if kwargs.get(key) is not None:
@@ -276,16 +264,6 @@ def stop_gradient(a: Tracer) -> Tracer:
         return boxed(a.builder, prim.stop_gradient(a.builder, a.node))
 
 
-def getitem(a: Tracer, index: Any) -> Tracer:
-    builder = a.builder
-    with bound_site(builder):
-        items = index if isinstance(index, tuple) else (index,)
-        for item in items:
-            if isinstance(item, (Tracer, np.ndarray, list)):
-                raise UnsupportedFunctionError("indexing with arrays", _where(builder))
-        return boxed(builder, prim.getitem(builder, a.node, index))
-
-
 # ---------------------------------------------------------------------------------------------
 # Methods and attributes
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +273,6 @@ def _shape_args(args: tuple) -> tuple:
     return tuple(args)
 
 
-Tracer.__getitem__ = getitem
 Tracer.astype = astype
 Tracer.sum = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
     self, axis, dtype, out, keepdims)
@@ -306,7 +283,6 @@ Tracer.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None
 Tracer.T = property(lambda self: transpose(self))
 Tracer.ravel = lambda self, order="C": ravel(self, order)
 Tracer.flatten = lambda self, order="C": ravel(self, order)
-Tracer.dot = lambda self, other: dot(self, other)
 
 
 def _missing_attribute(self: Tracer, name: str) -> Any:
@@ -319,3 +295,8 @@ def _missing_attribute(self: Tracer, name: str) -> Any:
 
 
 Tracer.__getattr__ = _missing_attribute
+
+# The other families register their functions and methods on import.
+from . import frontend_indexing, frontend_linalg, frontend_reductions, frontend_shape  # noqa: E402
+
+Tracer.__getitem__ = frontend_indexing.getitem

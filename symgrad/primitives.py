@@ -59,8 +59,12 @@ def constant(b: Builder, value: Any, dtype: str | None = None) -> Node:
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TracingError(f"constant of dtype {array.dtype} is not supported")
-    if array.ndim == 0:
-        return b.node("const", (), {"value": array.item(), "strong": True}, (), array.dtype.name)
+    if array.ndim == 0 or (array.size > 1 and (array == array.flat[0]).all()
+                           and array.flat[0] == array.flat[0]):
+        # A uniform array (np.zeros, np.ones, np.full) is one strong scalar made full size.
+        scalar = b.node("const", (), {"value": array.flat[0].item(), "strong": True}, (),
+                        array.dtype.name)
+        return broadcast_to(b, scalar, array.shape)
     return b.node("const", (), {"value": ConstArray.of(array)}, array.shape, array.dtype.name)
 
 
