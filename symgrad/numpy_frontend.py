@@ -45,10 +45,18 @@ def implements(*functions: Callable) -> Callable:
     return register
 
 
+_PUBLIC_NAMESPACES = (("numpy", np), ("numpy.linalg", np.linalg), ("numpy.fft", np.fft),
+                      ("numpy.random", np.random), ("numpy.lib", np.lib))
+
+
 def function_name(func: Any) -> str:
+    """The public name of a numpy function (numpy.linalg.inv, not numpy._core...)."""
+    name = getattr(func, "__name__", repr(func))
+    for prefix, namespace in _PUBLIC_NAMESPACES:
+        if getattr(namespace, name, None) is func:
+            return f"{prefix}.{name}"
     module = getattr(func, "__module__", None) or "numpy"
-    module = "numpy" if module.startswith("numpy") and module.count(".") <= 1 else module
-    return f"{module}.{getattr(func, '__name__', repr(func))}"
+    return f"{module}.{name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,6 +260,23 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Tracer:
     return elementwise("where", condition, x, y)
 
 
+@implements(np.clip)
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,
+         max: Any = None, **kwargs: Any) -> Tracer:
+    low = a_min if a_min is not None else min
+    high = a_max if a_max is not None else max
+    if out is not None or kwargs:
+        raise TracingError(f"numpy.clip: arguments {sorted(kwargs) or ['out']} are not "
+                           "supported while tracing")
+    if low is not None and high is not None:
+        return elementwise("clip", a, low, high)
+    if low is not None:
+        return elementwise("maximum", a, low)
+    if high is not None:
+        return elementwise("minimum", a, high)
+    return a
+
+
 def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> Tracer:
     builder = a.builder
@@ -274,6 +299,8 @@ def _shape_args(args: tuple) -> tuple:
 
 
 Tracer.astype = astype
+Tracer.clip = lambda self, min=None, max=None, out=None, **kwargs: clip(self, min, max, out,
+                                                                        **kwargs)
 Tracer.sum = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
     self, axis, dtype, out, keepdims)
 Tracer.mean = lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(

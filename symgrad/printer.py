@@ -335,6 +335,7 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "transpose": _transpose,
     "broadcast_to": lambda node, a: f"np.broadcast_to({a}, {node.shape})",
     "astype": lambda node, a: f"{a}.astype({dtype_code(node.dtype)})",
+    "stop_gradient": lambda node, a: a,  # the identity on values
     "getitem": lambda node, a: f"{a}[{index_code(node.param('index'), node.inputs[0].shape)}]",
     "unslice": lambda node, a: (
         f"_unslice({a}, {node.shape}, np.s_[{index_code(node.param('index'), node.shape)}])"),
