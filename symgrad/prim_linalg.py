@@ -30,7 +30,8 @@ def parse(subscripts: str) -> tuple[list[str], str]:
     return inputs.split(","), output
 
 
-def explicit_subscripts(spec: str, ndims: Sequence[int], where: str | None) -> tuple[list[str], str]:
+def explicit_subscripts(spec: str, ndims: Sequence[int],
+                        where: str | None) -> tuple[list[str], str]:
     """numpy's einsum spec (with '...', implicit output) as explicit letter subscripts."""
     spec = spec.replace(" ", "")
     inputs_text, arrow, output = spec.partition("->")
@@ -73,7 +74,8 @@ def explicit_subscripts(spec: str, ndims: Sequence[int], where: str | None) -> t
     return expanded, output
 
 
-def letter_sizes(inputs: Sequence[str], operands: Sequence[Node], where: str | None) -> dict[str, int]:
+def letter_sizes(inputs: Sequence[str], operands: Sequence[Node],
+                 where: str | None) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for text, x in zip(inputs, operands):
         for letter, d in zip(text, x.shape):

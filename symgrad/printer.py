@@ -348,12 +348,14 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "cumprod": lambda node, a: f"np.cumprod({a}, axis={node.param('axis')})",
     "argmax": _arg_reduction,
     "argmin": _arg_reduction,
-    "concatenate": lambda node, *xs: f"np.concatenate([{', '.join(xs)}], axis={node.param('axis')})",
+    "concatenate": lambda node, *xs: (
+        f"np.concatenate([{', '.join(xs)}], axis={node.param('axis')})"),
     "pad": _pad,
     "gather": lambda node, a, *arrays: (
         f"{a}[{index_code(node.param('index'), node.inputs[0].shape, arrays)}]"),
     "scatter_add": lambda node, g, *arrays: (
-        f"_scatter_add({g}, {node.shape}, np.s_[{index_code(node.param('index'), node.shape, arrays)}])"),
+        f"_scatter_add({g}, {node.shape}, "
+        f"np.s_[{index_code(node.param('index'), node.shape, arrays)}])"),
     "einsum": _einsum,
 }
 

@@ -233,3 +233,29 @@ def test_shape_errors_name_op_shapes_and_line(f, shapes, pattern):
 def test_unsupported_matrix_norm_is_named():
     with pytest.raises(sg.UnsupportedFunctionError, match="ord=2 for matrices"):
         sg.grad(lambda x: np.linalg.norm(x, 2))(np.eye(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/ops.md is generated from the tables
+# ---------------------------------------------------------------------------------------------
+def test_ops_doc_is_current():
+    from pathlib import Path
+
+    from symgrad.catalog import render
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
+    assert doc.read_text() == render(), "regenerate it: python -m symgrad.catalog > docs/ops.md"
+
+
+def test_ops_doc_lists_every_function_and_op():
+    from symgrad.catalog import render
+    from symgrad.numpy_frontend import FUNCTIONS, UFUNC_OPS, function_name
+    from symgrad.ops import OPS
+
+    text = render()
+    for function in FUNCTIONS:
+        assert f"`{function_name(function)}`" in text
+    for ufunc in UFUNC_OPS:
+        assert f"`numpy.{ufunc.__name__}`" in text
+    for name in OPS:
+        assert f"`{name}`" in text or name in ("input", "const", "ew")
