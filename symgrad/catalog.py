@@ -16,6 +16,7 @@ FAMILIES = {
     "symgrad.frontend_linalg": "Contractions",
     "symgrad.frontend_shape": "Shape, joining, repetition, constants shaped like an array",
     "symgrad.frontend_indexing": "Indexing",
+    "symgrad.frontend_creation": "Creation",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
@@ -117,6 +118,8 @@ def render() -> str:
               "(constants or integer inputs; the gradient scatter-adds, so repeated indices "
               "accumulate) and constant boolean masks. `np.eye(k)[labels]` works for constants "
               "made inside the traced function.", "",
+              "`np.array` / `np.asarray` of a traced value give it back (cast to `dtype`), and "
+              "of nested lists of traced values and numbers give their stack.", "",
               "## Operators", "", ", ".join(f"`{o}`" for o in _OPERATORS), "",
               "## Gradient conventions of structural ops", ""]
     lines += [f"- {c}" for c in CONVENTIONS]

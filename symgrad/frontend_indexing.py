@@ -6,17 +6,11 @@ constants. A constant boolean mask is its `nonzero()` index arrays, as in numpy;
 computed from traced values would give a data-dependent shape and is refused with a pointer to
 np.where.
 
-Constant arrays that the function makes while it is traced (np.eye, np.arange, np.zeros, ...)
-come back as `IndexableConstant` arrays: plain numpy arrays that can also be indexed *by* a
-traced index, as in the one-hot idiom `np.eye(k)[labels]` (ndarray indexing cannot otherwise
-be intercepted).
+Constants indexed *by* traced arrays (`np.eye(k)[labels]`) are in frontend_creation.py.
 """
 from __future__ import annotations
 
-import functools
-import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -123,66 +117,3 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Tracer:
                 arrays.append(prim.constant(builder, np.arange(x.shape[dim]).reshape(shape)))
             entries.append(("a", dim))
         return boxed(builder, prim_index.gather(builder, x, tuple(entries), arrays))
-
-
-# ---------------------------------------------------------------------------------------------
-# Constants made while tracing can be indexed by traced arrays
-# ---------------------------------------------------------------------------------------------
-class IndexableConstant(np.ndarray):
-    """A numpy array made while tracing; indexing it with a traced index records a gather."""
-
-    def __getitem__(self, index: Any) -> Any:
-        items = index if isinstance(index, tuple) else (index,)
-        tracer = next((i for i in items if isinstance(i, Tracer)), None)
-        if tracer is None:
-            return super().__getitem__(index)
-        builder = tracer.builder
-        with bound_site(builder):
-            constant = prim.constant(builder, np.asarray(self))
-            return boxed(builder, traced_getitem(builder, constant, index))
-
-
-CREATION_FUNCTIONS = ("eye", "identity", "arange", "zeros", "ones", "full", "linspace")
-
-_originals = {name: getattr(np, name) for name in CREATION_FUNCTIONS}
-_state = threading.local()
-_lock = threading.Lock()
-_tracing_threads = 0
-
-
-def _indexable(original: Any) -> Any:
-    @functools.wraps(original)
-    def creation(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        if getattr(_state, "depth", 0) and type(result) is np.ndarray:
-            return result.view(IndexableConstant)
-        return result
-    return creation
-
-
-_wrapped = {name: _indexable(original) for name, original in _originals.items()}
-
-
-@contextmanager
-def indexable_constants() -> Iterator[None]:
-    """While a function is traced on this thread, np.eye & co. return `IndexableConstant`.
-
-    numpy's attributes are swapped while any thread traces; the wrappers return plain arrays
-    on every other thread.
-    """
-    global _tracing_threads
-    with _lock:
-        if _tracing_threads == 0:
-            for name, wrapper in _wrapped.items():
-                setattr(np, name, wrapper)
-        _tracing_threads += 1
-    _state.depth = getattr(_state, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _state.depth -= 1
-        with _lock:
-            _tracing_threads -= 1
-            if _tracing_threads == 0:
-                for name, original in _originals.items():
-                    setattr(np, name, original)

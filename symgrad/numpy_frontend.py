@@ -324,6 +324,7 @@ def _missing_attribute(self: Tracer, name: str) -> Any:
 Tracer.__getattr__ = _missing_attribute
 
 # The other families register their functions and methods on import.
-from . import frontend_indexing, frontend_linalg, frontend_reductions, frontend_shape  # noqa: E402
+from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
+               frontend_reductions, frontend_shape)
 
 Tracer.__getitem__ = frontend_indexing.getitem

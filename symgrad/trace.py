@@ -146,7 +146,7 @@ class ArgSpec:
 
 def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
-    from .frontend_indexing import indexable_constants
+    from .frontend_creation import tracing_numpy
 
     builder = Builder()
     inputs, args = [], []
@@ -157,7 +157,7 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
         args.append(Tracer(node, builder))
-    with indexable_constants():
+    with tracing_numpy():
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=_name_hints(outputs))

@@ -264,6 +264,14 @@ case("creation_constants", lambda x: S(x @ np.eye(4) + np.arange(4.0) * x + np.f
      lambda x: TS(x + torch.arange(4.0, dtype=torch.float64) * x + 0.5), (3, 4))
 case("stop_gradient_matmul", lambda x, w: S(sg.stop_gradient(x) @ w * x[:, :2]),
      lambda x, w: TS(x.detach() @ w * x[:, :2]), (3, 4), (4, 2), finite_differences=False)
+case("array_of_tracers", lambda x: np.sum(np.array([x.sum(), x.max(), 2.0]) * np.arange(3.0))
+     + S(np.asarray([[x[0, 0], 1.0], [x[1, 1], x[0, 1]]]) ** 2),
+     lambda x: torch.sum(torch.stack([x.sum(), x.max(), torch.tensor(2.0, dtype=torch.float64)])
+                         * torch.arange(3.0, dtype=torch.float64))
+     + TS(torch.stack([torch.stack([x[0, 0], torch.tensor(1.0, dtype=torch.float64)]),
+                       torch.stack([x[1, 1], x[0, 1]])]) ** 2), (2, 3))
+case("asarray_passthrough", lambda x: S(np.asarray(x) * np.asarray(W34)),
+     lambda x: TS(x * TW34()), (3, 4))
 case("atleast_2d", lambda x: S(np.atleast_2d(x) * W34[:1, :]),
      lambda x: TS(x[None] * TW34()[:1, :]), (4,))
 

@@ -259,3 +259,22 @@ def test_ops_doc_lists_every_function_and_op():
         assert f"`numpy.{ufunc.__name__}`" in text
     for name in OPS:
         assert f"`{name}`" in text or name in ("input", "const", "ew")
+
+
+def test_numpy_creation_functions_are_only_wrapped_on_the_tracing_thread():
+    import threading
+
+    original_eye = np.eye
+    seen = {}
+
+    def f(x):
+        seen["here"] = type(np.eye(2))
+        other = threading.Thread(target=lambda: seen.__setitem__("other", type(np.eye(2))))
+        other.start()
+        other.join()
+        return np.sum(x * np.eye(2)[np.array([1, 0])])
+
+    sg.grad(f)(np.ones((2, 2)))
+    assert seen["here"] is not np.ndarray and issubclass(seen["here"], np.ndarray)
+    assert seen["other"] is np.ndarray
+    assert np.eye is original_eye
