@@ -167,13 +167,25 @@ def gather_shape(index: tuple, shape: Shape, arrays: Sequence[Node], where: str 
                          where) from None
 
 
+def constant_value(node: Node) -> np.ndarray | None:
+    """The value of a constant node (an array, or a scalar made full size), else None."""
+    from .primitives import ConstArray
+
+    if node.op == "broadcast_to" and node.inputs[0].op == "const":
+        return np.broadcast_to(np.asarray(node.inputs[0].param("value"), node.dtype), node.shape)
+    if node.op == "const":
+        value = node.param("value")
+        return value.value if isinstance(value, ConstArray) else np.asarray(value, node.dtype)
+    return None
+
+
 def check_constant_indices(index: tuple, shape: Shape, arrays: Sequence[Node],
                            where: str | None) -> None:
     """Out-of-range constant indices fail at trace time, as numpy would fail at run time."""
-    from .primitives import ConstArray
-
-    values = [a.param("value").value if a.op == "const" and isinstance(
-        a.param("value"), ConstArray) else np.zeros(a.shape, np.intp) for a in arrays]
+    values = []
+    for a in arrays:
+        value = constant_value(a)
+        values.append(np.zeros(a.shape, np.intp) if value is None else value)
     try:
         np.broadcast_to(np.empty((), np.int8), shape)[as_numpy_index(index, values)]
     except IndexError as error:

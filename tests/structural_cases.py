@@ -109,6 +109,8 @@ case("var_method_keepdims", lambda x: S(x * x.var(1, keepdims=True)),
      lambda x: TS(x * torch.var(x, 1, correction=0, keepdim=True)), (3, 4))
 case("std_tuple", lambda x: S(np.std(x, axis=(0, 1))),
      lambda x: TS(torch.std(x, (0, 1), correction=0)), (3, 4, 2))
+case("std_three_of_four_axes", lambda x: S(np.std(x, axis=(0, 1, 3), keepdims=True) * x),
+     lambda x: TS(torch.std(x, (0, 1, 3), correction=0, keepdim=True) * x), (2, 2, 3, 2))
 case("std_method_ddof", lambda x: np.sin(x.std(ddof=1)),
      lambda x: torch.sin(torch.std(x, correction=1)), (3, 4))
 case("norm_vector", lambda x: np.sin(np.linalg.norm(x)),
