@@ -386,6 +386,8 @@ def _nested_list(array: np.ndarray, fmt: Callable[[Any], str]) -> str:
 
 def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: bool) -> str:
     """A value of smaller (broadcast) shape made full size."""
+    if is_constant and shape and value_code in ("0", "1"):
+        return f"np.{'zeros' if value_code == '0' else 'ones'}({shape}, dtype={dtype_code(dtype)})"
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"
