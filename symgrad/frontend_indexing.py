@@ -90,7 +90,7 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
         x = node_of(builder, a)
         if axis is None:
             x, axis = prim.reshape(builder, x, (-1,)), 0
-        axis = prim.normalize_axes("take", axis, x.ndim, _where(builder))[0]
+        axis = prim.normalize_axes("take", axis, x.ndim, _where(builder), x.shape)[0]
         index = (slice(None),) * axis + (indices,)
         return boxed(builder, traced_getitem(builder, x, index))
 
@@ -103,7 +103,8 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Tracer:
         idx = node_of(builder, indices)
         if axis is None:
             x, axis = prim.reshape(builder, x, (-1,)), 0
-        axis = prim.normalize_axes("take_along_axis", axis, x.ndim, _where(builder))[0]
+        axis = prim.normalize_axes("take_along_axis", axis, x.ndim, _where(builder),
+                                      x.shape)[0]
         if idx.ndim != x.ndim:
             raise TracingError(f"numpy.take_along_axis: indices and arr must have the same "
                                f"number of dims (at {_where(builder)})")

@@ -36,7 +36,7 @@ def einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = Fal
                                        _where(builder))
     with bound_site(builder):
         nodes = [node_of(builder, o) for o in operands]
-        inputs, output = prim_linalg.explicit_subscripts(subscripts, [n.ndim for n in nodes],
+        inputs, output = prim_linalg.explicit_subscripts(subscripts, [n.shape for n in nodes],
                                                          _where(builder))
         return _contract(builder, inputs, output, nodes)
 

@@ -21,7 +21,7 @@ from .trace import Tracer, bound_site
 
 
 def _axes(op: str, axis: Any, x: Node, builder: Builder) -> tuple[int, ...]:
-    return prim.normalize_axes(op, axis, x.ndim, _where(builder))
+    return prim.normalize_axes(op, axis, x.ndim, _where(builder), x.shape)
 
 
 def _count(x: Node, axes: tuple[int, ...]) -> int:

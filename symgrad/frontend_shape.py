@@ -20,8 +20,8 @@ from .numpy_frontend import _builder_of, _where, boxed, elementwise, implements,
 from .trace import Tracer, bound_site
 
 
-def _axis(op: str, axis: Any, ndim: int, builder: Builder) -> int:
-    return prim.normalize_axes(op, operator.index(axis), ndim, _where(builder))[0]
+def _axis(op: str, axis: Any, ndim: int, builder: Builder, shape: tuple | None = None) -> int:
+    return prim.normalize_axes(op, operator.index(axis), ndim, _where(builder), shape)[0]
 
 
 def _unary(a: Any, build: Any) -> Tracer:
@@ -44,7 +44,8 @@ def _many(arrays: Any, build: Any) -> Tracer:
 def swapaxes(a: Any, axis1: int, axis2: int) -> Tracer:
     def build(b: Builder, x: Node) -> Node:
         perm = list(range(x.ndim))
-        i, j = _axis("swapaxes", axis1, x.ndim, b), _axis("swapaxes", axis2, x.ndim, b)
+        i = _axis("swapaxes", axis1, x.ndim, b, x.shape)
+        j = _axis("swapaxes", axis2, x.ndim, b, x.shape)
         perm[i], perm[j] = perm[j], perm[i]
         return prim.transpose(b, x, perm)
     return _unary(a, build)
@@ -58,8 +59,8 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Tracer:
         if len(src) != len(dst):
             raise ShapeError("moveaxis", [x.shape], "source and destination differ in length",
                              _where(b))
-        src = [_axis("moveaxis", s, x.ndim, b) for s in src]
-        dst = [_axis("moveaxis", d, x.ndim, b) for d in dst]
+        src = [_axis("moveaxis", s, x.ndim, b, x.shape) for s in src]
+        dst = [_axis("moveaxis", d, x.ndim, b, x.shape) for d in dst]
         order = [n for n in range(x.ndim) if n not in src]
         for d, s in sorted(zip(dst, src)):
             order.insert(d, s)
@@ -86,7 +87,7 @@ def squeeze(a: Any, axis: Any = None) -> Tracer:
         if axis is None:
             axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
         else:
-            axes = prim.normalize_axes("squeeze", axis, x.ndim, _where(b))
+            axes = prim.normalize_axes("squeeze", axis, x.ndim, _where(b), x.shape)
             if any(x.shape[i] != 1 for i in axes):
                 raise ShapeError("squeeze", [x.shape], "cannot select an axis to squeeze out "
                                  "which has size not equal to one", _where(b))
@@ -172,7 +173,7 @@ def _split(a: Any, indices_or_sections: Any, axis: int, even: bool) -> list[Trac
     builder = _builder_of((a,))
     with bound_site(builder):
         x = node_of(builder, a)
-        axis = _axis("split", axis, x.ndim, builder)
+        axis = _axis("split", axis, x.ndim, builder, x.shape)
         n = x.shape[axis]
         if isinstance(indices_or_sections, (int, np.integer)):
             sections = int(indices_or_sections)
@@ -223,8 +224,14 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Tracer:
         nonlocal axis
         if axis is None:
             x, axis = prim.reshape(b, x, (-1,)), 0
-        axis = _axis("repeat", axis, x.ndim, b)
+        axis = _axis("repeat", axis, x.ndim, b, x.shape)
         counts = np.asarray(repeats)
+        if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] not in (1, x.shape[axis])) \
+                or (counts < 0).any():
+            raise ShapeError("repeat", [x.shape, counts.shape], f"repeats {counts.tolist()} do "
+                             f"not fit axis {axis} of size {x.shape[axis]}", _where(b))
+        if counts.ndim == 1 and counts.shape[0] == 1:
+            counts = counts.reshape(())
         if counts.ndim == 0:
             r = int(counts)
             column = prim.expand_dims(b, x, axis + 1)
@@ -242,7 +249,8 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Tracer:
 @implements(np.flip)
 def flip(m: Any, axis: Any = None) -> Tracer:
     def build(b: Builder, x: Node) -> Node:
-        return prim_index.flip(b, x, prim.normalize_axes("flip", axis, x.ndim, _where(b)))
+        return prim_index.flip(b, x, prim.normalize_axes("flip", axis, x.ndim, _where(b),
+                                                             x.shape))
     return _unary(m, build)
 
 
@@ -265,7 +273,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Tracer:
         shifts = np.broadcast_to(shift, np.shape(axis))
         axes = np.broadcast_to(axis, np.shape(shift))
         for s, ax in zip(np.atleast_1d(shifts), np.atleast_1d(axes)):
-            x = _rolled(b, x, int(s), _axis("roll", int(ax), x.ndim, b))
+            x = _rolled(b, x, int(s), _axis("roll", int(ax), x.ndim, b, x.shape))
         return x
     return _unary(a, build)
 
@@ -287,7 +295,7 @@ def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Tracer:
         raise UnsupportedFunctionError("numpy.diff with prepend/append", _where(builder))
     with bound_site(builder):
         x = node_of(builder, a)
-        ax = _axis("diff", axis, x.ndim, builder)
+        ax = _axis("diff", axis, x.ndim, builder, x.shape)
         for _ in range(n):
             size = x.shape[ax]
             later = prim_index.slice_along(builder, x, ax, 1, max(size, 1))

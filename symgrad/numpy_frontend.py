@@ -194,7 +194,7 @@ def reduce_sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
         x = node_of(builder, a)
         if dtype is not None:
             x = prim.astype(builder, x, dtype)
-        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder))
+        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder), x.shape)
         result = prim.reduce_sum(builder, x, axes, bool(keepdims))
         if not axes and x.dtype in ("bool", "int8", "int16", "int32", "uint8"):
             result = prim.astype(builder, x, "int64")
@@ -210,7 +210,7 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
         x = node_of(builder, a)
         if dtype is not None or x.dtype[0] in "biu":
             x = prim.astype(builder, x, dtype or "float64")
-        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder))
+        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder), x.shape)
         count = 1
         for ax in axes:
             count *= x.shape[ax]

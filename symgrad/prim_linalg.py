@@ -30,13 +30,13 @@ def parse(subscripts: str) -> tuple[list[str], str]:
     return inputs.split(","), output
 
 
-def explicit_subscripts(spec: str, ndims: Sequence[int],
+def explicit_subscripts(spec: str, shapes: Sequence[tuple[int, ...]],
                         where: str | None) -> tuple[list[str], str]:
     """numpy's einsum spec (with '...', implicit output) as explicit letter subscripts."""
     spec = spec.replace(" ", "")
     inputs_text, arrow, output = spec.partition("->")
     inputs = inputs_text.split(",")
-    shapes = [()] * len(ndims)
+    ndims = [len(s) for s in shapes]
     if len(inputs) != len(ndims):
         raise ShapeError("einsum", shapes, f"{spec!r} names {len(inputs)} operands, "
                          f"{len(ndims)} were given", where)

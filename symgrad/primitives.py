@@ -165,7 +165,8 @@ def stop_gradient(b: Builder, x: Node) -> Node:
 # ---------------------------------------------------------------------------------------------
 # Reductions
 # ---------------------------------------------------------------------------------------------
-def normalize_axes(op: str, axis: Any, ndim: int, where: str | None) -> tuple[int, ...]:
+def normalize_axes(op: str, axis: Any, ndim: int, where: str | None,
+                   shape: Shape | None = None) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -173,11 +174,11 @@ def normalize_axes(op: str, axis: Any, ndim: int, where: str | None) -> tuple[in
     for a in axes:
         a = operator.index(a)
         if not -ndim <= a < ndim:
-            raise ShapeError(op, [()], f"axis {a} is out of bounds for an array of {ndim} dims",
+            raise ShapeError(op, [shape if shape is not None else ()], f"axis {a} is out of bounds for an array of {ndim} dims",
                              where)
         result.append(a % ndim)
     if len(set(result)) != len(result):
-        raise ShapeError(op, [()], f"repeated axis in {axis!r}", where)
+        raise ShapeError(op, [shape if shape is not None else ()], f"repeated axis in {axis!r}", where)
     return tuple(sorted(result))
 
 
