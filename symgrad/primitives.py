@@ -170,15 +170,16 @@ def normalize_axes(op: str, axis: Any, ndim: int, where: str | None,
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    shown = [shape if shape is not None else ()]
     result = []
     for a in axes:
         a = operator.index(a)
         if not -ndim <= a < ndim:
-            raise ShapeError(op, [shape if shape is not None else ()], f"axis {a} is out of bounds for an array of {ndim} dims",
+            raise ShapeError(op, shown, f"axis {a} is out of bounds for an array of {ndim} dims",
                              where)
         result.append(a % ndim)
     if len(set(result)) != len(result):
-        raise ShapeError(op, [shape if shape is not None else ()], f"repeated axis in {axis!r}", where)
+        raise ShapeError(op, shown, f"repeated axis in {axis!r}", where)
     return tuple(sorted(result))
 
 
