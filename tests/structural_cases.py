@@ -95,6 +95,10 @@ case("amax_tuple_keepdims", lambda x: S(x * np.amax(x, axis=(0, 2), keepdims=Tru
 case("min_axis_negative", lambda x: S(np.min(x, axis=-1)), lambda x: TS(torch.amin(x, -1)),
      (3, 4))
 case("min_method_axis", lambda x: S(x.min(0)), lambda x: TS(torch.amin(x, 0)), (3, 4))
+case("min_tuple_keepdims", lambda x: S(x * np.min(x, axis=(1, 2), keepdims=True)),
+     lambda x: TS(x * torch.amin(x, (1, 2), keepdim=True)), (2, 3, 2))
+case("prod_negative_axis_method", lambda x: S(x.prod(axis=-1, keepdims=True) * x),
+     lambda x: TS(x.prod(-1, keepdim=True) * x), (3, 2))
 case("amin_all", lambda x: np.sin(np.amin(x)), lambda x: torch.sin(torch.amin(x)), (5,))
 case("stable_softmax_keepdims",
      lambda x: S(np.exp(x - np.max(x, axis=-1, keepdims=True))
