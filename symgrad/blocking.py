@@ -18,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
-# Regions over fewer elements run on whole arrays: blocks would only add calls.
-BLOCKING_MIN_ELEMENTS = 1 << 18
+import numpy as np
+
+# Regions of arrays smaller than this run on whole arrays: they come from the L2/L3 cache
+# anyway, and starting threads (~50 us) would cost more than they save.
+BLOCKING_MIN_BYTES = 4 << 20
 # Bytes of one temporary in one block: a dozen of them stay inside a 1 MiB L2 cache.
 BLOCK_BYTES = 1 << 18
 
@@ -133,7 +136,8 @@ def plan_blocks(items: Sequence[Item], outputs: set[Symbol]) -> list[Symbol | Bl
 
 def _starts(item: Item, by_symbol: dict[Symbol, Item]) -> bool:
     return item.kind == "elementwise" and item.dtype is not None and len(item.shape) >= 1 \
-        and item.shape[0] > 1 and _size(item.shape) >= BLOCKING_MIN_ELEMENTS \
+        and item.shape[0] > 1 \
+        and _size(item.shape) * np.dtype(item.dtype).itemsize >= BLOCKING_MIN_BYTES \
         and all(_broadcasts_to(by_symbol[d].shape, item.shape) for d in item.deps)
 
 

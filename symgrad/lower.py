@@ -202,6 +202,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 stack.pop()
                 order.append(symbol)
         emitted.add(value.symbol)
+    order = _merge_aliases(order, temps, by_symbol, dependencies)
 
     # Temporaries are guarded when every statement that reads them is.
     readers: dict[sp.Symbol, list[sp.Symbol]] = {}
@@ -296,6 +297,35 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                                  if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
     return Program(function_name, param_names, statements, returns, constants,
                    sorted(helpers), rewrites, expression_sets, equations, dict(names))
+
+
+def _merge_aliases(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
+                   by_symbol: dict[sp.Symbol, Value], dependencies: Any) -> list[sp.Symbol]:
+    """A value that is just a temporary (`h = t1`: the backward pass recomputes tanh(a)
+    symbolically and the CSE pass names it) takes over the temporary's statement: one array,
+    one name. Only where the value is the temporary's first reader, so nothing moves."""
+    first_reader: dict[sp.Symbol, sp.Symbol] = {}
+    readers: dict[sp.Symbol, list[sp.Symbol]] = {}
+    for symbol in order:
+        for dep in dependencies(symbol):
+            first_reader.setdefault(dep, symbol)
+            readers.setdefault(dep, []).append(symbol)
+    merged: dict[sp.Symbol, sp.Symbol] = {}  # temporary -> the value that replaces it
+    for symbol in order:
+        value = by_symbol.get(symbol)
+        if value is None or value.expr not in temps or first_reader[value.expr] is not symbol \
+                or (value.read_in_full and value.natural_shape != value.node.shape):
+            continue
+        temporary = value.expr
+        value.expr = temps.pop(temporary)
+        for reader in readers[temporary]:
+            if reader in temps:
+                temps[reader] = temps[reader].xreplace({temporary: symbol})
+            elif reader is not symbol:
+                by_symbol[reader].expr = by_symbol[reader].expr.xreplace({temporary: symbol})
+        merged[temporary] = symbol
+    moved = set(merged.values())
+    return [merged.get(s, s) for s in order if s not in moved or s in merged]
 
 
 def _block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],

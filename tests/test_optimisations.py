@@ -10,12 +10,12 @@ import scipy.special
 import symgrad as sg
 from symgrad import blocking, simplify
 
-N = (1 << 18) + 1000  # above the blocking threshold, not a multiple of the block size
+N = (1 << 19) + 1000  # above the blocking threshold, not a multiple of the block size
 RNG = np.random.default_rng(7)
 X = RNG.standard_normal(N)
 Y = RNG.standard_normal(N)
-M = RNG.standard_normal((600, 500))
-COLUMN = RNG.standard_normal((600, 1))
+M = RNG.standard_normal((1100, 500))
+COLUMN = RNG.standard_normal((1100, 1))
 ROW = RNG.standard_normal(500)
 
 
@@ -43,7 +43,7 @@ def elementwise_only(x, y):
 CASES = [
     ("w4", lambda: sg.value_and_grad(w4, wrt=("x", "y")), (X, Y)),
     ("w4_f32", lambda: sg.value_and_grad(w4, wrt=("x", "y")),
-     (X.astype(np.float32), Y.astype(np.float32))),
+     (np.resize(X, 2 * N).astype(np.float32), np.resize(Y, 2 * N).astype(np.float32))),
     ("broadcast_2d", lambda: sg.value_and_grad(broadcast_2d, wrt=(0, 1, 2)), (M, COLUMN, ROW)),
     ("where", lambda: sg.value_and_grad(with_where, wrt=(0, 1)), (X, Y)),
     ("centred", lambda: sg.value_and_grad(centred), (X,)),
@@ -58,8 +58,8 @@ def _leaves(result):
     return [np.asarray(result)]
 
 
-def _compile_and_run(make, args, cache, monkeypatch, min_elements):
-    monkeypatch.setattr(blocking, "BLOCKING_MIN_ELEMENTS", min_elements)
+def _compile_and_run(make, args, cache, monkeypatch, min_bytes):
+    monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", min_bytes)
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
     fn = make()
     return fn, fn(*args)
@@ -68,7 +68,7 @@ def _compile_and_run(make, args, cache, monkeypatch, min_elements):
 @pytest.mark.parametrize("name,make,args", CASES, ids=[c[0] for c in CASES])
 def test_blocked_equals_whole_array_code(name, make, args, tmp_path, monkeypatch):
     blocked_fn, blocked = _compile_and_run(make, args, tmp_path / "blocked", monkeypatch,
-                                           blocking.BLOCKING_MIN_ELEMENTS)
+                                           blocking.BLOCKING_MIN_BYTES)
     assert "_in_blocks(" in blocked_fn.lower(*args).source
     whole_fn, whole = _compile_and_run(make, args, tmp_path / "whole", monkeypatch, 1 << 62)
     assert "_in_blocks(" not in whole_fn.lower(*args).source
