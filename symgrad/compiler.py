@@ -196,7 +196,13 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
     from .render import render_numpy
 
     graph, graph_rewrites = rewrite_graph(graph)
-    outputs, out_structure, params, hints = differentiate(graph, structure, specs, transform)
+    from .optimize import optimize, optimize_graph
+
+    # Rewritten before differentiation, so that the backward pass inherits the faster form,
+    # and after it, for what the backward pass itself made.
+    outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
+                                                          specs, transform)
+    outputs, hints = optimize(outputs, hints)
     program = lower(outputs, out_structure, params, hints, name)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     header = {

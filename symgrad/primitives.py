@@ -232,6 +232,9 @@ def transpose(b: Builder, x: Node, perm: Sequence[int] | None = None) -> Node:
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError("transpose", [x.shape], f"axes {perm} are not a permutation",
                          str(b.site) if b.site else None)
+    if x.op == "transpose":  # a transpose of a transpose is one transpose (or none)
+        inner = x.param("perm")
+        x, perm = x.inputs[0], tuple(inner[p] for p in perm)
     if perm == tuple(range(x.ndim)):
         return x
     shape = tuple(x.shape[p] for p in perm)

@@ -1,0 +1,92 @@
+"""Graph rewrites for speed: the same values, computed with fewer and larger BLAS calls.
+
+Applied to the traced graph before differentiation (so the backward pass inherits the faster
+form) and to the whole derivative graph after it. Each rule is one short function in `RULES`;
+a rule returns a replacement for a node or None. Nodes are rebuilt through `primitives`, so
+shapes and dtypes are checked as for traced code, and a transpose of a transpose folds there.
+
+- a stacked product with a shared 2-D weight, x (b, m, k) @ w (k, n), becomes one product of
+  b*m rows: numpy runs a stacked matmul as one small GEMM per matrix, and the gradient of `w`
+  becomes one product x_rows.T @ g_rows instead of b products summed over the batch;
+- a transpose of a product is the product of the transposed operands in swapped order
+  (swap(a @ b) = swap(b) @ swap(a)): numpy passes transposed operands to BLAS without copying,
+  while a transposed result stays a strided view that later reads or reshapes must copy.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from . import primitives as prim
+from .graph import Builder, Graph, Node, topological_order
+
+Rule = Callable[[Builder, Node], "Node | None"]
+
+
+def _is_swap_last(node: Node) -> bool:
+    perm = node.param("perm")
+    return node.op == "transpose" and node.ndim >= 2 and perm == tuple(
+        range(node.ndim - 2)) + (node.ndim - 1, node.ndim - 2)
+
+
+def _fold_shared_weight(b: Builder, node: Node) -> Node | None:
+    """x (..., m, k) @ w (k, n)  ->  (x as rows (-1, k) @ w) reshaped to (..., m, n)."""
+    if node.op != "matmul":
+        return None
+    x, w = node.inputs
+    if x.ndim < 3 or w.ndim != 2:
+        return None
+    rows = prim.reshape(b, x, (-1, x.shape[-1]))
+    return prim.reshape(b, prim.matmul(b, rows, w), node.shape)
+
+
+def _transpose_of_product(b: Builder, node: Node) -> Node | None:
+    """swap(a @ b) -> swap(b) @ swap(a), for matrices and stacks of them."""
+    if not _is_swap_last(node) or node.inputs[0].op != "matmul":
+        return None
+    a, c = node.inputs[0].inputs
+    if a.ndim < 2 or c.ndim < 2:
+        return None
+    return prim.matmul(b, prim.swap_last(b, c), prim.swap_last(b, a))
+
+
+RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product)
+_RULE_OPS = ("matmul", "transpose")  # no rule fires on a graph without these
+
+
+def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node],
+                                                                         dict[Node, str]]:
+    """The outputs rebuilt with every rule applied once per node, and the name hints moved to
+    the rebuilt nodes. Inputs stay the same node objects."""
+    order = sorted(topological_order(outputs), key=lambda n: n.serial)
+    if not any(n.op in _RULE_OPS for n in order):
+        return list(outputs), hints
+    builder = Builder()
+    rebuilt: dict[Node, Node] = {}
+    # Every node is rebuilt, in creation order, so that the new nodes keep the old order
+    # (lift() orders statements by creation: forward pass first, then backward).
+    for node in order:
+        if not node.inputs:
+            rebuilt[node] = node
+            continue
+        inputs = tuple(rebuilt[i] for i in node.inputs)
+        builder.site = node.site
+        same = builder.node(node.op, inputs, dict(node.params), node.shape, node.dtype,
+                            node.site)
+        for rule in RULES:
+            replacement = rule(builder, same)
+            if replacement is not None:
+                same = replacement
+                break
+        rebuilt[node] = same
+    moved = {}
+    for node, name in hints.items():
+        target = rebuilt.get(node)
+        if target is not None and target not in moved:
+            moved[target] = name
+    return [rebuilt[o] for o in outputs], moved
+
+
+def optimize_graph(graph: Graph) -> Graph:
+    """The traced graph with the rules applied (before differentiation)."""
+    outputs, hints = optimize(graph.outputs, graph.name_hints)
+    return Graph(graph.inputs, tuple(outputs), hints)
