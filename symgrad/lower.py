@@ -14,37 +14,16 @@ from typing import Any, Sequence
 
 import sympy as sp
 
-from .blocking import BlockRegion, Item, plan_blocks
+from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, NumpyExpressionPrinter,
-                      blocks_call_code, const_array_code, empty_code, fill_code, inline_code,
-                      owned_copy_code, sum_code)
+from .printer import STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, sum_code
 from .regions import Lifted, Value, lift
 from .simplify import common_subexpressions, evaluation_forms, simplify_expression
+from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
 from .symbolic import Literal
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
-
-
-@dataclass
-class Statement:
-    target: str
-    code: str
-    site: Site | None
-    guarded: bool = False  # computes branches of np.where that may be unselected
-
-
-@dataclass
-class BlockFunction:
-    """A nested function that computes a blocked region for one block of rows (blocking.py)."""
-
-    name: str
-    params: list[str]  # row blocks of these arrays; everything else is read whole
-    statements: list[Statement]
-    returns: str | None  # the partial sums of the block, if any
-    rows: int
-    block_rows: int
 
 
 @dataclass
@@ -218,7 +197,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 r in guarded for r in readers[symbol]):
             guarded.add(symbol)
 
-    items = _block_items(order, temps, by_symbol, dependencies, lifted)
+    deps = {symbol: dependencies(symbol) for symbol in order}  # before structural inlining
+    items = block_items(order, temps, by_symbol, deps)
     plan = plan_blocks(items, {v.symbol for v in lifted.outputs})
     regions = [entry for entry in plan if isinstance(entry, BlockRegion)]
     blocked = {m for region in regions for m in region.members}
@@ -239,64 +219,17 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 names[symbol] = namer.claim("const")
             else:
                 names[symbol] = namer.temporary()
-    printer = NumpyExpressionPrinter(names)
-    equations: list[tuple[str, Any]] = []
-    site_of: dict[sp.Symbol, Site | None] = {}
-    for symbol in reversed(order):
-        if symbol in by_symbol:
-            site_of[symbol] = by_symbol[symbol].node.site
-        for dep in dependencies(symbol):
-            site_of.setdefault(dep, site_of.get(symbol))
-    constants: list[tuple[str, str]] = []
 
-    def statement(symbol: sp.Symbol, target: str | None = None) -> Statement | None:
-        """The statement that computes `symbol` (None: inlined, an input or a constant)."""
-        if symbol in names.inlined:
-            return None
-        name = names[symbol]
-        if symbol in temps:
-            equations.append((name, temps[symbol]))
-            return Statement(target or name, printer.doprint(temps[symbol]), site_of[symbol],
-                             symbol in guarded)
-        value = by_symbol[symbol]
-        node = value.node
-        if node.op == "input":
-            return None
-        if node.op == "const" and value.expr is None:
-            constants.append((name, const_array_code(node.param("value"))))
-            return None
-        if value.expr is not None:
-            code = printer.doprint(value.expr)
-            equations.append((name, value.expr))
-            is_constant = not value.expr.free_symbols
-            if value.read_in_full and (is_constant or value.natural_shape != node.shape):
-                code = fill_code(node.shape, code, node.dtype, is_constant)
-        elif symbol in sums:
-            code = sum_code(partial_sums[symbol])
-            equations.append((name, code))
-        else:
-            args = [names[lifted.of_node[i].symbol] for i in node.inputs]
-            code = STRUCTURAL[node.op](node, *args)
-            if node.op == "broadcast_to" and value in lifted.outputs:
-                code = owned_copy_code(code)  # results are fresh, writable arrays
-            equations.append((name, code))
-        return Statement(target or name, code, node.site, symbol in guarded)
-
-    statements: list[Statement | BlockFunction] = []
-    for entry in plan:
-        if isinstance(entry, BlockRegion):
-            statements.extend(_region_statements(entry, items, names, namer, partial_sums,
-                                                 statement, site_of))
-            printer.helpers.add("in_blocks")
-        else:
-            made = statement(entry)
-            if made is not None:
-                statements.append(made)
+    scheduled = Scheduled(order, temps, by_symbol, lifted, names, namer, readers, deps, guarded,
+                          items, plan, partial_sums)
+    writer = StatementWriter(scheduled)
+    statements = writer.write()
     returns = _returns(structure, lifted, names, statements, namer)
-    helpers = printer.helpers | {STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
-                                 if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
-    return Program(function_name, param_names, statements, returns, constants,
-                   sorted(helpers), rewrites, expression_sets, equations, dict(names))
+    helpers = writer.printer.helpers | {
+        STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
+        if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
+    return Program(function_name, param_names, statements, returns, writer.constants,
+                   sorted(helpers), rewrites, expression_sets, writer.equations, dict(names))
 
 
 def _merge_aliases(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
@@ -326,95 +259,6 @@ def _merge_aliases(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
         merged[temporary] = symbol
     moved = set(merged.values())
     return [merged.get(s, s) for s in order if s not in moved or s in merged]
-
-
-def _block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
-                 by_symbol: dict[sp.Symbol, Value], dependencies: Any,
-                 lifted: Lifted) -> list[Item]:
-    """Shape, element size and kind of every statement, for the block planner."""
-    items: list[Item] = []
-    shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
-    dtype_of: dict[sp.Symbol, str | None] = {}
-    for symbol in order:
-        deps = dependencies(symbol)
-        kind = "other"
-        if symbol in temps:
-            expr = temps[symbol]
-            shape = _broadcast_shapes([shape_of[d] for d in deps])
-            dtype = _expression_dtype(expr, [dtype_of[d] for d in deps])
-            kind = "elementwise"
-        else:
-            value = by_symbol[symbol]
-            node = value.node
-            dtype = node.dtype
-            filled = value.read_in_full and value.expr is not None and (
-                not value.expr.free_symbols or value.natural_shape != node.shape)
-            shape = node.shape if value.expr is None or filled else value.natural_shape
-            if value.expr is not None and not filled:
-                kind = "elementwise"
-            elif node.op == "sum" and not node.param("keepdims") and \
-                    len(node.param("axes")) == node.inputs[0].ndim:
-                kind = "full_sum"
-        shape_of[symbol], dtype_of[symbol] = shape, dtype
-        operations = 1
-        if kind == "elementwise":
-            expr = temps[symbol] if symbol in temps else by_symbol[symbol].expr
-            operations = sp.count_ops(expr)
-        items.append(Item(symbol, kind, shape, dtype, deps, operations))
-    return items
-
-
-def _expression_dtype(expr: sp.Expr, dep_dtypes: list[str | None]) -> str | None:
-    """The dtype of a temporary: its operands' float dtype (symgrad casts explicitly)."""
-    if isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
-        return "bool"
-    floats = {d for d in dep_dtypes if d and d.startswith("float")}
-    return floats.pop() if len(floats) == 1 else None
-
-
-def _broadcast_shapes(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for shape in shapes:
-        for i, d in enumerate(shape):
-            if d != 1:
-                out[ndim - len(shape) + i] = d
-    return tuple(out)
-
-
-def _region_statements(region: BlockRegion, items: list[Item], names: Names, namer: Namer,
-                       partial_sums: dict[sp.Symbol, str], statement: Any,
-                       site_of: dict[sp.Symbol, Site | None]) -> list[Statement | BlockFunction]:
-    """Full arrays for the members read later, the block function, and the call."""
-    item_of = {item.symbol: item for item in items}
-    out: list[Statement | BlockFunction] = []
-    for symbol in region.materialised:
-        item = item_of[symbol]
-        out.append(Statement(names[symbol], empty_code(item.shape, item.dtype), site_of[symbol]))
-    body: list[Statement] = []
-    materialised = set(region.materialised)
-    sums = set(region.sums)
-    for symbol in region.members:
-        if symbol in sums:
-            continue
-        made = statement(symbol, f"{names[symbol]}[...]" if symbol in materialised else None)
-        if made is not None:
-            body.append(made)
-    returns = ", ".join(sum_code(names[item_of[s].deps[0]]) for s in region.sums)
-    params = [names[s] for s in region.sliced + region.materialised]
-    function = namer.claim("block")
-    out.append(BlockFunction(function, params, body, returns + "," if region.sums else None,
-                             region.rows, region.block_rows))
-    targets = [partial_sums[s] for s in region.sums]
-    target = f"({targets[0]},)" if len(targets) == 1 else ", ".join(targets)
-    out.append(Statement(target,
-                         blocks_call_code(function, region.rows, region.block_rows, params),
-                         None))
-    for symbol in region.sums:
-        made = statement(symbol)
-        if made is not None:
-            out.append(made)
-    return out
 
 
 def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],

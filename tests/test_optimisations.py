@@ -8,7 +8,7 @@ import pytest
 import scipy.special
 
 import symgrad as sg
-from symgrad import blocking, simplify
+from symgrad import blocking, buffers, simplify
 
 N = (1 << 19) + 1000  # above the blocking threshold, not a multiple of the block size
 RNG = np.random.default_rng(7)
@@ -58,8 +58,9 @@ def _leaves(result):
     return [np.asarray(result)]
 
 
-def _compile_and_run(make, args, cache, monkeypatch, min_bytes):
+def _compile_and_run(make, args, cache, monkeypatch, min_bytes, reuse_min_bytes=1 << 62):
     monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", min_bytes)
+    monkeypatch.setattr(buffers, "REUSE_MIN_BYTES", reuse_min_bytes)
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
     fn = make()
     return fn, fn(*args)
@@ -182,3 +183,66 @@ def test_float32_stays_float32(n):
     np.testing.assert_allclose(gw, reference[1][0], rtol=1e-4, atol=1e-6)
     source = fn.lower(x, y, w, b).source
     assert "float64" not in source and "astype" not in source
+
+
+# ---------------------------------------------------------------------------------------------
+# Buffer reuse: results written into arrays no longer read (buffers.py, inplace.py)
+# ---------------------------------------------------------------------------------------------
+def attention(x, wq, wk, wv):
+    q, k, v = x @ wq, x @ wk, x @ wv
+    s = q @ k.transpose(0, 2, 1) / 8.0
+    s = s - np.max(s, axis=-1, keepdims=True)
+    e = np.exp(s)
+    p = e / np.sum(e, axis=-1, keepdims=True)
+    return np.mean((p @ v) ** 2)
+
+
+def views_and_reuse(a, b):
+    t = np.exp(a * 0.1)            # read again through views after other large temporaries
+    u = t.T * b                    # a transposed view of t
+    v = np.tanh(u) * t[::-1]       # a reversed view of t
+    w = (v @ b) / 100.0            # a matrix product whose array may be reused
+    return np.sum(w * np.sin(t) + np.reshape(u, (-1,))[: w.size].reshape(w.shape))
+
+
+def mlp(x, w1, b1, w2):
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2
+    z = z - np.max(z, axis=1, keepdims=True)
+    return np.mean(np.log(np.sum(np.exp(z), axis=1)) - z[:, 0])
+
+
+R = np.random.default_rng(3)
+REUSE_CASES = [
+    ("attention", attention, (R.standard_normal((4, 96, 32)),) + tuple(
+        R.standard_normal((32, 32)) / 6 for _ in range(3)), (1, 2, 3)),
+    ("views", views_and_reuse, (R.standard_normal((200, 200)), R.standard_normal((200, 200))),
+     (0, 1)),
+    ("mlp", mlp, (R.random((300, 150)), R.standard_normal((150, 200)) / 12,
+                  R.standard_normal(200), R.standard_normal((200, 10)) / 14), (1, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,fn,args,wrt", REUSE_CASES, ids=[c[0] for c in REUSE_CASES])
+def test_buffer_reuse_never_clobbers_a_live_value(name, fn, args, wrt, dtype, tmp_path,
+                                                  monkeypatch):
+    args = tuple(a.astype(dtype) for a in args)
+    originals = [a.copy() for a in args]
+    make = lambda: sg.value_and_grad(fn, wrt=wrt)  # noqa: E731
+    reused_fn, reused = _compile_and_run(make, args, tmp_path / "reuse", monkeypatch,
+                                         1 << 62, reuse_min_bytes=buffers.REUSE_MIN_BYTES)
+    assert "out=" in reused_fn.lower(*args).source
+    _, fresh = _compile_and_run(make, args, tmp_path / "fresh", monkeypatch, 1 << 62)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12  # operations regrouped: rounding only
+    for got, want in zip(_leaves(reused), _leaves(fresh), strict=True):
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.max(np.abs(want)))
+    for arg, original in zip(args, originals):
+        np.testing.assert_array_equal(arg, original)  # inputs are never written
+    again = reused_fn(*args)
+    for got, want in zip(_leaves(again), _leaves(reused)):
+        np.testing.assert_array_equal(got, want)
+    grads = _leaves(reused)[1:]
+    for i, g in enumerate(grads):  # every result is an array of its own
+        assert not any(np.shares_memory(g, h) for h in grads[i + 1:])
