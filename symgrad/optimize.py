@@ -10,7 +10,8 @@ shapes and dtypes are checked as for traced code, and a transpose of a transpose
   becomes one product x_rows.T @ g_rows instead of b products summed over the batch;
 - a transpose of a product is the product of the transposed operands in swapped order
   (swap(a @ b) = swap(b) @ swap(a)): numpy passes transposed operands to BLAS without copying,
-  while a transposed result stays a strided view that later reads or reshapes must copy.
+  while a transposed result stays a strided view that later reads or reshapes must copy;
+- constant factors and casts move out of sums, onto the smaller result.
 """
 from __future__ import annotations
 
@@ -49,8 +50,39 @@ def _transpose_of_product(b: Builder, node: Node) -> Node | None:
     return prim.matmul(b, prim.swap_last(b, c), prim.swap_last(b, a))
 
 
-RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product)
-_RULE_OPS = ("matmul", "transpose")  # no rule fires on a graph without these
+def _sum_of_scaled(b: Builder, node: Node) -> Node | None:
+    """sum(k * x) -> k * sum(x) for a constant k (the gradient of a - b is -g, summed):
+    one pass over the small result instead of over the large operand."""
+    if node.op != "sum" or node.inputs[0].op not in ("ew", "negative"):
+        return None
+    scaled = node.inputs[0]
+    x = scaled.inputs[0]
+    if len(scaled.inputs) != 1 or x.shape != scaled.shape or x.dtype != scaled.dtype:
+        return None
+    if scaled.op == "ew":
+        expr = scaled.param("expr")
+        if len(expr.free_symbols) != 1 or not (expr / next(iter(expr.free_symbols))).is_number:
+            return None
+    summed = prim.reduce_sum(b, x, node.param("axes"), node.param("keepdims"))
+    if scaled.op == "negative":
+        return prim.elementwise(b, "negative", summed)
+    return prim.ew(b, scaled.param("expr"), [summed], summed.shape, summed.dtype)
+
+
+def _sum_of_cast_mask(b: Builder, node: Node) -> Node | None:
+    """sum(mask.astype(float)) -> sum(mask).astype(float): counts (a max's ties), without a
+    float copy of the whole mask."""
+    if node.op != "sum" or node.inputs[0].op != "astype" \
+            or node.inputs[0].inputs[0].dtype != "bool":
+        return None
+    counts = prim.reduce_sum(b, node.inputs[0].inputs[0], node.param("axes"),
+                             node.param("keepdims"))
+    return prim.astype(b, counts, node.dtype)
+
+
+RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product, _sum_of_scaled,
+                           _sum_of_cast_mask)
+_RULE_OPS = ("matmul", "transpose", "sum")  # no rule fires on a graph without these
 
 
 def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node],
