@@ -132,11 +132,20 @@ class InplaceWriter:
             elif denominators:
                 b, *denominators = denominators
                 lines = [f"np.divide(1, {self._p(b)}, out={out})"]
+            elif numerators and coefficient != 1:  # c*x: the coefficient is the operation
+                return self._scaled(self._p(numerators[0]), coefficient, out, name)
             else:
                 return None
         lines += [f"{name} *= {self._factor(f)}" for f in numerators]
         lines += [f"{name} /= {self._factor(f)}" for f in denominators]
         return lines + self._coefficient(coefficient, name)
+
+    def _scaled(self, x: str, c: sp.Expr, out: str, name: str) -> list[str]:
+        if c == -1:
+            return [f"np.negative({x}, out={out})"]
+        if c.is_Rational and c.p == 1:
+            return [f"np.divide({x}, {c.q}, out={out})"]
+        return [f"np.multiply({x}, {self._p(c)}, out={out})"]
 
     def _factor(self, e: sp.Expr) -> str:
         return self.printer.parenthesize(e, PRECEDENCE["Mul"], strict=True)
