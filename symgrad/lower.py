@@ -300,9 +300,15 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
-    """The values an expression reads (constants spelled as symbols are not values)."""
+    """The values an expression reads (constants spelled as symbols are not values), in
+    creation order (v2 before v10, cse2 before cse10)."""
     return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
-                  key=lambda s: s.name)
+                  key=_creation_order)
+
+
+def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:
+    stem = symbol.name.rstrip("0123456789")
+    return stem, int(symbol.name[len(stem):] or -1)
 
 
 def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],

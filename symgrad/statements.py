@@ -14,7 +14,7 @@ from typing import Any
 import sympy as sp
 
 from .blocking import BlockRegion, Item
-from . import buffers
+from . import blocking, buffers
 from .buffers import BufferItem, plan_reuse
 from .graph import Site
 from .inplace import InplaceWriter
@@ -94,7 +94,7 @@ def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
                 kind = "full_sum"
         shape_of[symbol], dtype_of[symbol] = shape, dtype
         operations = 1
-        if kind == "elementwise":
+        if kind == "elementwise" and _nbytes(shape, dtype) >= blocking.BLOCKING_MIN_BYTES:
             operations = sp.count_ops(temps[symbol] if symbol in temps else
                                       by_symbol[symbol].expr)
         items.append(Item(symbol, kind, shape, dtype, deps[symbol], operations))
