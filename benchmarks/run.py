@@ -64,7 +64,7 @@ def parse_args(argv=None):
                    help="cap in s on building + first call of any system, torch.compile "
                         "included (default 300, quick 150)")
     p.add_argument("--scaling-cap", type=float, default=None,
-                   help="cap in s per compile-scaling case (default 300, quick 30)")
+                   help="cap in s per compile-scaling case (default 600, quick 30)")
     p.add_argument("--scaling-max", type=int, default=None,
                    help="largest chain size (default 100000, quick 1000)")
     p.add_argument("--ttfg-runs", type=int, default=3, help="warm/baseline fresh processes per workload")
@@ -90,7 +90,7 @@ def parse_args(argv=None):
 
     a.repeats = a.repeats or (5 if a.quick else 25)
     a.compile_cap = a.compile_cap or (150.0 if a.quick else 300.0)
-    a.scaling_cap = a.scaling_cap or (30.0 if a.quick else 300.0)
+    a.scaling_cap = a.scaling_cap or (30.0 if a.quick else 600.0)
     a.scaling_max = a.scaling_max or (1_000 if a.quick else 100_000)
     return a
 
@@ -398,7 +398,8 @@ def run_scaling(opts, loaded, skipped):
                      f"{t / ops * 1e6:.0f} us", marginal, growth,
                      f"{src:,}" if src is not None else "n/a",
                      f"{src / ops:.0f}" if src is not None else "n/a",
-                     f"{err:.0e}" + ("" if err <= 1e-8 else " MISMATCH")])
+                     f"{err:.0e}" + ("" if err <= 1e-8 else " MISMATCH")
+                     + (" (grad underflows to 0)" if m.get("ref_grad_zero") else "")])
     print("\n".join("   " + line for line in timing.table(
         ["case", "ops", "first call", "steady call", "per op", "marginal/op",
          "time growth", "source chars", "chars/op", "grad err"], rows).splitlines()))
@@ -412,6 +413,13 @@ def run_scaling(opts, loaded, skipped):
 def main(argv=None):
     opts = parse_args(argv)
     tmp = prepare_environment(opts)
+    try:
+        run(opts)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(opts):
     loaded, skipped = load_systems(opts)
     print_header(opts, loaded, skipped)
     if "timing" not in opts.sections:
@@ -434,7 +442,6 @@ def main(argv=None):
         with open(opts.json, "w") as fh:
             json.dump(report, fh, indent=1, default=str)
         print(f"raw results written to {opts.json}")
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
