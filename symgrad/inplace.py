@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Callable
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
 
 from .printer import NUMPY_FUNCTIONS, InlineCode, NumpyExpressionPrinter, float_literal
 from .sympy_functions import softplus
@@ -100,15 +99,13 @@ class InplaceWriter:
                 lines = [f"np.subtract({self._p(first)}, {self._p(-second)}, out={out})"]
             else:
                 lines = [f"np.add({self._p(first)}, {self._p(second)}, out={out})"]
+        # The right-hand side of an augmented assignment is evaluated whole: no parentheses.
         for term in rest:
             if term.could_extract_minus_sign():
-                lines.append(f"{name} -= {self._operand(-term)}")
+                lines.append(f"{name} -= {self._p(-term)}")
             else:
-                lines.append(f"{name} += {self._operand(term)}")
+                lines.append(f"{name} += {self._p(term)}")
         return lines
-
-    def _operand(self, e: sp.Expr) -> str:
-        return self.printer.parenthesize(e, PRECEDENCE["Add"], strict=True)
 
     def _mul(self, e: sp.Mul, out: str, name: str) -> list[str] | None:
         coefficient, rest = e.as_coeff_Mul()
@@ -136,8 +133,16 @@ class InplaceWriter:
                 return self._scaled(self._p(numerators[0]), coefficient, out, name)
             else:
                 return None
-        lines += [f"{name} *= {self._factor(f)}" for f in numerators]
-        lines += [f"{name} /= {self._factor(f)}" for f in denominators]
+        # A constant factor joins a smaller operand (t /= -t6**2) instead of a pass of its own.
+        small = [f for f in numerators + denominators if self.shape_of(f) != self.full]
+        if coefficient != 1 and small:
+            if small[0] in numerators:
+                numerators[numerators.index(small[0])] = coefficient * small[0]
+            else:
+                denominators[denominators.index(small[0])] = small[0] / coefficient
+            coefficient = sp.S.One
+        lines += [f"{name} *= {self._p(f)}" for f in numerators]
+        lines += [f"{name} /= {self._p(f)}" for f in denominators]
         return lines + self._coefficient(coefficient, name)
 
     def _scaled(self, x: str, c: sp.Expr, out: str, name: str) -> list[str]:
@@ -146,9 +151,6 @@ class InplaceWriter:
         if c.is_Rational and c.p == 1:
             return [f"np.divide({x}, {c.q}, out={out})"]
         return [f"np.multiply({x}, {self._p(c)}, out={out})"]
-
-    def _factor(self, e: sp.Expr) -> str:
-        return self.printer.parenthesize(e, PRECEDENCE["Mul"], strict=True)
 
     def _coefficient(self, c: sp.Expr, name: str) -> list[str]:
         if c == 1:
