@@ -3,12 +3,14 @@ lower -> render -> write -> load. SymPy and jinja2 are imported only on a miss.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from . import primitives as prim
@@ -193,17 +195,17 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
                     transform: Transform, name: str, key: str) -> tuple[str, dict[str, Any]]:
     from .graph_rewrites import rewrite_graph
     from .lower import lower
+    from .optimize import optimize, optimize_graph
     from .render import render_numpy
 
-    graph, graph_rewrites = rewrite_graph(graph)
-    from .optimize import optimize, optimize_graph
-
-    # Rewritten before differentiation, so that the backward pass inherits the faster form,
-    # and after it, for what the backward pass itself made.
-    outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
-                                                          specs, transform)
-    outputs, hints = optimize(outputs, hints)
-    program = lower(outputs, out_structure, params, hints, name)
+    with _without_cyclic_gc():
+        graph, graph_rewrites = rewrite_graph(graph)
+        # Rewritten for speed before differentiation, so that the backward pass inherits the
+        # faster form, and after it, for what the backward pass itself made.
+        outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
+                                                              specs, transform)
+        outputs, hints = optimize(outputs, hints)
+        program = lower(outputs, out_structure, params, hints, name)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     header = {
         "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
@@ -216,6 +218,19 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
     }
     source = render_numpy(program, header)
     return source, {"program": program, "outputs": outputs}
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """A compilation builds millions of small SymPy objects, all alive until it ends; the
+    cyclic collector would scan them again and again (a third of the time at 20,000 ops)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _source_location(fn: Callable) -> str:
