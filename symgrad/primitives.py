@@ -271,6 +271,8 @@ def unbroadcast(b: Builder, g: Node, shape: Shape) -> Node:
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    if lead == 0:  # only stretched axes: keepdims gives `shape` itself, no reshape after
+        return reduce_sum(b, g, axes, keepdims=True)
     summed = reduce_sum(b, g, axes, keepdims=False)
     return reshape(b, summed, shape)
 
