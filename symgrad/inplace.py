@@ -87,6 +87,9 @@ class InplaceWriter:
             return None if inner is None else inner + [f"{name} /= {content.q}"]
         terms = sorted(self.printer._as_ordered_terms(e, order=None),
                        key=lambda t: t.could_extract_minus_sign())
+        masked = [t for t in terms if _masked(t) is not None]
+        if masked and len(masked) < len(terms):
+            return self._add_masked(terms, masked, out, name)
         lines = None
         for k, term in enumerate(terms):
             lines = self._start(term, out, name)
@@ -105,6 +108,24 @@ class InplaceWriter:
                 lines.append(f"{name} -= {self._p(-term)}")
             else:
                 lines.append(f"{name} += {self._p(term)}")
+        return lines
+
+    def _add_masked(self, terms: list[sp.Expr], masked: list[sp.Expr], out: str,
+                    name: str) -> list[str] | None:
+        """a + where(c, v, 0): `a` into the array, then v added only where c holds (the ufunc's
+        `where=`), without a full-size array of zeros and v."""
+        others = [t for t in terms if t not in masked]
+        if len(others) == 1 and self._p(others[0]) == out:
+            lines = [out]  # the array already holds `a`: nothing to compute
+        else:
+            lines = self._into(sp.Add(*others), out, name) if len(others) > 1 else \
+                self._start(others[0], out, name)
+            if lines is None:
+                return None
+        for term in masked:
+            value, condition = _masked(term)
+            lines.append(f"np.add({name}, {self._p(value)}, out={name}, "
+                         f"where={self._p(condition)})")
         return lines
 
     def _mul(self, e: sp.Mul, out: str, name: str) -> list[str] | None:
@@ -180,3 +201,12 @@ class InplaceWriter:
         if inner is None:
             return [f"np.power({self._p(base)}, {self._p(exponent)}, out={out})"]
         return inner + [f"np.power({name}, {self._p(exponent)}, out={name})"]
+
+
+def _masked(term: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """(v, c) for where(c, v, 0) and its negation (as (-v, c)), else None."""
+    sign, core = (-1, -term) if term.could_extract_minus_sign() else (1, term)
+    if isinstance(core, sp.Piecewise) and len(core.args) == 2 and core.args[1] == (0, True):
+        value, condition = core.args[0]
+        return sign * value, condition
+    return None

@@ -182,6 +182,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 order.append(symbol)
         emitted.add(value.symbol)
     order = _merge_aliases(order, temps, by_symbol, dependencies)
+    order = _masks_early(order, temps, by_symbol, dependencies)
 
     # Temporaries are guarded when every statement that reads them is.
     readers: dict[sp.Symbol, list[sp.Symbol]] = {}
@@ -304,6 +305,33 @@ def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
     creation order (v2 before v10, cse2 before cse10)."""
     return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
                   key=_creation_order)
+
+
+def _masks_early(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
+                 by_symbol: dict[sp.Symbol, Value], dependencies: Any) -> list[sp.Symbol]:
+    """Comparison masks (`scores == m` for the gradient of a max) right after their operands:
+    the backward pass reads them late, and computed early they let the larger float arrays
+    they compare die early (buffers.py can then reuse those arrays)."""
+    def is_mask(symbol: sp.Symbol) -> bool:
+        expr = temps[symbol] if symbol in temps else by_symbol[symbol].expr
+        return isinstance(expr, sp.core.relational.Relational)
+
+    masks = {s for s in order if (s in temps or by_symbol[s].expr is not None) and is_mask(s)}
+    if not masks:
+        return order
+    position = {s: k for k, s in enumerate(order)}
+    after: dict[sp.Symbol, list[sp.Symbol]] = {}  # symbol -> masks that move right after it
+    for symbol in order:
+        if symbol in masks and dependencies(symbol):
+            last = max(dependencies(symbol), key=position.__getitem__)
+            after.setdefault(last, []).append(symbol)
+    moved = {m for ms in after.values() for m in ms}
+    result: list[sp.Symbol] = []
+    for symbol in order:
+        if symbol not in moved:
+            result.append(symbol)
+        result.extend(after.get(symbol, ()))
+    return result
 
 
 def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:

@@ -232,7 +232,8 @@ class StatementWriter:
         lines = self.inplace.steps(expr, names[symbol], names[holder])
         if lines is None:
             return False
-        later = "\n".join(lines[1:])
+        first_write = 1 if lines[0] == f"{names[symbol]} = {names[holder]}" else 0
+        later = "\n".join(lines[first_write + 1:])
         return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in related
                        if r in names)
 
@@ -300,8 +301,11 @@ class StatementWriter:
                 fresh, writable = not expr.free_symbols, False  # np.full, or a view
             else:
                 fresh = True
-                writable = nbytes >= buffers.REUSE_MIN_BYTES and \
-                    self.inplace.steps(expr, "target", "buffer") is not None
+                writable = nbytes >= buffers.REUSE_MIN_BYTES and any(
+                    self.inplace.steps(expr, "target", buffer) is not None
+                    for buffer in ["buffer"] + [s.names[d] for d in s.deps[symbol]
+                                                if d in s.names and d not in s.names.inlined
+                                                and self.item_of[d].shape == item.shape])
             items.append(BufferItem(symbol, position[symbol], s.deps[symbol], fresh,
                                     s.deps[symbol], nbytes, (item.shape, item.dtype), writable))
         return items
