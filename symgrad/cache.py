@@ -21,7 +21,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -299,6 +298,8 @@ def _read_private(path: Path) -> str | None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    import tempfile  # ~4 ms to import: only writers pay for it
+
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp makes it 0600
