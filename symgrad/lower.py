@@ -19,7 +19,7 @@ from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code, owned_copy_code,
                       InlineCode, inline_code)
 from .regions import Lifted, Value, lift
-from .simplify import simplify_expression
+from .simplify import common_subexpressions, simplify_expression
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
@@ -41,13 +41,22 @@ class Program:
     constants: list[tuple[str, str]]
     helpers: list[str]
     rewrites: list[str]
-    op_counts: dict[str, int] = field(default_factory=dict)
+    expression_sets: dict[str, list[Any]] = field(default_factory=dict)
     equations: list[tuple[str, Any]] = field(default_factory=list)  # (name, SymPy expr or code)
+    names: dict[Any, str] = field(default_factory=dict)
+
+    @property
+    def op_counts(self) -> dict[str, int]:
+        """SymPy operation counts: as lifted, after simplification (before CSE), after CSE."""
+        return {stage: sum(sp.count_ops(e) for e in exprs)
+                for stage, exprs in self.expression_sets.items()}
 
     def as_math(self, latex: bool = False) -> str:
         """Every statement as an equation: SymPy's pretty print (or LaTeX) for expressions."""
+        renamed = {s: sp.Symbol(n, real=True) for s, n in self.names.items()}
         lines = []
         for target, rhs in self.equations:
+            rhs = rhs if isinstance(rhs, str) else _for_reading(rhs, renamed)
             if isinstance(rhs, str):
                 lines.append(f"{target} = {rhs}" if not latex else
                              rf"{target} = \texttt{{{rhs}}}".replace("_", r"\_"))
@@ -106,18 +115,18 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     lifted = lift(outputs, name_hints)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
-    ops_lifted = sum(sp.count_ops(v.expr) for v in expr_values)
+    lifted_exprs = [v.expr for v in expr_values]
     for value in expr_values:
         value.expr = simplify_expression(value.expr, rewrites)
-    ops_before = sum(sp.count_ops(v.expr) for v in expr_values)
+    simplified_exprs = [v.expr for v in expr_values]
 
     temp_symbols = sp.numbered_symbols("cse", real=True)
-    replacements, reduced = sp.cse([v.expr for v in expr_values], symbols=temp_symbols,
-                                   order="none")
+    replacements, reduced = common_subexpressions([v.expr for v in expr_values],
+                                                  lambda: next(temp_symbols))
     for value, expr in zip(expr_values, reduced):
         value.expr = expr
-    ops_after = sum(sp.count_ops(e) for _, e in replacements) + sum(
-        sp.count_ops(v.expr) for v in expr_values)
+    expression_sets = {"lifted": lifted_exprs, "before_cse": simplified_exprs,
+                       "after_cse": [e for _, e in replacements] + list(reduced)}
 
     namer = Namer(RESERVED | {"_sigmoid", "_unslice"})
     param_names = [namer.claim(p) for p in params]
@@ -130,14 +139,13 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
             names[value.symbol] = namer.claim(name_hints[value.node])
 
     return _schedule(lifted, replacements, names, namer, param_names, structure, function_name,
-                     sorted(rewrites), {"lifted": ops_lifted, "before_cse": ops_before,
-                      "after_cse": ops_after})
+                     sorted(rewrites), expression_sets)
 
 
 def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
               names: Names, namer: Namer, param_names: list[str],
               structure: Any, function_name: str, rewrites: list[str],
-              op_counts: dict[str, int]) -> Program:
+              expression_sets: dict[str, list[sp.Expr]]) -> Program:
     temps = dict(replacements)
     by_symbol: dict[sp.Symbol, Value] = {v.symbol: v for v in lifted.values}
 
@@ -243,10 +251,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     returns = _returns(structure, lifted, names, statements, namer)
     helpers = printer.helpers | {STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
                                  if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
-    renamed = {s: sp.Symbol(n, real=True) for s, n in names.items()}
-    equations = [(t, e if isinstance(e, str) else _for_reading(e, renamed)) for t, e in equations]
     return Program(function_name, param_names, statements, returns, constants,
-                   sorted(helpers), rewrites, op_counts, equations)
+                   sorted(helpers), rewrites, expression_sets, equations, dict(names))
 
 
 def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],

@@ -17,7 +17,7 @@ import sympy as sp
 
 from .graph import Node, Shape, topological_order
 from .ops import OPS, Group
-from .symbolic import constant_expr, local_form, namespace, symbol_for
+from .symbolic import constant_expr, local_form, namespace, substitute, symbol_for
 
 MAX_INLINE_DEPTH = 8
 
@@ -176,7 +176,7 @@ def _add(values: list[Value], of_node: dict[Node, Value], value: Value) -> None:
 def _apply(node: Node, operands: list[sp.Expr]) -> sp.Expr:
     if node.op == "ew":
         expr, symbols = local_form(node)
-        return expr.xreplace(dict(zip(symbols, operands)))
+        return substitute(expr, dict(zip(symbols, operands)))
     return OPS[node.op].sympy(namespace, *operands)
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import sympy as sp
 
+from .symbolic import rebuild_node
 from .sympy_functions import log1p, logaddexp, sigmoid, softplus
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
@@ -25,6 +26,7 @@ MAX_KINK_SPLIT_OPS = 400
 @dataclass(frozen=True)
 class Rule:
     name: str
+    heads: tuple[type, ...]  # the rule can only fire where all of these occur
     match: Callable[[sp.Basic], bool]
     rewrite: Callable[[sp.Basic], sp.Basic]
 
@@ -71,20 +73,21 @@ def _log_of_exps(e: sp.Basic) -> bool:
 
 
 STABILITY_RULES: tuple[Rule, ...] = (
-    Rule("softplus: log1p(exp(a))",
+    Rule("softplus: log1p(exp(a))", (log1p, sp.exp),
          lambda e: isinstance(e, log1p) and isinstance(e.args[0], sp.exp),
          lambda e: softplus(e.args[0].args[0])),
-    Rule("softplus: log(1 + exp(a))",
+    Rule("softplus: log(1 + exp(a))", (sp.log, sp.exp),
          lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
          lambda e: softplus(_one_plus_exp(e.args[0]))),
-    Rule("logaddexp: log(exp(a) + exp(b))", _log_of_exps,
+    Rule("logaddexp: log(exp(a) + exp(b))", (sp.log, sp.exp), _log_of_exps,
          lambda e: logaddexp(*(t.args[0] for t in e.args[0].args))),
-    Rule("sigmoid: exp(a)/(1 + exp(a))", _is_logistic_ratio, _logistic_ratio),
-    Rule("sigmoid: 1/(1 + exp(a))",
+    Rule("sigmoid: exp(a)/(1 + exp(a))", (sp.exp, sp.Pow), _is_logistic_ratio,
+         _logistic_ratio),
+    Rule("sigmoid: 1/(1 + exp(a))", (sp.exp, sp.Pow),
          lambda e: isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp < 0
          and _one_plus_exp(e.base) is not None,
          lambda e: sigmoid(-_one_plus_exp(e.base)) ** int(-e.exp)),
-    Rule("log-sigmoid: log(sigmoid(a))",
+    Rule("log-sigmoid: log(sigmoid(a))", (sp.log, sigmoid),
          lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
          lambda e: -softplus(-e.args[0].args[0])),
 )
@@ -94,7 +97,10 @@ def stabilize(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
     """Apply every stability rule, bottom-up, until none fires."""
     for _ in range(4):
         before = expr
+        present = {type(e) for e in sp.preorder_traversal(expr)}
         for rule in STABILITY_RULES:
+            if not all(any(issubclass(t, head) for t in present) for head in rule.heads):
+                continue
             rewritten = expr.replace(rule.match, rule.rewrite)
             if rewritten != expr and fired is not None:
                 fired.add(rule.name)
@@ -134,9 +140,10 @@ def _normal(expr: sp.Expr) -> sp.Expr:
 
 
 def resolve_kinks(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
-    if sp.count_ops(expr) > MAX_KINK_SPLIT_OPS:
+    kinks = kink_symbols(expr)
+    if not kinks or sp.count_ops(expr) > MAX_KINK_SPLIT_OPS:
         return expr
-    for k in kink_symbols(expr):
+    for k in kinks:
         resolved = _split_at(expr, k)
         if resolved is not None:
             expr = resolved
@@ -164,5 +171,65 @@ def _split_at(expr: sp.Expr, k: sp.Symbol) -> sp.Expr | None:
 
 def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
     expr = stabilize(expr, fired)
-    expr = resolve_kinks(expr, fired)
-    return sp.factor_terms(expr) if isinstance(expr, sp.Add) else expr
+    return resolve_kinks(expr, fired)
+
+
+# ---------------------------------------------------------------------------------------------
+# Common subexpressions
+# ---------------------------------------------------------------------------------------------
+def _worth_naming(e: sp.Basic) -> bool:
+    """Compound expressions only: not symbols, numbers, or a negated symbol."""
+    if e.is_Atom or not isinstance(e, sp.Expr):
+        return False
+    if isinstance(e, sp.Mul) and len(e.args) == 2 and e.args[0] == -1 and e.args[1].is_Atom:
+        return False
+    return True
+
+
+def common_subexpressions(exprs: list[sp.Expr], make_symbol: Callable[[], sp.Symbol]
+                          ) -> tuple[list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
+    """Name every compound subexpression that occurs more than once, across all `exprs`.
+
+    SymPy's `cse` does this too, but re-evaluates every rebuilt node (milliseconds per
+    transcendental function on large graphs); this pass is linear in the expression DAG and
+    rebuilds without evaluating functions. Returns (temporaries in definition order, reduced).
+    """
+    seen: set[sp.Basic] = set()
+    repeated: set[sp.Basic] = set()
+    for root in exprs:
+        stack = [root]
+        while stack:
+            e = stack.pop()
+            if not _worth_naming(e) and e.is_Atom:
+                continue
+            if e in seen:
+                if _worth_naming(e):
+                    repeated.add(e)
+                continue
+            seen.add(e)
+            stack.extend(e.args)
+
+    replacements: list[tuple[sp.Symbol, sp.Expr]] = []
+    rebuilt: dict[sp.Basic, sp.Basic] = {}
+
+    def rebuild(root: sp.Basic) -> sp.Basic:
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            if e in rebuilt or e.is_Atom:
+                continue
+            if not expanded:
+                stack.append((e, True))
+                stack.extend((a, False) for a in reversed(e.args))
+                continue
+            args = [rebuilt.get(a, a) for a in e.args]
+            new = e if all(n is o for n, o in zip(args, e.args)) else rebuild_node(e, args)
+            if e in repeated:
+                symbol = make_symbol()
+                replacements.append((symbol, new))
+                new = symbol
+            rebuilt[e] = new
+        return rebuilt.get(root, root)
+
+    reduced = [rebuild(e) for e in exprs]
+    return replacements, reduced
