@@ -20,11 +20,9 @@ def logistic_regression_value_and_grad(x, y, w, b):
     # models.py:20  z = x @ w + b
     z = x @ w + b
     # models.py:21  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-    t0 = -z
-    t1 = 1 - y
-    t2 = t1*np.logaddexp(0, z) + y*np.logaddexp(0, t0)
-    value = np.sum(t2)/16
-    z_bar = (t1*_sigmoid(z) - y*_sigmoid(t0))/16
+    t0 = y*np.logaddexp(0, -z) + (1 - y)*np.logaddexp(0, z)
+    value = np.sum(t0)/16
+    z_bar = (16*((1 - y)/16)*_sigmoid(z) - y*_sigmoid(-z))/16
     # models.py:20  z = x @ w + b
     b_bar = np.sum(z_bar)
     w_bar = z_bar @ x

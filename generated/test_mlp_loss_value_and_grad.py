@@ -19,9 +19,11 @@ ARGUMENTS = [
     ('b2', (10,), np.float32, None),
 ]
 WRT = [2, 3, 4, 5]  # positions of w1, b1, w2, b2
-# Central-difference step and tolerances per dtype.
+# Central-difference step and tolerances per dtype: relative to the derivative, and absolute
+# relative to the value (rounding error of the value divided by the step).
 STEP = {np.float64: 1e-6, np.float32: 1e-2, np.float16: 1e-1}
-RTOL = {np.float64: 1e-5, np.float32: 5e-2, np.float16: 2e-1}
+RTOL = {np.float64: 1e-5, np.float32: 1e-2, np.float16: 1e-1}
+ATOL = {np.float64: 1e-7, np.float32: 1e-3, np.float16: 5e-2}
 
 
 def draw_arguments(rng):
@@ -62,6 +64,7 @@ def test_mlp_loss_value_and_grad_matches_central_differences():
         numeric = (value_and_gradients(up, cotangent)[0]
                    - value_and_gradients(down, cotangent)[0]) / (2 * STEP[dtype])
         analytic = float(np.sum(np.asarray(gradient, dtype=np.float64) * direction))
-        scale = max(abs(numeric), abs(analytic), 1.0)
-        assert abs(analytic - numeric) <= RTOL[dtype] * scale, (
+        tolerance = (RTOL[dtype] * max(abs(numeric), abs(analytic))
+                     + ATOL[dtype] * max(1.0, abs(value)))
+        assert abs(analytic - numeric) <= tolerance, (
             f"d/d{ARGUMENTS[position][0]}: exported {analytic!r}, central difference {numeric!r}")

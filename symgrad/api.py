@@ -21,7 +21,7 @@ from .compiler import (Compiled, Transform, compile_function, generate_source, s
                        tangent_names)
 from .errors import ArgumentError
 from .graph import Graph
-from .specs import Spec, parse_spec
+from .specs import Spec, looks_like_spec, parse_spec
 from .trace import ArgSpec, Tracer
 
 Wrt = Union[int, str, Sequence[Union[int, str]]]
@@ -139,7 +139,7 @@ class CompiledFunction:
             if type(value) is np.ndarray:
                 key.append((value.shape, value.dtype))
                 continue
-            if isinstance(value, str) and specs_allowed:
+            if isinstance(value, str) and specs_allowed and looks_like_spec(value):
                 value = parse_spec(value)
             if isinstance(value, Spec):
                 if not specs_allowed:
@@ -211,7 +211,8 @@ class CompiledFunction:
         """Compile for these arguments and show every stage: source, path, graphs, math.
 
         Arguments may be arrays, or specs with no data: `sg.spec("f64[5,3]")` or the string
-        `"f64[5,3]"` (so in `.lower()` a string argument is always a spec).
+        `"f64[5,3]"` (a string shaped like `name[...]` is read as a spec; other strings are
+        static values).
         """
         call_args, key = self._prepare(args, kwargs)
         compiled = self._compile(key, call_args)

@@ -20,6 +20,7 @@ from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, co
                       InlineCode, inline_code)
 from .regions import Lifted, Value, lift
 from .simplify import common_subexpressions, simplify_expression
+from .symbolic import Literal
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
@@ -286,7 +287,9 @@ def _for_reading(expr: sp.Expr, renamed: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
 
 
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
-    return sorted(expr.free_symbols, key=lambda s: s.name)
+    # Literal (inf, nan, -0.0) is a Symbol to SymPy but a constant to the schedule.
+    return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
+                  key=lambda s: s.name)
 
 
 def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],

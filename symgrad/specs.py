@@ -27,6 +27,7 @@ DTYPE_CODES = {
 }
 CODE_OF_DTYPE = {name: code for code, name in DTYPE_CODES.items()}
 _SPEC = re.compile(r"\s*([A-Za-z]+\d*)\s*\[\s*([0-9,\s]*?)\s*\]\s*")
+_LOOKS_LIKE_SPEC = re.compile(r"\s*[A-Za-z]+\d*\s*\[")
 EXAMPLE = "f32[1024,784], i64[8] or f64[] (a scalar)"
 
 
@@ -58,6 +59,12 @@ class Spec:
 def format_spec(shape: tuple[int, ...], dtype: str) -> str:
     code = CODE_OF_DTYPE.get(str(dtype), str(dtype))
     return f"{code}[{','.join(str(int(d)) for d in shape)}]"
+
+
+def looks_like_spec(text: str) -> bool:
+    """`f32[3]`, `f64[5` (a typo, to be reported): what `.lower()` reads as a spec, not as a
+    static string."""
+    return _LOOKS_LIKE_SPEC.match(text) is not None
 
 
 def parse_spec(text: str) -> Spec:

@@ -144,13 +144,15 @@ FLOATS = [0.0, -0.0, 1.0, 0.1, 1 / 3, 5e-324, 2.2250738585072014e-308, 1e-310,
           1.7976931348623157e308, float("inf"), -float("inf"), float("nan"),
           float(np.float32(0.1)), float(np.float16(0.1)), 2.0 ** 70, -123456789.125]
 
+# numpy under a name no hostile name takes, so that parameters may be called `np`.
 TEMPLATE = textwrap.dedent("""
-    import numpy as np
+    import numpy as numpy_
 
     def make({c}):
         def fn({a}, {b}):
-            {t} = np.tanh({a} * {b}) + {c} * {a}
-            return np.sum({t} * {t} - np.exp(-np.abs({b})) + np.sqrt({c} + 0 * {a}))
+            {t} = numpy_.tanh({a} * {b}) + {c} * {a}
+            return numpy_.sum({t} * {t} - numpy_.exp(-numpy_.abs({b}))
+                              + numpy_.sqrt({c} + 0 * {a}))
         return fn
 """)
 
