@@ -8,7 +8,8 @@ it is in is printed, then each later stage as it starts, then the total:
     symgrad: compiled loss_value_and_grad in 3.1s (trace 0.01s, differentiate 2.4s, ...)
 
 On by default when stderr is a terminal (and always in the `symgrad` command);
-SYMGRAD_PROGRESS=1 or 0 forces it on or off.
+SYMGRAD_PROGRESS=1 or 0 forces it on or off; SYMGRAD_PROGRESS_AFTER sets the threshold in
+seconds (0: every compilation, stage by stage).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import TextIO
 
 SHOW_AFTER = 1.0
 ENV_VAR = "SYMGRAD_PROGRESS"
+AFTER_ENV_VAR = "SYMGRAD_PROGRESS_AFTER"
 _forced: bool | None = None  # set by the command line
 
 
@@ -40,21 +42,30 @@ def enabled() -> bool:
         return False
 
 
+def _threshold() -> float:
+    try:
+        return float(os.environ.get(AFTER_ENV_VAR, SHOW_AFTER))
+    except ValueError:
+        return SHOW_AFTER
+
+
 class Progress:
     """Stage timer; prints only once the compilation has outlasted `show_after` seconds."""
 
-    def __init__(self, label: str, show_after: float = SHOW_AFTER,
+    def __init__(self, label: str, show_after: float | None = None,
                  stream: TextIO | None = None, active: bool | None = None):
         self.label = label
         self.stream = stream
         self.active = enabled() if active is None else active
-        self.show_after = show_after
+        self.show_after = _threshold() if show_after is None else show_after
         self.start = time.perf_counter()
         self.stages: list[tuple[str, float]] = []
         self.shown = False
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
-        if self.active:
+        if self.active and self.show_after <= 0:
+            self.shown = True
+        elif self.active:
             self._timer = threading.Timer(show_after, self._show_current)
             self._timer.daemon = True
             self._timer.start()

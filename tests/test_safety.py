@@ -246,3 +246,30 @@ def test_generated_name_is_always_an_identifier():
             assert generated.isidentifier() and generated.isascii()
             assert not keyword.iskeyword(generated) and not hasattr(builtins, generated)
             assert generated not in ("np", "numpy") and len(generated) <= 80
+
+
+def test_inlined_code_never_leaks_from_an_earlier_compilation(tmp_path, monkeypatch):
+    """Found by the allowlist: SymPy's caches once returned `x @ w` inlined into a function
+    of `a, b` (an unbound name the check refused; with matching names, wrong numbers)."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+
+    def first(x, w):
+        return np.sum(np.tanh(x @ w))
+
+    def second(a, b):
+        return np.sum(np.tanh(a @ b))
+
+    sg.value_and_grad(first, wrt=(0, 1))(np.ones((3, 4)), np.ones((4, 2)))
+    # What a long session does: Symbol's constructor cache evicts `v1` while the expression
+    # cache still holds tanh(v1) with the old object (and its code).
+    import sympy
+
+    constructor = sympy.Symbol.__dict__.get("_Symbol__xnew_cached_")
+    if hasattr(getattr(constructor, "__func__", None), "cache_clear"):
+        constructor.__func__.cache_clear()
+    a, b = np.linspace(0, 1, 12).reshape(3, 4), np.linspace(-1, 1, 8).reshape(4, 2)
+    g = sg.value_and_grad(second, wrt=(0, 1))
+    value, (ga, gb) = g(a, b)
+    assert "x @ w" not in g.lower(a, b).source
+    t = np.tanh(a @ b)
+    np.testing.assert_allclose(ga, (1 - t ** 2) @ b.T, rtol=1e-12)
