@@ -175,6 +175,8 @@ class DiskCache:
             return None
         meta = {**meta, "key": key, "source_sha256": sha256_text(source)}
         try:
+            if not self.directory.is_dir():  # removed while this process ran: make it again
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             _atomic_write(self.source_path(key), source)
             _atomic_write(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True) + "\n")
         except OSError as error:

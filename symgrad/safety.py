@@ -3,22 +3,26 @@
 Loading cached source is code execution, so what may run is an allowlist of what the templates
 and printers produce:
 
-* module level: the docstring, `import numpy as np`, constants (`NAME = <expression>`) and helper
-  functions (`def _name(params): ...`, no decorators);
+* module level: the docstring, `import numpy as np`, constants (`NAME = <expression>`),
+  functions, and any top-level statement that is, whole line for whole line, plain text of one
+  of symgrad's templates (the helpers the templates hold: their imports, constants and
+  functions are symgrad's code, whatever they do);
 * in functions: assignments (to names, tuples of names, or items of a local array), augmented
-  assignments, `with np.errstate(...):` blocks, `return`;
-* expressions: names that are bound (parameters, locals, the module's constants and helpers,
-  `np`, a few pure builtins), numbers and strings, arithmetic, comparisons, conditional
-  expressions, tuples, lists, slices and subscripts; attributes of `np` from the public numpy
-  namespace except I/O and callback-taking functions (`NUMPY_REFUSED`), ufunc methods
-  (`np.add.reduce`), `np.linalg.*`, and the public array attributes and methods except those
-  that write files (`ARRAY_REFUSED`); calls of those, of the module's helpers and of
-  `PURE_BUILTINS`.
+  assignments, calls for their effect (`np.add(a, b, out=t0)`), `with np.errstate(...):`,
+  nested functions (blocks of rows handed to a helper), `return`;
+* expressions: names that are bound (parameters, locals and enclosing locals, the module's
+  constants and functions, `np`, a few pure builtins), numbers and strings, arithmetic,
+  comparisons, conditional expressions, tuples, lists, slices and subscripts; attributes of `np`
+  from the public numpy namespace except I/O and callback-taking functions (`NUMPY_REFUSED`),
+  ufunc methods (`np.add.reduce`), `np.linalg.*`, and the public array attributes and methods
+  except those that write files (`ARRAY_REFUSED`); calls of those, of the module's functions,
+  of nested functions and of `PURE_BUILTINS`.
 
 Anything else (imports of other modules, `exec`, dunder attributes, lambdas, loops, `global`,
-f-strings, ...) raises `GeneratedCodeError` naming the line. A new construct in a template or
-printer is added to these tables, with a test. The check imports neither SymPy nor jinja2 and
-walks the tree once; the caller compiles the checked tree, so the source is parsed only once.
+f-strings, names a template imports, ...) raises `GeneratedCodeError` naming the line. A new
+construct in the printers' output is added to these tables, with a test; a new helper in a
+template needs nothing. The check imports neither SymPy nor jinja2 and walks the tree once; the
+caller compiles the checked tree, so the source is parsed only once.
 """
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def check_source(source: str, filename: str = "<generated>") -> ast.Module:
     except SyntaxError as error:
         raise GeneratedCodeError(f"{filename}:{error.lineno}: generated code does not parse "
                                  f"({error.msg})") from None
-    _Checker(filename).module(tree)
+    _Checker(filename).module(tree, source)
     return tree
 
 
@@ -72,7 +76,7 @@ def compile_checked(source: str, filename: str) -> object:
     return compile(check_source(source, filename), filename, "exec")
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1024)
 def _numpy_name_allowed(name: str) -> bool:
     if name.startswith("_") or name in NUMPY_REFUSED:
         return False
@@ -88,7 +92,9 @@ class _Checker:
         self.filename = filename
         self.module_names: set[str] = {NUMPY_ALIAS}
         self.helpers: set[str] = set()
-        self.local_names: set[str] = set()
+        self.scopes: list[set[str]] = []  # the names bound in each enclosing function
+        self.local_names: set[str] = set()  # their union: what a closure may read
+        self.nested_functions: set[str] = set()  # functions defined inside functions
 
     def refuse(self, node: ast.AST, what: str) -> None:
         line = getattr(node, "lineno", "?")
@@ -98,28 +104,40 @@ class _Checker:
             "(see symgrad/safety.py); a cache entry like this was not written by symgrad.")
 
     # -- module level --------------------------------------------------------------------------
-    def module(self, tree: ast.Module) -> None:
+    def module(self, tree: ast.Module, source: str) -> None:
+        lines = source.splitlines()
+        trusted = {id(statement) for statement in tree.body
+                   if _verbatim_from_templates(statement, lines)}
         for statement in tree.body:  # bind every module-level name first (order-free reads)
             if isinstance(statement, ast.FunctionDef):
                 self.check_store_name(statement, statement.name)
                 self.helpers.add(statement.name)
                 self.module_names.add(statement.name)
-            elif isinstance(statement, ast.Assign):
+            elif isinstance(statement, ast.Assign) and id(statement) not in trusted:
                 for target in statement.targets:
                     self.module_names.update(self.stored_names(target, module=True))
         for statement in tree.body:
+            if id(statement) in trusted:
+                continue  # the templates' own code (helpers), not generated from user input
             if isinstance(statement, ast.Expr) and _is_string(statement.value):
                 continue
             if isinstance(statement, ast.Import):
                 if [(a.name, a.asname) for a in statement.names] != [("numpy", NUMPY_ALIAS)]:
                     self.refuse(statement, "an import other than `import numpy as np`")
             elif isinstance(statement, ast.Assign):
-                self.local_names = set()
                 self.expression(statement.value)
             elif isinstance(statement, ast.FunctionDef):
                 self.function(statement)
             else:
                 self.refuse(statement, f"a module-level {type(statement).__name__} statement")
+
+    def enter(self, scope: set[str]) -> None:
+        self.scopes.append(scope)
+        self.local_names = set().union(*self.scopes)
+
+    def leave(self) -> None:
+        self.scopes.pop()
+        self.local_names = set().union(*self.scopes) if self.scopes else set()
 
     def function(self, node: ast.FunctionDef) -> None:
         if node.decorator_list or node.returns is not None:
@@ -131,20 +149,25 @@ class _Checker:
         for default in arguments.defaults:
             if not isinstance(default, ast.Constant):
                 self.refuse(default, "a parameter default that is not a constant")
-        self.local_names = set()
+        scope: set[str] = set()
         for param in params:
             if param.annotation is not None:
                 self.refuse(param, "a parameter annotation")
             self.check_store_name(param, param.arg)
-            self.local_names.add(param.arg)
-        for statement in ast.walk(node):
+            scope.add(param.arg)
+        for statement in _own_statements(node):
             if isinstance(statement, (ast.Assign, ast.AugAssign)):
                 targets = statement.targets if isinstance(statement, ast.Assign) else [
                     statement.target]
                 for target in targets:
-                    self.local_names.update(self.stored_names(target))
+                    scope.update(self.stored_names(target))
+            elif isinstance(statement, ast.FunctionDef):
+                self.check_store_name(statement, statement.name)
+                scope.add(statement.name)
+                self.nested_functions.add(statement.name)
+        self.enter(scope)
         self.body(node.body)
-        self.local_names = set()
+        self.leave()
 
     def body(self, statements: list[ast.stmt]) -> None:
         for statement in statements:
@@ -163,6 +186,10 @@ class _Checker:
                 self.with_block(statement)
             elif kind is ast.Expr and _is_string(statement.value):
                 continue
+            elif kind is ast.Expr and isinstance(statement.value, ast.Call):
+                self.call(statement.value)  # np.add(a, b, out=t0): a call for its effect
+            elif kind is ast.FunctionDef:
+                self.function(statement)  # a block of rows, called through a helper
             elif kind is ast.Pass:
                 continue
             else:
@@ -271,11 +298,12 @@ class _Checker:
     def call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Name):
-            if func.id not in self.helpers and func.id not in PURE_BUILTINS:
+            if func.id in self.local_names:
+                if func.id not in self.nested_functions:
+                    self.refuse(node, f"a call of the local value {func.id!r}")
+            elif func.id not in self.helpers and func.id not in PURE_BUILTINS:
                 self.refuse(node, f"a call of {func.id!r} (neither numpy nor a helper of this "
                                   "module)")
-            if func.id in self.local_names:
-                self.refuse(node, f"a call of the local value {func.id!r}")
         elif isinstance(func, ast.Attribute):
             self.attribute(func)
         else:
@@ -286,6 +314,38 @@ class _Checker:
             if keyword.arg is None:
                 self.refuse(node, "a **keywords argument")
             self.expression(keyword.value)
+
+
+def _own_statements(function: ast.FunctionDef) -> list[ast.stmt]:
+    """The statements of `function` itself, nested blocks included, nested functions not."""
+    found, pending = [], list(function.body)
+    while pending:
+        statement = pending.pop()
+        found.append(statement)
+        if isinstance(statement, ast.With):
+            pending.extend(statement.body)
+    return found
+
+
+@lru_cache(maxsize=None)
+def _template_texts() -> tuple[str, ...]:
+    from .key import templates_dir
+
+    return tuple("\n" + path.read_text(encoding="utf-8") + "\n"
+                 for path in sorted(templates_dir().glob("*.j2")))
+
+
+def _verbatim_from_templates(statement: ast.stmt, lines: list[str]) -> bool:
+    """Whether a top-level statement is, whole line for whole line, top-level text of one of
+    symgrad's templates: a helper (its imports, constants and functions) that the templates
+    hold as plain text. Its code is symgrad's, whatever it does; only what is generated from
+    the user's function needs the allowlist."""
+    first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+    text = "\n".join(lines[first - 1:statement.end_lineno])
+    if not text or text[0].isspace():
+        return False
+    needle = "\n" + text + "\n"
+    return any(needle in template for template in _template_texts())
 
 
 def _is_string(node: ast.expr) -> bool:

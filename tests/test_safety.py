@@ -41,11 +41,20 @@ GOOD = textwrap.dedent('''\
             t2 = np.where(z > 0, np.log(z), 0.0)
         t3 = np.add.reduce(t2, axis=0) + np.linalg.norm(z) + np.sum(x).astype(np.float32)
         t4 = _helper(t3, (3, 2), np.s_[0, ...]) if True else None
-        return (t4 ** 2 - C0[0]) / max(1, len(x.shape)), [t1, np.inf, -np.nan]
+        t5 = np.empty((3, 2))
+
+        # a block of rows, as the templates write them
+        def block(rows, out):
+            out[...] = rows * 2
+            return np.sum(rows),
+
+        block(t4, t5)
+        np.add(t5, 1, out=t5)
+        return (t5 ** 2 - C0[0]) / max(1, len(x.shape)), [t1, np.inf, -np.nan]
 ''')
 
 REFUSED = {
-    "import os": "import os",
+    "import subprocess": "import subprocess",
     "from numpy import load": "from numpy import load",
     "import numpy": "import numpy",
     "dunder builtins": "def f(x):\n    return __import__('os')",
@@ -88,6 +97,10 @@ REFUSED = {
     "seterr": "def f(x):\n    np.seterr(all='ignore')\n    return x",
     "np.random": "def f(x):\n    return np.random.random(3)",
     "dunder name": "def f(__x):\n    return __x",
+    "nested function decorator": "def f(x):\n    @np.vectorize\n    def g(y):\n"
+                                 "        return y\n    return g(x)",
+    "expression statement": "def f(x):\n    x + 1\n    return x",
+    "closure escapes": "def f(x):\n    def g(y):\n        return os\n    return g(x)",
 }
 
 
@@ -104,9 +117,27 @@ def test_refused(name):
         check_source(source, "entry.py")
 
 
+def test_template_helpers_are_trusted_verbatim_only(monkeypatch):
+    """Helpers that the templates hold as plain text run as they are (threads, loops); the
+    same text changed by one character is generated code and must pass the allowlist."""
+    import symgrad.safety as safety
+
+    helper = ("def _in_steps(body, n):\n    for k in range(n):\n        body(k)\n"
+              "    return n\n")
+    template = '"""{{ header }}"""\nimport numpy as np\nimport threading\n\n\n' + helper
+    monkeypatch.setattr(safety, "_template_texts", lambda: ("\n" + template + "\n",))
+    module = '"""doc"""\nimport numpy as np\nimport threading\n\n\n' + helper + \
+        "\n\ndef f(x):\n    return _in_steps(np.sum, 3)\n"
+    check_source(module)
+    with pytest.raises(sg.GeneratedCodeError, match="a For statement"):
+        check_source(module.replace("range(n)", "range(n + 1)"))
+    with pytest.raises(sg.GeneratedCodeError, match="unbound or forbidden name 'threading'"):
+        check_source(module.replace("return _in_steps(np.sum, 3)", "return threading"))
+
+
 def test_refused_source_never_runs(tmp_path):
     marker = tmp_path / "ran"
-    source = f"import numpy as np\nimport os\nos.mkdir({str(marker)!r})\n"
+    source = f"import numpy as np\n__import__('os').mkdir({str(marker)!r})\n"
     with pytest.raises(sg.GeneratedCodeError, match="entry.py:2"):
         import_source(source, tmp_path / "entry.py", "evil")
     assert not marker.exists()
