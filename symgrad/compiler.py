@@ -231,12 +231,15 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
                     graph_digest: str | None = None) -> tuple[str, dict[str, Any]]:
     progress = progress or Progress(name, active=False)
     progress.stage("differentiate")
+    from .graph_rewrites import rewrite_graph
     from .lower import lower
     from .render import render_numpy
 
+    graph, graph_rewrites = rewrite_graph(graph)
     outputs, out_structure, params, hints = differentiate(graph, structure, specs, transform)
     progress.stage("simplify")
     program = lower(outputs, out_structure, params, hints, name)
+    program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     progress.stage("render")
     header = {
         "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",

@@ -2,7 +2,8 @@
 
 Each subcommand is one handler; errors are one clear line on stderr and a non-zero exit (a
 traceback only with --debug). Commands: codegen, show, graph, math (code for FILE.py:FUNCTION at
-a signature), cache (info, clear, prune, why), regenerate (generated/ from its manifest), demo.
+a signature), cache (info, clear, prune, why), regenerate (generated/ from its manifest), ops
+(the supported operations), demo.
 """
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_ops(args: argparse.Namespace) -> int:
+    from ..catalog import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (and a pointer to --help)."""
 
@@ -61,6 +69,9 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
                    "  symgrad regenerate --check generated/"),
     "demo": (run_demo, _no_arguments, "run the autograd tutorial the symgrad way",
              "example:\n  symgrad demo"),
+    "ops": (list_ops, _no_arguments,
+            "list the supported numpy functions, methods and graph ops (markdown)",
+            "example:\n  symgrad ops > docs/ops.md"),
 }
 
 
