@@ -11,7 +11,8 @@ def mlp_loss(x, labels, w1, b1, w2, b2):
     """Two-layer perceptron, tanh hidden layer, softmax cross-entropy against one-hot labels."""
     hidden = np.tanh(x @ w1 + b1)
     logits = hidden @ w2 + b2
-    log_probs = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     return -np.mean(np.sum(labels * log_probs, axis=1))
 
 
