@@ -113,6 +113,8 @@ class CompiledFunction:
         compiled = self._signatures.get(key)
         if compiled is None:
             compiled = self._compile(key, call_args)
+        elif key not in self._fast and all(type(a) is _ndarray for a in call_args):
+            self._fast[key] = compiled.function  # compiled by .lower() from specs
         return compiled.function(*call_args)
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
@@ -204,6 +206,8 @@ class CompiledFunction:
             while len(self._signatures) > MAX_SIGNATURES:
                 old_key, _ = self._signatures.popitem(last=False)
                 self._fast.pop(old_key, None)
+            if len(self._fast) > len(self._signatures):  # a call raced an eviction
+                self._fast = {k: f for k, f in self._fast.items() if k in self._signatures}
             return compiled
 
     # -- inspection --------------------------------------------------------------------------

@@ -234,3 +234,11 @@ def test_static_values_that_compare_equal_are_distinct_signatures(cache_env):
     np.testing.assert_array_equal(g(np.ones(2), 0.0), [0.0, 0.0])
     np.testing.assert_array_equal(g(np.ones(2), 1.0), [1.0, 1.0])
     np.testing.assert_array_equal(g(np.ones(2), 1), [1.0, 1.0])
+
+
+def test_lowered_from_specs_serves_the_fast_call_path(cache_env):
+    g = sg.grad(loss, wrt="w")
+    g.lower("f64[2,3]", "f64[3,4]")
+    assert not g._fast
+    np.testing.assert_allclose(g(*ARGS), expected_gradient(), rtol=1e-12)
+    assert len(g._fast) == 1 and len(g._signatures) == 1
