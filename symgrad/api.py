@@ -243,6 +243,10 @@ class CompiledFunction:
         return explain_miss(self.fn, self._specs(call_args), self.transform, self.backend,
                             DiskCache.shared(), in_memory=key in self._signatures)
 
+    def specs_for(self, *args: Any) -> list[ArgSpec]:
+        """What tracing receives for these arguments (arrays, specs or static values)."""
+        return self._specs(self._signature(tuple(args), specs_allowed=True)[1])
+
     def _prepare(self, args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
         if kwargs or len(args) != self._arity:
             args = self._bind(args, kwargs)

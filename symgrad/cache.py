@@ -103,7 +103,7 @@ class DiskCache:
             return self._usable
         with self._lock:
             if self._usable is None:
-                problem = self._problem(create)
+                problem = self.problem(create)
                 if problem:
                     warnings.warn(f"symgrad cache directory {self.directory} is not used: "
                                   f"{problem}; compiling in memory only", CacheWarning,
@@ -111,7 +111,8 @@ class DiskCache:
                 self._usable = problem is None
         return self._usable
 
-    def _problem(self, create: bool) -> str | None:
+    def problem(self, create: bool = False) -> str | None:
+        """Why the directory may not be used (None when it may); creates it when asked."""
         if create:
             try:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -104,8 +104,7 @@ def complete_arguments(compiled: CompiledFunction, args: Sequence[Any]) -> list[
     if compiled.transform.kind == "vjp" and len(args) == len(compiled.params):
         from .trace import trace_function
 
-        specs = compiled._specs(compiled._signature(tuple(args), specs_allowed=True)[1])
-        graph, structure = trace_function(compiled.fn, specs)
+        graph, structure = trace_function(compiled.fn, compiled.specs_for(*args))
         if not isinstance(structure, int):
             raise ArgumentError("vjp supports functions that return one array")
         out = graph.outputs[structure]

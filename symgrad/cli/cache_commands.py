@@ -59,7 +59,7 @@ def run_info(args: argparse.Namespace) -> int:
     if not cache.directory.is_dir():
         print("entries:  0 (the directory does not exist yet)")
         return 0
-    problem = cache._problem(create=False)
+    problem = cache.problem(create=False)
     entries = cache.entries()
     print(f"entries:  {len(entries)}")
     print(f"size:     {human_size(cache.total_size())}")
@@ -99,8 +99,7 @@ def run_why(args: argparse.Namespace) -> int:
 
     target = resolve(args)
     compiled = target.compiled
-    call_args = compiled._signature(tuple(target.args), specs_allowed=True)[1]
-    print(explain_miss(compiled.fn, compiled._specs(call_args), compiled.transform,
+    print(explain_miss(compiled.fn, compiled.specs_for(*target.args), compiled.transform,
                        compiled.backend, _cache(args)))
     return 0
 
