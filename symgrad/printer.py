@@ -196,9 +196,18 @@ class InlineCode(sp.Symbol):
     precedence = PRECEDENCE["Atom"]
 
     def __new__(cls, name: str, code: str):
-        obj = super().__new__(cls, name, real=True)
+        # Not Symbol's cached constructor, and the code is part of equality and hashing:
+        # otherwise SymPy's caches hand back an equal-named symbol from an earlier compilation,
+        # code and all (`x @ w` in a function whose parameters are `a, b`).
+        obj = sp.Symbol.__xnew__(cls, name, real=True)
         obj.code = code
         return obj
+
+    def __getnewargs__(self):
+        return (self.name, self.code)
+
+    def _hashable_content(self):
+        return super()._hashable_content() + (self.code,)
 
 
 class InlineProduct(InlineCode):
