@@ -27,10 +27,15 @@ NUMPY_FUNCTIONS = {
     "floor": "floor", "ceiling": "ceil", "rint": "rint", "trunc": "trunc", "cbrt": "cbrt",
     "log1p": "log1p", "expm1": "expm1", "exp2": "exp2", "log2": "log2", "log10": "log10",
     "hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
+    "arctan2": "arctan2", "fmax": "fmax", "fmin": "fmin", "clip": "clip", "real_log": "log",
 }
 
-# Helpers defined in the generated module (their text lives in the template).
-HELPER_FUNCTIONS = {"sigmoid": "_sigmoid"}
+# Helpers defined in the generated module (their text lives in the templates).
+HELPER_FUNCTIONS = {
+    "sigmoid": "_sigmoid", "reciprocal_or_zero": "_reciprocal_or_zero", "logit": "_logit",
+    "xlogy": "_xlogy", "xlog1py": "_xlog1py", "erf": "_erf", "erfc": "_erfc",
+    "gammaln": "_gammaln", "digamma": "_digamma", "trigamma": "_trigamma",
+}
 
 
 def float_literal(value: float) -> str:
@@ -122,6 +127,15 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_exp2 = _print_log2 = _print_log10 = _print_hypot = _print_atan2 = _print_Function
     _print_sigmoid = _print_logaddexp = _print_logaddexp2 = _print_Function
     _print_cbrt = _print_rint = _print_trunc = _print_Function
+    _print_real_log = _print_arctan2 = _print_fmax = _print_fmin = _print_clip = _print_Function
+    _print_reciprocal_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
+    _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
+
+    def _print_isnan(self, expr: sp.Basic) -> str:
+        return f"np.isnan({self._print(expr.args[0])})"
+
+    def _print_traced_power(self, expr: sp.Function) -> str:
+        return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
 
     def _print_softplus(self, expr: sp.Function) -> str:
         return f"np.logaddexp(0, {self._print(expr.args[0])})"
@@ -170,6 +184,9 @@ class NumpyExpressionPrinter(NumPyPrinter):
 
     def _print_Or(self, expr: sp.Or) -> str:
         return self._nested("np.logical_or", expr.args)
+
+    def _print_Xor(self, expr: sp.Xor) -> str:
+        return self._nested("np.logical_xor", expr.args)
 
     def _print_Not(self, expr: sp.Not) -> str:
         return f"np.logical_not({self._print(expr.args[0])})"

@@ -17,7 +17,7 @@ from typing import Callable
 import sympy as sp
 
 from .symbolic import rebuild_node
-from .sympy_functions import log1p, logaddexp, sigmoid, softplus
+from .sympy_functions import hypot, log1p, logaddexp, sigmoid, softplus, xlogy
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
 MAX_KINK_SPLIT_OPS = 400
@@ -67,9 +67,84 @@ def _logistic_ratio(e: sp.Mul) -> sp.Expr:
     return e
 
 
-def _log_of_exps(e: sp.Basic) -> bool:
-    return isinstance(e, sp.log) and isinstance(e.args[0], sp.Add) and len(e.args[0].args) == 2 \
-        and all(isinstance(t, sp.exp) for t in e.args[0].args)
+def _exp_terms(e: sp.Basic) -> list[sp.Expr] | None:
+    """The exponents of a sum of two or more exponentials, else None."""
+    if isinstance(e, sp.Add) and all(isinstance(t, sp.exp) for t in e.args):
+        return [t.args[0] for t in e.args]
+    return None
+
+
+def _logaddexp_all(exponents: list[sp.Expr]) -> sp.Expr:
+    result = exponents[0]
+    for exponent in exponents[1:]:
+        result = logaddexp(result, exponent)
+    return result
+
+
+def _is_softmax_ratio(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Mul) and any(
+        isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0 and _exp_terms(f.base)
+        for f in e.args)
+
+
+def _softmax_ratio(e: sp.Mul) -> sp.Expr:
+    """exp(u) * (exp(a) + exp(b) + ...)**-n -> exp(u - n*logaddexp(a, b, ...)); for two terms
+    and u in (a, b), sigmoid(a - b). The exponent is <= 0 where it matters: no overflow."""
+    factors = list(e.args)
+    i = next(k for k, f in enumerate(factors) if isinstance(f, sp.Pow) and f.exp.is_Integer
+             and f.exp < 0 and _exp_terms(f.base))
+    exponents, n = _exp_terms(factors[i].base), -int(factors[i].exp)
+    numerators = [k for k, f in enumerate(factors) if k != i and isinstance(f, sp.exp)]
+    rest = [f for k, f in enumerate(factors) if k != i and k not in numerators]
+    u = sp.Add(*[factors[k].args[0] for k in numerators])
+    if n == 1 and len(exponents) == 2 and u in exponents:
+        other = exponents[1] if u == exponents[0] else exponents[0]
+        return sp.Mul(*rest) * sigmoid(u - other)
+    return sp.Mul(*rest) * sp.exp(u - n * _logaddexp_all(exponents))
+
+
+def _one_minus_sigmoid(e: sp.Basic) -> sp.Expr | None:
+    """The `a` of an Add holding 1 - sigmoid(a), else None."""
+    if not (isinstance(e, sp.Add) and sp.S.One in e.args):
+        return None
+    for t in e.args:
+        if isinstance(t, sp.Mul) and t.args == (sp.S.NegativeOne, t.args[1]) and isinstance(
+                t.args[1], sigmoid):
+            return t.args[1].args[0]
+    return None
+
+
+def _replace_one_minus_sigmoid(e: sp.Add) -> sp.Expr:
+    a = _one_minus_sigmoid(e)
+    return e - 1 + sigmoid(a) + sigmoid(-a)
+
+
+def _self_log_factor(e: sp.Basic) -> sp.Expr | None:
+    """The `x` of a product holding x * log(x), else None."""
+    if not isinstance(e, sp.Mul):
+        return None
+    for f in e.args:
+        if isinstance(f, sp.log) and f.args[0] in e.args:
+            return f.args[0]
+    return None
+
+
+def _xlogy_of_self(e: sp.Mul) -> sp.Expr:
+    x = _self_log_factor(e)
+    log_factor = next(f for f in e.args if isinstance(f, sp.log) and f.args[0] == x)
+    rest = list(e.args)
+    rest.remove(x)
+    rest.remove(log_factor)
+    return sp.Mul(*rest) * xlogy(x, x)
+
+
+def _sum_of_two_squares(e: sp.Basic) -> tuple[sp.Expr, sp.Expr] | None:
+    """(a, b) of sqrt(a**2 + b**2), else None."""
+    if isinstance(e, sp.Pow) and e.exp == sp.S.Half and isinstance(e.base, sp.Add) \
+            and len(e.base.args) == 2 and all(
+                isinstance(t, sp.Pow) and t.exp == 2 for t in e.base.args):
+        return e.base.args[0].base, e.base.args[1].base
+    return None
 
 
 STABILITY_RULES: tuple[Rule, ...] = (
@@ -79,17 +154,27 @@ STABILITY_RULES: tuple[Rule, ...] = (
     Rule("softplus: log(1 + exp(a))", (sp.log, sp.exp),
          lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
          lambda e: softplus(_one_plus_exp(e.args[0]))),
-    Rule("logaddexp: log(exp(a) + exp(b))", (sp.log, sp.exp), _log_of_exps,
-         lambda e: logaddexp(*(t.args[0] for t in e.args[0].args))),
+    Rule("logaddexp: log(exp(a) + exp(b) + ...)", (sp.log, sp.exp),
+         lambda e: isinstance(e, sp.log) and _exp_terms(e.args[0]) is not None,
+         lambda e: _logaddexp_all(_exp_terms(e.args[0]))),
+    Rule("softmax: exp(u)/(exp(a) + exp(b) + ...)", (sp.exp, sp.Pow), _is_softmax_ratio,
+         _softmax_ratio),
     Rule("sigmoid: exp(a)/(1 + exp(a))", (sp.exp, sp.Pow), _is_logistic_ratio,
          _logistic_ratio),
     Rule("sigmoid: 1/(1 + exp(a))", (sp.exp, sp.Pow),
          lambda e: isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp < 0
          and _one_plus_exp(e.base) is not None,
          lambda e: sigmoid(-_one_plus_exp(e.base)) ** int(-e.exp)),
+    Rule("sigmoid: 1 - sigmoid(a)", (sigmoid, sp.Add),
+         lambda e: _one_minus_sigmoid(e) is not None, _replace_one_minus_sigmoid),
     Rule("log-sigmoid: log(sigmoid(a))", (sp.log, sigmoid),
          lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
          lambda e: -softplus(-e.args[0].args[0])),
+    Rule("xlogy: x*log(x)", (sp.log, sp.Mul), lambda e: _self_log_factor(e) is not None,
+         _xlogy_of_self),
+    Rule("hypot: sqrt(a**2 + b**2)", (sp.Pow, sp.Add),
+         lambda e: _sum_of_two_squares(e) is not None,
+         lambda e: hypot(*_sum_of_two_squares(e))),
 )
 
 
@@ -114,7 +199,17 @@ def stabilize(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
 # Kinks resolved by cases
 # ---------------------------------------------------------------------------------------------
 def kink_symbols(expr: sp.Expr) -> list[sp.Symbol]:
+    """Symbols at which `expr` has a kink that splitting by cases may remove.
+
+    A Piecewise with an equality condition is a convention at a singular point (0 where PyTorch
+    has 0, instead of 0/0 or 0*inf): evaluating both sides away from the point and comparing
+    the results there would let SymPy's 0*x = 0 erase it, so its symbols are never split.
+    """
     found: set[sp.Symbol] = set()
+    protected: set[sp.Basic] = set()
+    for kink in expr.atoms(sp.Piecewise):
+        if any(c.atoms(sp.Eq) for _, c in kink.args):
+            protected |= kink.free_symbols
     for kink in expr.atoms(*KINK_FUNCTIONS):
         if isinstance(kink, sp.Piecewise):
             arguments = [c for _, c in kink.args]
@@ -125,7 +220,7 @@ def kink_symbols(expr: sp.Expr) -> list[sp.Symbol]:
                 found.add(argument)
             elif isinstance(argument, sp.core.relational.Relational):
                 found.update(s for s in (argument.lhs, argument.rhs) if isinstance(s, sp.Symbol))
-    return sorted(found, key=lambda s: s.name)
+    return sorted(found - protected, key=lambda s: s.name)
 
 
 def _normal(expr: sp.Expr) -> sp.Expr:
@@ -169,9 +264,44 @@ def _split_at(expr: sp.Expr, k: sp.Symbol) -> sp.Expr | None:
     return chosen
 
 
+# ---------------------------------------------------------------------------------------------
+# Branch-correct products: a factor of np.where moves into the branches
+# ---------------------------------------------------------------------------------------------
+MAX_FOLDED_PIECEWISE = 2  # Piecewise factors one product may fold (branches multiply)
+
+
+def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
+    """`rest * Piecewise((u, c), (v, True))` -> `Piecewise((rest*u, c), (rest*v, True))`.
+
+    The derivative of where(c, a, b) is a Piecewise of 1s and 0s that the chain rule multiplies
+    by the branch's own derivative; where that is inf or NaN (sqrt(x) at x < 0, exp(x) at 1000)
+    the unselected branch would give 0*inf = NaN. Inside the branch the product is computed
+    only where it is selected (np.where), and SymPy's 0*rest = 0 makes the other branch 0.
+    """
+    if not expr.has(sp.Piecewise):
+        return expr
+
+    def fold(e: sp.Basic) -> sp.Basic:
+        if not e.args or not e.has(sp.Piecewise):
+            return e
+        e = e.func(*[fold(a) for a in e.args])
+        if not isinstance(e, sp.Mul):
+            return e
+        pieces = [f for f in e.args if isinstance(f, sp.Piecewise)]
+        if not pieces or len(pieces) > MAX_FOLDED_PIECEWISE:
+            return e
+        piece = pieces[0]
+        rest = sp.Mul(*[f for f in e.args if f is not piece])
+        return sp.Piecewise(*[(fold(rest * value), condition)
+                              for value, condition in piece.args])
+
+    return fold(expr)
+
+
 def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
     expr = stabilize(expr, fired)
-    return resolve_kinks(expr, fired)
+    expr = resolve_kinks(expr, fired)
+    return fold_piecewise_products(expr)
 
 
 # ---------------------------------------------------------------------------------------------
