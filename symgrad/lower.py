@@ -19,7 +19,7 @@ from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code, owned_copy_code,
                       InlineCode, inline_code)
 from .regions import Lifted, Value, lift
-from .simplify import common_subexpressions, simplify_expression
+from .simplify import common_subexpressions, see_through_values, simplify_expression
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
@@ -116,6 +116,9 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
     lifted_exprs = [v.expr for v in expr_values]
+    seen_through = see_through_values(lifted_exprs, {v.symbol: v.expr for v in expr_values})
+    for value, expr in zip(expr_values, seen_through):
+        value.expr = expr
     for value in expr_values:
         value.expr = simplify_expression(value.expr, rewrites)
     simplified_exprs = [v.expr for v in expr_values]

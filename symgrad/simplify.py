@@ -16,7 +16,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .symbolic import rebuild_node
+from .symbolic import rebuild_node, substitute
 from .sympy_functions import hypot, log1p, logaddexp, sigmoid, softplus, xlogy
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
@@ -147,6 +147,87 @@ def _sum_of_two_squares(e: sp.Basic) -> tuple[sp.Expr, sp.Expr] | None:
     return None
 
 
+def _sigmoid_arguments(e: sp.Mul) -> list[sp.Expr]:
+    """Arguments of the sigmoid factors (positive powers) of a product."""
+    found = []
+    for f in e.args:
+        base = f.base if isinstance(f, sp.Pow) and f.exp.is_positive else f
+        if isinstance(base, sigmoid):
+            found.append(base.args[0])
+    return found
+
+
+def _cancels_sigmoid(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Mul) and bool(_sigmoid_arguments(e)) and any(
+        isinstance(f, sp.Add) for f in e.args)
+
+
+def _cancel_sigmoid(e: sp.Mul) -> sp.Expr:
+    """sigmoid(a) * (1 + exp(-a) + ...) -> 1 + sigmoid(a)*(...): 1 + exp(-a) is 1/sigmoid(a),
+    and distributing the product cancels it (the chain rule through log(sigmoid) makes such
+    products). Kept only when fewer raw exponentials, or as many and fewer operations, remain."""
+    reciprocals = {}
+    for a in _sigmoid_arguments(e):
+        for sign in (1, -1):
+            reciprocals[sign * (1 + sp.exp(-a))] = sign / sigmoid(a)
+            reciprocals[sign * (1 + sp.exp(a))] = sign / sigmoid(-a)
+
+    def rewrite_sum(f: sp.Add) -> sp.Expr:
+        terms = list(f.args)
+        for pair, reciprocal in reciprocals.items():
+            if all(t in terms for t in pair.args):
+                for t in pair.args:
+                    terms.remove(t)
+                terms.append(reciprocal)
+        return sp.Add(*terms)
+
+    cancelled = sp.expand_mul(e.replace(lambda f: isinstance(f, sp.Add), rewrite_sum))
+    exps = lambda x: len(x.atoms(sp.exp))  # noqa: E731
+    return cancelled if exps(cancelled) < exps(e) or (
+        exps(cancelled) == exps(e) and sp.count_ops(cancelled) < sp.count_ops(e)) else e
+
+
+def _exp_times_sigmoid(e: sp.Basic) -> tuple[int, int] | None:
+    """Positions (i, j) of exp(-a) and sigmoid(a)**k (k >= 1) in a product, else None."""
+    if not isinstance(e, sp.Mul):
+        return None
+    for i, f in enumerate(e.args):
+        if isinstance(f, sp.exp):
+            for j, h in enumerate(e.args):
+                base = h.base if isinstance(h, sp.Pow) and h.exp.is_positive else h
+                if isinstance(base, sigmoid) and base.args[0] == -f.args[0]:
+                    return i, j
+    return None
+
+
+def _merge_exp_into_sigmoid(e: sp.Mul) -> sp.Expr:
+    """exp(-a) * sigmoid(a) = sigmoid(-a): the exponential is gone."""
+    i, j = _exp_times_sigmoid(e)
+    h = e.args[j]
+    s, k = (h.base, h.exp) if isinstance(h, sp.Pow) else (h, 1)
+    rest = [f for t, f in enumerate(e.args) if t not in (i, j)]
+    return sp.Mul(*rest) * sigmoid(-s.args[0]) * s ** (k - 1)
+
+
+def _distributes_exp(e: sp.Basic) -> bool:
+    """A product of exp(-a) and a sum holding sigmoid(a)."""
+    if not isinstance(e, sp.Mul):
+        return False
+    exponents = {-f.args[0] for f in e.args if isinstance(f, sp.exp)}
+    return bool(exponents) and any(
+        isinstance(f, sp.Add) and any(s.args[0] in exponents for s in f.atoms(sigmoid))
+        for f in e.args)
+
+
+def _distribute_exp(e: sp.Mul) -> sp.Expr:
+    """exp(-a) * (sigmoid(a)**k * u + v) -> sigmoid(-a) * sigmoid(a)**(k-1) * u + exp(-a)*v;
+    kept only when raw exponentials are fewer."""
+    distributed = sp.expand_mul(e)
+    merged = distributed.replace(lambda f: _exp_times_sigmoid(f) is not None,
+                                 _merge_exp_into_sigmoid)
+    return merged if len(merged.atoms(sp.exp)) < len(e.atoms(sp.exp)) else e
+
+
 STABILITY_RULES: tuple[Rule, ...] = (
     Rule("softplus: log1p(exp(a))", (log1p, sp.exp),
          lambda e: isinstance(e, log1p) and isinstance(e.args[0], sp.exp),
@@ -172,6 +253,12 @@ STABILITY_RULES: tuple[Rule, ...] = (
          lambda e: -softplus(-e.args[0].args[0])),
     Rule("xlogy: x*log(x)", (sp.log, sp.Mul), lambda e: _self_log_factor(e) is not None,
          _xlogy_of_self),
+    Rule("sigmoid: sigmoid(a) * (1 + exp(-a)) = 1", (sigmoid, sp.Mul, sp.Add), _cancels_sigmoid,
+         _cancel_sigmoid),
+    Rule("sigmoid: exp(-a)*sigmoid(a) = sigmoid(-a)", (sigmoid, sp.exp, sp.Mul),
+         lambda e: _exp_times_sigmoid(e) is not None, _merge_exp_into_sigmoid),
+    Rule("sigmoid: exp(-a)*(sigmoid(a)*u + v)", (sigmoid, sp.exp, sp.Mul, sp.Add),
+         _distributes_exp, _distribute_exp),
     Rule("hypot: sqrt(a**2 + b**2)", (sp.Pow, sp.Add),
          lambda e: _sum_of_two_squares(e) is not None,
          lambda e: hypot(*_sum_of_two_squares(e))),
@@ -180,19 +267,90 @@ STABILITY_RULES: tuple[Rule, ...] = (
 
 def stabilize(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
     """Apply every stability rule, bottom-up, until none fires."""
+    return _stabilize(expr, fired)[0]
+
+
+def _stabilize(expr: sp.Expr, fired: set[str] | None = None) -> tuple[sp.Expr, int]:
+    """`stabilize`, and how many rewrites it made."""
+    applications = 0
     for _ in range(4):
         before = expr
         present = {type(e) for e in sp.preorder_traversal(expr)}
         for rule in STABILITY_RULES:
-            if not all(any(issubclass(t, head) for t in present) for head in rule.heads):
+            if not _heads_present(rule, present):
                 continue
-            rewritten = expr.replace(rule.match, rule.rewrite)
-            if rewritten != expr and fired is not None:
-                fired.add(rule.name)
+            made = []
+
+            def rewrite(e: sp.Basic, r: Rule = rule) -> sp.Basic:
+                new = r.rewrite(e)
+                if new != e:
+                    made.append(e)
+                return new
+
+            rewritten = expr.replace(rule.match, rewrite)
+            if rewritten != expr:
+                applications += len(made)
+                if fired is not None:
+                    fired.add(rule.name)
             expr = rewritten
         if expr == before:
             break
-    return expr
+    return expr, applications
+
+
+def _heads_present(rule: Rule, types: set[type]) -> bool:
+    return all(any(issubclass(t, head) for t in types) for head in rule.heads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stability rules see through named values
+# ---------------------------------------------------------------------------------------------
+SEE_THROUGH_DEPTH = 3  # levels of named values written out
+SEE_THROUGH_MAX_OPS = 200
+
+
+def see_through_values(exprs: list[sp.Expr], definitions: dict[sp.Symbol, sp.Expr]
+                       ) -> list[sp.Expr]:
+    """Each expression with the elementwise values it reads written out (up to three levels),
+    where that lets a stability rule fire that cannot fire on the expression as it is.
+
+    `e = np.exp(z); np.log(1 + e)` keeps `e` as a named value (the backward pass reads it too),
+    so `log(1 + v)` alone shows no softplus; written out it does. CSE shares what is repeated.
+    Values are written out stabilized, and never the arguments of kinks (resolving kinks needs
+    them as symbols).
+    """
+    kink_arguments = {k for e in exprs for k in kink_symbols(e)}
+    definitions = {s: stabilize(d) for s, d in definitions.items() if s not in kink_arguments}
+    own_types: dict[sp.Basic, set[type]] = {}
+
+    def types_in(e: sp.Basic) -> set[type]:
+        if e not in own_types:
+            own_types[e] = {type(n) for n in sp.preorder_traversal(e)}
+        return own_types[e]
+
+    def reachable_types(e: sp.Expr) -> set[type]:
+        types, frontier = set(types_in(e)), [e]
+        for _ in range(SEE_THROUGH_DEPTH):
+            frontier = [definitions[s] for f in frontier for s in f.free_symbols
+                        if s in definitions]
+            for f in frontier:
+                types |= types_in(f)
+        return types
+
+    result = []
+    for expr in exprs:
+        if not any(s in definitions for s in expr.free_symbols) or not any(
+                _heads_present(rule, reachable_types(expr)) for rule in STABILITY_RULES):
+            result.append(expr)
+            continue
+        expanded = expr
+        for _ in range(SEE_THROUGH_DEPTH):
+            expanded = substitute(expanded, {s: definitions[s] for s in expanded.free_symbols
+                                             if s in definitions})
+        better = sp.count_ops(expanded) <= SEE_THROUGH_MAX_OPS and (
+            _stabilize(expanded)[1] > _stabilize(expr)[1])
+        result.append(expanded if better else expr)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
