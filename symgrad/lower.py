@@ -16,9 +16,10 @@ import sympy as sp
 
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, const_array_code, fill_code, owned_copy_code,
-                      InlineCode, inline_code)
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, cast_code,
+                      const_array_code, fill_code, owned_copy_code, InlineCode, inline_code)
 from .regions import Lifted, Value, lift
+from .symbolic import Literal
 from .simplify import common_subexpressions, see_through_values, simplify_expression
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
@@ -240,9 +241,11 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         if value.expr is not None:
             code = printer.doprint(value.expr)
             equations.append((name, value.expr))
-            is_constant = not value.expr.free_symbols
+            is_constant = not _ordered_symbols(value.expr)
             if value.read_in_full and (is_constant or value.natural_shape != node.shape):
                 code = fill_code(node.shape, code, node.dtype, is_constant)
+            elif not is_constant and not _carries_dtype(value.expr, temps, {}):
+                code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         else:
             args = [names[lifted.of_node[i].symbol] for i in node.inputs]
             code = STRUCTURAL[node.op](node, *args)
@@ -288,8 +291,29 @@ def _for_reading(expr: sp.Expr, renamed: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
     return expr.xreplace({**renamed, **inlined})
 
 
+def _carries_dtype(expr: sp.Basic, temps: dict[sp.Symbol, sp.Expr],
+                   memo: dict[sp.Basic, bool]) -> bool:
+    """Whether an array operand decides the dtype of `expr`: one in a value position, not only
+    in conditions. Otherwise numpy types it from Python scalars (int for np.where(c, 1, 0))."""
+    if expr in memo:
+        return memo[expr]
+    if isinstance(expr, sp.Piecewise):
+        result = any(_carries_dtype(v, temps, memo) for v, _ in expr.args)
+    elif isinstance(expr, sp.logic.boolalg.Boolean):
+        result = False
+    elif isinstance(expr, sp.Symbol):
+        result = not isinstance(expr, Literal) and (
+            expr not in temps or _carries_dtype(temps[expr], temps, memo))
+    else:
+        result = any(_carries_dtype(a, temps, memo) for a in expr.args)
+    memo[expr] = result
+    return result
+
+
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
-    return sorted(expr.free_symbols, key=lambda s: s.name)
+    """The values an expression reads (Literal constants such as inf are not values)."""
+    return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
+                  key=lambda s: s.name)
 
 
 def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],

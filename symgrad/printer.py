@@ -108,6 +108,16 @@ class NumpyExpressionPrinter(NumPyPrinter):
         if coefficient.is_Rational and not coefficient.is_Integer and abs(coefficient.p) == 1:
             sign = "-" if coefficient.p < 0 else ""
             return f"{sign}{self.parenthesize(rest, PRECEDENCE['Mul'])}/{coefficient.q}"
+        squares = [f for f in expr.args if isinstance(f, sp.Pow) and f.exp in (-2, -3)]
+        if squares:
+            # x/b/b, not x/b**2: b**2 overflows or underflows long before x/b/b does (the
+            # gradient of a/b at b = 1e-300 is finite).
+            divisor = squares[0]
+            others = sp.Mul(*[f for f in expr.args if f is not divisor])
+            sign = "-" if others.could_extract_minus_sign() else ""
+            numerator = self.parenthesize(-others if sign else others, PRECEDENCE["Mul"],
+                                          strict=True)
+            return sign + numerator + self._repeated_division(divisor)
         return super()._print_Mul(expr)
 
     def _print_Function(self, expr: sp.Function) -> str:
@@ -156,8 +166,14 @@ class NumpyExpressionPrinter(NumPyPrinter):
             code = f"{function}({a}, {code})"
         return code
 
+    def _repeated_division(self, power: sp.Pow) -> str:
+        base = self.parenthesize(power.base, PRECEDENCE["Mul"], strict=True)
+        return f"/{base}" * int(-power.exp)
+
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exponent = expr.args
+        if exponent in (-2, -3):
+            return "1" + self._repeated_division(expr)
         if exponent == sp.S.Half:
             return f"np.sqrt({self._print(base)})"
         if exponent == -sp.S.Half:
@@ -327,6 +343,11 @@ def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: 
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"
+
+
+def cast_code(code: str, dtype: str) -> str:
+    """An expression typed by Python scalars only (np.where(c, 1, 0)) as an array of `dtype`."""
+    return f"np.asarray({code}, dtype={dtype_code(dtype)})"
 
 
 def owned_copy_code(code: str) -> str:
