@@ -199,8 +199,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
         if expr is not None and expr.has(sp.Piecewise):
             guarded.add(symbol)
-        elif symbol in temps and readers.get(symbol) and all(
-                r in guarded for r in readers[symbol]):
+        elif _computes_for_branches_only(symbol, temps, by_symbol, lifted) and readers.get(
+                symbol) and all(r in guarded for r in readers[symbol]):
             guarded.add(symbol)
 
     for symbol in order:
@@ -244,7 +244,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
             is_constant = not _ordered_symbols(value.expr)
             if value.read_in_full and (is_constant or value.natural_shape != node.shape):
                 code = fill_code(node.shape, code, node.dtype, is_constant)
-            elif not is_constant and not _carries_dtype(value.expr, temps, {}):
+            elif not is_constant and node.is_float and not _carries_dtype(value.expr, temps, {}):
                 code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         else:
             args = [names[lifted.of_node[i].symbol] for i in node.inputs]
@@ -259,6 +259,17 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                                  if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
     return Program(function_name, param_names, statements, returns, constants,
                    sorted(helpers), rewrites, expression_sets, equations, dict(names))
+
+
+def _computes_for_branches_only(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],
+                                by_symbol: dict[sp.Symbol, Value], lifted: Lifted) -> bool:
+    """A temporary, or an elementwise value nothing but expressions reads: guarded when all
+    its readers are (an output or a structural op's operand must never hide an error)."""
+    if symbol in temps:
+        return True
+    value = by_symbol.get(symbol)
+    return value is not None and value.expr is not None and not value.read_in_full \
+        and value not in lifted.outputs
 
 
 def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],
@@ -299,11 +310,11 @@ def _carries_dtype(expr: sp.Basic, temps: dict[sp.Symbol, sp.Expr],
         return memo[expr]
     if isinstance(expr, sp.Piecewise):
         result = any(_carries_dtype(v, temps, memo) for v, _ in expr.args)
-    elif isinstance(expr, sp.logic.boolalg.Boolean):
-        result = False
-    elif isinstance(expr, sp.Symbol):
+    elif isinstance(expr, sp.Symbol):  # before Boolean: SymPy symbols are Booleans too
         result = not isinstance(expr, Literal) and (
             expr not in temps or _carries_dtype(temps[expr], temps, memo))
+    elif isinstance(expr, sp.logic.boolalg.Boolean):
+        result = False
     else:
         result = any(_carries_dtype(a, temps, memo) for a in expr.args)
     memo[expr] = result

@@ -429,7 +429,8 @@ MAX_FOLDED_PIECEWISE = 2  # Piecewise factors one product may fold (branches mul
 
 
 def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
-    """`rest * Piecewise((u, c), (v, True))` -> `Piecewise((rest*u, c), (rest*v, True))`.
+    """`rest * Piecewise((u, c), (v, True))` -> `Piecewise((rest*u, c), (rest*v, True))`, and
+    Piecewise terms of a sum with the same conditions merged into one.
 
     The derivative of where(c, a, b) is a Piecewise of 1s and 0s that the chain rule multiplies
     by the branch's own derivative; where that is inf or NaN (sqrt(x) at x < 0, exp(x) at 1000)
@@ -440,9 +441,12 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
         return expr
 
     def fold(e: sp.Basic) -> sp.Basic:
-        if not e.args or not e.has(sp.Piecewise):
-            return e
+        if not e.args or not e.has(sp.Piecewise) or isinstance(e, sp.Piecewise):
+            return e.func(*[(fold(v), c) for v, c in e.args]) if isinstance(
+                e, sp.Piecewise) else e
         e = e.func(*[fold(a) for a in e.args])
+        if isinstance(e, sp.Add):
+            return _merge_piecewise_terms(e)
         if not isinstance(e, sp.Mul):
             return e
         pieces = [f for f in e.args if isinstance(f, sp.Piecewise)]
@@ -454,6 +458,23 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
                               for value, condition in piece.args])
 
     return fold(expr)
+
+
+def _merge_piecewise_terms(e: sp.Add) -> sp.Expr:
+    """Piecewise terms with the same conditions, in the same order, as one Piecewise."""
+    groups: dict[tuple, list[sp.Piecewise]] = {}
+    others = []
+    for term in e.args:
+        if isinstance(term, sp.Piecewise):
+            groups.setdefault(tuple(c for _, c in term.args), []).append(term)
+        else:
+            others.append(term)
+    if all(len(g) == 1 for g in groups.values()):
+        return e
+    merged = [sp.Piecewise(*[(sp.Add(*[t.args[k][0] for t in group]), condition)
+                             for k, condition in enumerate(conditions)])
+              for conditions, group in groups.items()]
+    return sp.Add(*others, *merged)
 
 
 def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
