@@ -32,7 +32,8 @@ NUMPY_FUNCTIONS = {
 
 # Helpers defined in the generated module (their text lives in the templates).
 HELPER_FUNCTIONS = {
-    "sigmoid": "_sigmoid", "reciprocal_or_zero": "_reciprocal_or_zero", "logit": "_logit",
+    "sigmoid": "_sigmoid", "reciprocal_or_zero": "_reciprocal_or_zero",
+    "divide_or_zero": "_divide_or_zero", "logit": "_logit",
     "xlogy": "_xlogy", "xlog1py": "_xlog1py", "erf": "_erf", "erfc": "_erfc",
     "gammaln": "_gammaln", "digamma": "_digamma", "trigamma": "_trigamma",
 }
@@ -138,7 +139,7 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_sigmoid = _print_logaddexp = _print_logaddexp2 = _print_Function
     _print_cbrt = _print_rint = _print_trunc = _print_Function
     _print_real_log = _print_arctan2 = _print_fmax = _print_fmin = _print_clip = _print_Function
-    _print_reciprocal_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
+    _print_reciprocal_or_zero = _print_divide_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
     _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
 
     def _print_isnan(self, expr: sp.Basic) -> str:

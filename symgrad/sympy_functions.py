@@ -96,6 +96,25 @@ class reciprocal_or_zero(sp.Function):
         return -self**2
 
 
+class divide_or_zero(sp.Function):
+    """a/b, and 0 where b == 0: a gradient that is 0 at a singular point."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if b.is_zero or a.is_zero:
+            return sp.S.Zero
+        if b.is_Number and a.is_Number:
+            return a / b
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return divide_or_zero(1, b)
+        return -divide_or_zero(self, b)
+
+
 class isnan(BooleanFunction):
     """numpy's isnan, as a condition of derivative Piecewises (fmax, fmin)."""
 
@@ -116,6 +135,8 @@ def power(a, b):
     exponent of a base that may be 0 or negative keeps PyTorch's conventions (`traced_power`)."""
     if isinstance(b, sp.Float) and b == int(b):
         b = sp.Integer(int(b))
+    elif isinstance(b, sp.Float) and b == 0.5:  # numpy computes x**0.5 as sqrt(x)
+        b = sp.S.Half
     if b.is_Number or (a.is_Number and a.is_positive):
         return a**b
     return traced_power(a, b)
@@ -235,7 +256,7 @@ class hypot(sp.Function):
             return sp.sqrt(a**2 + b**2)
 
     def fdiff(self, argindex=1):
-        return self.args[argindex - 1] * reciprocal_or_zero(self)
+        return divide_or_zero(self.args[argindex - 1], self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,28 +271,30 @@ class logit(sp.Function):
 
 
 class xlogy(sp.Function):
-    """x*log(y), and 0 where x == 0 (scipy.special.xlogy). d/dy is 0 where x == 0 (xlogy(0, y)
-    is 0 for every y); d/dx is log(y), and 0 at x == y == 0 as PyTorch."""
+    """x*log(y), and 0 where x == 0 (scipy.special.xlogy). As PyTorch, d/dx is log(y) but 0 at
+    x == 0 with y <= 0; d/dy is x/y, and 0 at x == y == 0 (PyTorch: NaN; xlogy(0, y) is 0 for
+    every y)."""
 
     nargs = 2
 
     def fdiff(self, argindex=1):
         x, y = self.args
         if argindex == 1:
-            return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, 0)), 0, sp.log(y))
-        return _select(sp.Eq(x, 0), 0, x / y)
+            return _select(sp.And(sp.Eq(x, 0), sp.Le(y, 0)), 0, real_log(y))
+        return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, 0)), 0, x / y)
 
 
 class xlog1py(sp.Function):
-    """x*log1p(y), and 0 where x == 0 (scipy.special.xlog1py); derivatives as `xlogy`."""
+    """x*log1p(y), and 0 where x == 0 (scipy.special.xlog1py); derivatives as `xlogy`, with
+    y + 1 in place of y."""
 
     nargs = 2
 
     def fdiff(self, argindex=1):
         x, y = self.args
         if argindex == 1:
-            return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, -1)), 0, log1p(y))
-        return _select(sp.Eq(x, 0), 0, x / (1 + y))
+            return _select(sp.And(sp.Eq(x, 0), sp.Le(y, -1)), 0, log1p(y))
+        return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, -1)), 0, x / (1 + y))
 
 
 class gammaln(sp.Function):
