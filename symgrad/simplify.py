@@ -17,7 +17,8 @@ from typing import Callable
 import sympy as sp
 
 from .symbolic import rebuild_node, substitute
-from .sympy_functions import hypot, log1p, logaddexp, sigmoid, softplus, xlogy
+from .sympy_functions import (divide_or_zero, hypot, log1p, logaddexp, sigmoid, softplus,
+                              xlogy)
 
 KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
 MAX_KINK_SPLIT_OPS = 400
@@ -103,6 +104,19 @@ def _softmax_ratio(e: sp.Mul) -> sp.Expr:
     return sp.Mul(*rest) * sp.exp(u - n * _logaddexp_all(exponents))
 
 
+def _exp_times_sum_of_exps(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Mul) and any(isinstance(f, sp.exp) for f in e.args) and any(
+        isinstance(f, sp.Add) and f.atoms(sp.exp) and f.has(logaddexp) for f in e.args)
+
+
+def _combine_exps(e: sp.Mul) -> sp.Expr:
+    """exp(u) * (exp(v - LSE) + ...) -> exp(u + v - LSE) + ...: the softmax ratio rule leaves
+    such products when the chain rule multiplied by exp(u) outside a sum; combined, the large
+    exponents cancel against the logaddexp. Kept only when exponentials are fewer."""
+    combined = sp.powsimp(sp.expand_mul(e), combine="exp")
+    return combined if len(combined.atoms(sp.exp)) < len(e.atoms(sp.exp)) else e
+
+
 def _one_minus_sigmoid(e: sp.Basic) -> sp.Expr | None:
     """The `a` of an Add holding 1 - sigmoid(a), else None."""
     if not (isinstance(e, sp.Add) and sp.S.One in e.args):
@@ -139,8 +153,9 @@ def _xlogy_of_self(e: sp.Mul) -> sp.Expr:
 
 
 def _sum_of_two_squares(e: sp.Basic) -> tuple[sp.Expr, sp.Expr] | None:
-    """(a, b) of sqrt(a**2 + b**2), else None."""
-    if isinstance(e, sp.Pow) and e.exp == sp.S.Half and isinstance(e.base, sp.Add) \
+    """(a, b) of (a**2 + b**2)**(k/2) for a nonzero integer k, else None."""
+    if isinstance(e, sp.Pow) and e.exp.is_Rational and e.exp.q <= 2 \
+            and isinstance(e.base, sp.Add) \
             and len(e.base.args) == 2 and all(
                 isinstance(t, sp.Pow) and t.exp == 2 for t in e.base.args):
         return e.base.args[0].base, e.base.args[1].base
@@ -228,6 +243,25 @@ def _distribute_exp(e: sp.Mul) -> sp.Expr:
     return merged if len(merged.atoms(sp.exp)) < len(e.atoms(sp.exp)) else e
 
 
+def _over_own_hypot(e: sp.Basic) -> tuple[int, int] | None:
+    """Positions (i, j) of a factor `a` and hypot(a, b)**-1 in a product, else None."""
+    if not isinstance(e, sp.Mul):
+        return None
+    for j, f in enumerate(e.args):
+        if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, hypot):
+            for i, h in enumerate(e.args):
+                if h in f.base.args:
+                    return i, j
+    return None
+
+
+def _divide_by_own_hypot(e: sp.Mul) -> sp.Expr:
+    """a/hypot(a, b) is in [-1, 1], 0/0 only at the origin: there the min-norm subgradient 0."""
+    i, j = _over_own_hypot(e)
+    rest = [f for t, f in enumerate(e.args) if t not in (i, j)]
+    return sp.Mul(*rest) * divide_or_zero(e.args[i], e.args[j].base)
+
+
 STABILITY_RULES: tuple[Rule, ...] = (
     Rule("softplus: log1p(exp(a))", (log1p, sp.exp),
          lambda e: isinstance(e, log1p) and isinstance(e.args[0], sp.exp),
@@ -240,6 +274,8 @@ STABILITY_RULES: tuple[Rule, ...] = (
          lambda e: _logaddexp_all(_exp_terms(e.args[0]))),
     Rule("softmax: exp(u)/(exp(a) + exp(b) + ...)", (sp.exp, sp.Pow), _is_softmax_ratio,
          _softmax_ratio),
+    Rule("softmax: exp(u)*(exp(v - logaddexp(...)) + ...)", (sp.exp, logaddexp, sp.Mul, sp.Add),
+         _exp_times_sum_of_exps, _combine_exps),
     Rule("sigmoid: exp(a)/(1 + exp(a))", (sp.exp, sp.Pow), _is_logistic_ratio,
          _logistic_ratio),
     Rule("sigmoid: 1/(1 + exp(a))", (sp.exp, sp.Pow),
@@ -261,7 +297,9 @@ STABILITY_RULES: tuple[Rule, ...] = (
          _distributes_exp, _distribute_exp),
     Rule("hypot: sqrt(a**2 + b**2)", (sp.Pow, sp.Add),
          lambda e: _sum_of_two_squares(e) is not None,
-         lambda e: hypot(*_sum_of_two_squares(e))),
+         lambda e: hypot(*_sum_of_two_squares(e)) ** (2 * e.exp)),
+    Rule("hypot: a/hypot(a, b), 0 at the origin", (hypot, sp.Pow, sp.Mul),
+         lambda e: _over_own_hypot(e) is not None, _divide_by_own_hypot),
 )
 
 
