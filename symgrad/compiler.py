@@ -67,8 +67,9 @@ def short_dtype(dtype: str) -> str:
 
 
 def generated_name(fn: Callable, transform: Transform) -> str:
-    base = re.sub(r"\W", "_", getattr(fn, "__name__", "function"), flags=re.ASCII) or "function"
-    if base[0].isdigit() or base == "<lambda>":
+    original = getattr(fn, "__name__", "function")
+    base = re.sub(r"\W", "_", original, flags=re.ASCII) or "function"
+    if base[0].isdigit() or original == "<lambda>":  # jit of a lambda: not `def lambda(...)`
         base = "f_" + base
     suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp"}
     name = base.strip("_") or "function"

@@ -81,7 +81,7 @@ def _dtype_probe(operand: Operand) -> Any:
 
 @lru_cache(maxsize=4096)
 def _result_dtype(op: str, probes_key: tuple) -> str:
-    probes = [np.empty(0, p[1]) if p[0] == "a" else p[1] for p in probes_key]
+    probes = [np.empty(0, p[1]) if p[0] == "a" else p[-1] for p in probes_key]
     if OPS[op].result is Result.BOOL:
         return "bool"
     if op in ("where", "clip"):
@@ -95,7 +95,10 @@ def _result_dtype(op: str, probes_key: tuple) -> str:
 def _probes_key(operands: Sequence[Operand]) -> tuple:
     key = []
     for probe in map(_dtype_probe, operands):
-        key.append(("a", probe.dtype.name) if isinstance(probe, np.ndarray) else ("s", probe))
+        # A scalar's type is part of the key: np.float64(2.5) == 2.5, but one is a strong
+        # numpy scalar and the other a weak Python float (NEP 50).
+        key.append(("a", probe.dtype.name) if isinstance(probe, np.ndarray)
+                   else ("s", type(probe).__name__, probe))
     return tuple(key)
 
 
