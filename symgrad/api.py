@@ -188,11 +188,13 @@ class CompiledFunction:
         key, call_args = self._signature(args)
         compiled = self._compile(key, call_args)
         specs = self._specs(call_args)
-        from .trace import trace_function
+        graph, details = compiled.graph, compiled.details
+        if not details:  # served from the disk cache: run the stages again to show them
+            from .trace import trace_function
 
-        graph, structure = trace_function(self.fn, specs)
-        source, details = generate_source(self.fn, graph, structure, specs, self.transform,
-                                          compiled.function.__name__, compiled.key)
+            graph, structure = trace_function(self.fn, specs)
+            _, details = generate_source(self.fn, graph, structure, specs, self.transform,
+                                         compiled.function.__name__, compiled.key)
         return Lowered(source=compiled.source, path=compiled.path, graph=graph,
                        signature=signature_text(specs), details=details)
 

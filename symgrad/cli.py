@@ -31,9 +31,18 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_ops(args: argparse.Namespace) -> int:
+    from .catalog import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {
     "demo": (run_demo, "run the autograd tutorial the symgrad way",
              "example:\n  symgrad demo"),
+    "ops": (list_ops, "list the supported numpy functions, methods and graph ops (markdown)",
+            "example:\n  symgrad ops > docs/ops.md"),
 }
 
 

@@ -190,11 +190,14 @@ def _name_adjoints(adjoint: dict[Node, Node], hints: dict[Node, str], params: li
 
 def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[ArgSpec],
                     transform: Transform, name: str, key: str) -> tuple[str, dict[str, Any]]:
+    from .graph_rewrites import rewrite_graph
     from .lower import lower
     from .render import render_numpy
 
+    graph, graph_rewrites = rewrite_graph(graph)
     outputs, out_structure, params, hints = differentiate(graph, structure, specs, transform)
     program = lower(outputs, out_structure, params, hints, name)
+    program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     header = {
         "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,

@@ -68,10 +68,18 @@ def implements(*functions: Callable) -> Callable:
     return register
 
 
+_PUBLIC_NAMESPACES = (("numpy", np), ("numpy.linalg", np.linalg), ("numpy.fft", np.fft),
+                      ("numpy.random", np.random), ("numpy.lib", np.lib))
+
+
 def function_name(func: Any) -> str:
+    """The public name of a numpy function (numpy.linalg.inv, not numpy._core...)."""
+    name = getattr(func, "__name__", repr(func))
+    for prefix, namespace in _PUBLIC_NAMESPACES:
+        if getattr(namespace, name, None) is func:
+            return f"{prefix}.{name}"
     module = getattr(func, "__module__", None) or "numpy"
-    module = "numpy" if module.startswith("numpy") and module.count(".") <= 1 else module
-    return f"{module}.{getattr(func, '__name__', repr(func))}"
+    return f"{module}.{name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,18 +204,6 @@ def matmul(a: Any, b: Any) -> Tracer:
         return boxed(builder, prim.matmul(builder, node_of(builder, a), node_of(builder, b)))
 
 
-@implements(np.dot)
-def dot(a: Any, b: Any) -> Tracer:
-    builder = _builder_of((a, b))
-    x, y = node_of(builder, a), node_of(builder, b)
-    if x.ndim == 0 or y.ndim == 0:
-        return elementwise("multiply", a, b)
-    if y.ndim > 2:
-        raise UnsupportedFunctionError("numpy.dot with a >2-d second operand (use np.matmul "
-                                       "or np.tensordot)", _where(builder))
-    return matmul(a, b)
-
-
 def _reduction_args(kwargs: dict, name: str, builder: Builder) -> None:
     for key in ("out", "where", "initial"):
         if kwargs.get(key) is not None:
@@ -224,7 +220,7 @@ def reduce_sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
         x = node_of(builder, a)
         if dtype is not None:
             x = prim.astype(builder, x, dtype)
-        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder))
+        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder), x.shape)
         result = prim.reduce_sum(builder, x, axes, bool(keepdims))
         if not axes and x.dtype in ("bool", "int8", "int16", "int32", "uint8"):
             result = prim.astype(builder, x, "int64")
@@ -240,7 +236,7 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
         x = node_of(builder, a)
         if dtype is not None or x.dtype[0] in "biu":
             x = prim.astype(builder, x, dtype or "float64")
-        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder))
+        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder), x.shape)
         count = 1
         for ax in axes:
             count *= x.shape[ax]
@@ -346,16 +342,6 @@ def stop_gradient(a: Tracer) -> Tracer:
         return boxed(a.builder, prim.stop_gradient(a.builder, a.node))
 
 
-def getitem(a: Tracer, index: Any) -> Tracer:
-    builder = a.builder
-    with bound_site(builder):
-        items = index if isinstance(index, tuple) else (index,)
-        for item in items:
-            if isinstance(item, (Tracer, np.ndarray, list)):
-                raise UnsupportedFunctionError("indexing with arrays", _where(builder))
-        return boxed(builder, prim.getitem(builder, a.node, index))
-
-
 # ---------------------------------------------------------------------------------------------
 # Methods and attributes
 # ---------------------------------------------------------------------------------------------
@@ -365,8 +351,9 @@ def _shape_args(args: tuple) -> tuple:
     return tuple(args)
 
 
-Tracer.__getitem__ = getitem
 Tracer.astype = astype
+Tracer.clip = lambda self, min=None, max=None, out=None, **kwargs: clip(self, min, max, out,
+                                                                        **kwargs)
 Tracer.sum = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
     self, axis, dtype, out, keepdims)
 Tracer.mean = lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
@@ -376,9 +363,6 @@ Tracer.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None
 Tracer.T = property(lambda self: transpose(self))
 Tracer.ravel = lambda self, order="C": ravel(self, order)
 Tracer.flatten = lambda self, order="C": ravel(self, order)
-Tracer.dot = lambda self, other: dot(self, other)
-Tracer.clip = lambda self, min=None, max=None, out=None, **kwargs: clip(
-    self, min, max, out, **kwargs)
 Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)
 
 
@@ -392,3 +376,9 @@ def _missing_attribute(self: Tracer, name: str) -> Any:
 
 
 Tracer.__getattr__ = _missing_attribute
+
+# The other families register their functions and methods on import.
+from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
+               frontend_reductions, frontend_shape)
+
+Tracer.__getitem__ = frontend_indexing.getitem

@@ -160,6 +160,22 @@ _register(
     OpRecord("matmul", Group.LINALG, 2),
 )
 
+_register(
+    OpRecord("max", Group.REDUCTION, 1),  # params: axes, keepdims (ties share the gradient)
+    OpRecord("min", Group.REDUCTION, 1),  # params: axes, keepdims
+    OpRecord("prod", Group.REDUCTION, 1),  # params: axes, keepdims
+    OpRecord("norm", Group.REDUCTION, 1),  # params: axes, keepdims (2-norm; gradient 0 at 0)
+    OpRecord("cumsum", Group.REDUCTION, 1),  # params: axis
+    OpRecord("cumprod", Group.REDUCTION, 1),  # params: axis
+    OpRecord("argmax", Group.REDUCTION, 1, differentiable=False),  # params: axis, keepdims
+    OpRecord("argmin", Group.REDUCTION, 1, differentiable=False),  # params: axis, keepdims
+    OpRecord("concatenate", Group.MOVEMENT, None),  # params: axis
+    OpRecord("pad", Group.MOVEMENT, 1),  # params: widths, value (constant mode)
+    OpRecord("gather", Group.INDEXING, None),  # inputs: array, index arrays; params: index
+    OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
+    OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
+)
+
 
 def group_of(op: str) -> Group:
     return OPS[op].group

@@ -59,8 +59,12 @@ def constant(b: Builder, value: Any, dtype: str | None = None) -> Node:
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TracingError(f"constant of dtype {array.dtype} is not supported")
-    if array.ndim == 0:
-        return b.node("const", (), {"value": array.item(), "strong": True}, (), array.dtype.name)
+    if array.ndim == 0 or (array.size > 1 and (array == array.flat[0]).all()
+                           and array.flat[0] == array.flat[0]):
+        # A uniform array (np.zeros, np.ones, np.full) is one strong scalar made full size.
+        scalar = b.node("const", (), {"value": array.flat[0].item(), "strong": True}, (),
+                        array.dtype.name)
+        return broadcast_to(b, scalar, array.shape)
     return b.node("const", (), {"value": ConstArray.of(array)}, array.shape, array.dtype.name)
 
 
@@ -81,7 +85,7 @@ def _dtype_probe(operand: Operand) -> Any:
 
 @lru_cache(maxsize=4096)
 def _result_dtype(op: str, probes_key: tuple) -> str:
-    probes = [np.empty(0, p[1]) if p[0] == "a" else p[-1] for p in probes_key]
+    probes = [np.empty(0, p[1]) if p[0] == "a" else p[2] for p in probes_key]
     if OPS[op].result is Result.BOOL:
         return "bool"
     if op in ("where", "clip"):
@@ -95,8 +99,8 @@ def _result_dtype(op: str, probes_key: tuple) -> str:
 def _probes_key(operands: Sequence[Operand]) -> tuple:
     key = []
     for probe in map(_dtype_probe, operands):
-        # A scalar's type is part of the key: np.float64(2.5) == 2.5, but one is a strong
-        # numpy scalar and the other a weak Python float (NEP 50).
+        # The scalar's type is part of the key: 2.0 == np.float64(2.0) == 2 as cache keys, but
+        # numpy promotes them differently (np.float64 is strong, Python numbers are weak).
         key.append(("a", probe.dtype.name) if isinstance(probe, np.ndarray)
                    else ("s", type(probe).__name__, probe))
     return tuple(key)
@@ -162,19 +166,21 @@ def stop_gradient(b: Builder, x: Node) -> Node:
 # ---------------------------------------------------------------------------------------------
 # Reductions
 # ---------------------------------------------------------------------------------------------
-def normalize_axes(op: str, axis: Any, ndim: int, where: str | None) -> tuple[int, ...]:
+def normalize_axes(op: str, axis: Any, ndim: int, where: str | None,
+                   shape: Shape | None = None) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    shown = [shape if shape is not None else ()]
     result = []
     for a in axes:
         a = operator.index(a)
         if not -ndim <= a < ndim:
-            raise ShapeError(op, [()], f"axis {a} is out of bounds for an array of {ndim} dims",
+            raise ShapeError(op, shown, f"axis {a} is out of bounds for an array of {ndim} dims",
                              where)
         result.append(a % ndim)
     if len(set(result)) != len(result):
-        raise ShapeError(op, [()], f"repeated axis in {axis!r}", where)
+        raise ShapeError(op, shown, f"repeated axis in {axis!r}", where)
     return tuple(sorted(result))
 
 

@@ -15,6 +15,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .einsum_forms import readable_einsum
 from .graph import Node
 from .primitives import ConstArray
 from .symbolic import Literal
@@ -257,6 +258,44 @@ def _sum(node: Node, a: str) -> str:
     return f"np.sum({a}, axis={_axes_code(axes)}{keep})"
 
 
+def _reduction(function: str) -> Callable[[Node, str], str]:
+    def formatter(node: Node, a: str) -> str:
+        axes = node.param("axes")
+        keep = ", keepdims=True" if node.param("keepdims") else ""
+        if axes == tuple(range(node.inputs[0].ndim)) and not keep:
+            return f"{function}({a})"
+        return f"{function}({a}, axis={_axes_code(axes)}{keep})"
+    return formatter
+
+
+def _norm(node: Node, a: str) -> str:
+    if len(node.param("axes")) <= 2 or node.param("axes") == tuple(range(node.inputs[0].ndim)):
+        return _reduction("np.linalg.norm")(node, a)
+    return _reduction("np.sqrt(np.sum")(node, f"np.square({a})") + ")"
+
+
+def _arg_reduction(node: Node, a: str) -> str:
+    axis = node.param("axis")
+    keep = ", keepdims=True" if node.param("keepdims") else ""
+    return f"np.{node.op}({a}{'' if axis is None else f', axis={axis}'}{keep})"
+
+
+def _pad(node: Node, a: str) -> str:
+    widths = node.param("widths")
+    value = node.param("value")
+    fill = "" if value == 0 else f", constant_values={_scalar_code(value)}"
+    return f"np.pad({a}, {widths}{fill})"
+
+
+def _scalar_code(value: Any) -> str:
+    return float_literal(value) if isinstance(value, float) else repr(value)
+
+
+def _einsum(node: Node, *operands: str) -> str:
+    inputs, output = node.param("subscripts").split("->")
+    return readable_einsum(inputs.split(","), output, operands)
+
+
 def _reshape(node: Node, a: str) -> str:
     source, target = node.inputs[0].shape, node.shape
     inserted = _unit_insertions(source, target)
@@ -292,22 +331,36 @@ def _transpose(node: Node, a: str) -> str:
     return f"np.transpose({a}, {perm})"
 
 
-def index_code(index: tuple) -> str:
+def index_code(index: tuple, shape: tuple | None = None,
+               arrays: Sequence[str] = ()) -> str:
+    """A normalised index as source. With the indexed `shape`, default bounds are left out
+    (`x[:, ::-1]`, not `x[0:4, 2::-1]`); ('a', k) entries print as the k-th of `arrays`."""
     parts = []
+    dims = iter(shape) if shape is not None else None
     for entry in index:
         if entry[0] == "n":
             parts.append("None")
-        elif entry[0] == "i":
+            continue
+        size = next(dims) if dims is not None else None
+        if entry[0] == "i":
             parts.append(str(entry[1]))
+        elif entry[0] == "a":
+            parts.append(arrays[entry[1]])
         else:
-            _, start, stop, step = entry
-            text = "" if start == 0 and step > 0 else str(start)
-            text += ":" + ("" if stop < 0 else str(stop))
-            text += "" if step == 1 else f":{step}"
-            parts.append(text)
+            parts.append(_slice_code(*entry[1:], size))
     while len(parts) > 1 and parts[-1] == ":":
         parts.pop()
     return ", ".join(parts) if parts else "..."
+
+
+def _slice_code(start: int, stop: int, step: int, size: int | None) -> str:
+    if step > 0:
+        text = "" if start == 0 else str(start)
+        text += ":" + ("" if stop == size else str(stop))
+    else:
+        text = "" if size is not None and start == size - 1 else str(start)
+        text += ":" + ("" if stop < 0 else str(stop))
+    return text + ("" if step == 1 else f":{step}")
 
 
 STRUCTURAL: dict[str, Callable[..., str]] = {
@@ -316,16 +369,42 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "transpose": _transpose,
     "broadcast_to": lambda node, a: f"np.broadcast_to({a}, {node.shape})",
     "astype": lambda node, a: f"{a}.astype({dtype_code(node.dtype)})",
-    "getitem": lambda node, a: f"{a}[{index_code(node.param('index'))}]",
-    "unslice": lambda node, a: f"_unslice({a}, {node.shape}, np.s_[{index_code(node.param('index'))}])",
+    "stop_gradient": lambda node, a: a,  # the identity on values
+    "getitem": lambda node, a: f"{a}[{index_code(node.param('index'), node.inputs[0].shape)}]",
+    "unslice": lambda node, a: (
+        f"_unslice({a}, {node.shape}, np.s_[{index_code(node.param('index'), node.shape)}])"),
     "matmul": lambda node, a, b: f"{a} @ {b}",
+    "max": _reduction("np.max"),
+    "min": _reduction("np.min"),
+    "prod": _reduction("np.prod"),
+    "norm": _norm,
+    "cumsum": lambda node, a: f"np.cumsum({a}, axis={node.param('axis')})",
+    "cumprod": lambda node, a: f"np.cumprod({a}, axis={node.param('axis')})",
+    "argmax": _arg_reduction,
+    "argmin": _arg_reduction,
+    "concatenate": lambda node, *xs: (
+        f"np.concatenate([{', '.join(xs)}], axis={node.param('axis')})"),
+    "pad": _pad,
+    "gather": lambda node, a, *arrays: (
+        f"{a}[{index_code(node.param('index'), node.inputs[0].shape, arrays)}]"),
+    "scatter_add": lambda node, g, *arrays: (
+        f"_scatter_add({g}, {node.shape}, "
+        f"np.s_[{index_code(node.param('index'), node.shape, arrays)}])"),
+    "einsum": _einsum,
 }
 
-STRUCTURAL_HELPERS = {"unslice": "unslice"}
+STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
 
 
 def const_array_code(value: ConstArray) -> str:
     array = value.value
+    dtype = dtype_code(array.dtype.name)
+    if array.ndim == 1 and array.size > 1 and array.dtype.kind in "iuf" \
+            and np.array_equal(array, np.arange(array.size)):
+        return f"np.arange({array.size}, dtype={dtype})"
+    if array.ndim == 2 and array.shape[0] == array.shape[1] > 1 \
+            and np.array_equal(array, np.eye(array.shape[0])):
+        return f"np.eye({array.shape[0]}, dtype={dtype})"
     if array.dtype.kind == "f":
         body = _nested_list(array, float_literal)
     else:
@@ -341,6 +420,8 @@ def _nested_list(array: np.ndarray, fmt: Callable[[Any], str]) -> str:
 
 def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: bool) -> str:
     """A value of smaller (broadcast) shape made full size."""
+    if is_constant and shape and value_code in ("0", "1"):
+        return f"np.{'zeros' if value_code == '0' else 'ones'}({shape}, dtype={dtype_code(dtype)})"
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"

@@ -146,6 +146,7 @@ class ArgSpec:
 
 def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
+    from .frontend_creation import tracing_numpy
 
     builder = Builder()
     inputs, args = [], []
@@ -156,7 +157,8 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
         args.append(Tracer(node, builder))
-    result = fn(*args)
+    with tracing_numpy():
+        result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=_name_hints(outputs))
     return graph, structure

@@ -1,0 +1,280 @@
+"""Structural ops at the points where a convention decides the gradient (ties, zeros, a zero
+norm), at extreme inputs (unshifted logsumexp/softmax), second derivatives, readable printing,
+and the errors users meet."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import symgrad as sg
+from gradcheck import torch_gradients
+
+
+def _torch_grad(fn, x):
+    return torch_gradients(fn, [x], (0,))[1][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Ties, zeros, zero norms
+# ---------------------------------------------------------------------------------------------
+TIES = np.array([[1.0, 3.0, 3.0, 2.0], [2.0, 2.0, 0.0, 2.0], [-1.0, -1.0, -1.0, -1.0]])
+
+
+@pytest.mark.parametrize("numpy_fn, torch_fn", [
+    (lambda x: np.sum(np.max(x, axis=1) * np.arange(3.0)),
+     lambda x: torch.sum(torch.amax(x, 1) * torch.arange(3.0, dtype=torch.float64))),
+    (lambda x: np.max(x), lambda x: torch.max(x)),
+    (lambda x: np.sum(np.amin(x, axis=0) ** 2), lambda x: torch.sum(torch.amin(x, 0) ** 2)),
+    (lambda x: x.min(), lambda x: torch.min(x)),
+], ids=["max_axis", "max_all", "amin_axis", "min_all"])
+def test_ties_share_the_gradient_evenly_like_torch_amax(numpy_fn, torch_fn):
+    grad = sg.grad(numpy_fn)(TIES)
+    np.testing.assert_array_equal(grad, _torch_grad(torch_fn, TIES))
+    assert grad.sum() != 0
+
+
+@pytest.mark.parametrize("values", [[1.0, 0.0, 3.0, 2.0], [0.0, 0.0, 3.0, 2.0],
+                                    [1.5, 2.0, 3.0, 0.5], [0.0, 0.0, 0.0, 0.0]],
+                         ids=["one_zero", "two_zeros", "no_zero", "all_zero"])
+def test_prod_and_cumprod_with_zeros_are_exact(values):
+    x = np.array([values, values[::-1]])
+    weights = np.array([1.0, -2.0, 3.0, 0.5])
+    prod = sg.grad(lambda x: np.sum(np.prod(x, axis=1) * np.array([1.0, 2.0])))(x)
+    np.testing.assert_array_equal(prod, _torch_grad(
+        lambda t: torch.sum(t.prod(1) * torch.tensor([1.0, 2.0], dtype=torch.float64)), x))
+    cumprod = sg.grad(lambda x: np.sum(np.cumprod(x, axis=1) * weights))(x)
+    np.testing.assert_allclose(cumprod, _torch_grad(
+        lambda t: torch.sum(t.cumprod(1) * torch.tensor(weights)), x), rtol=1e-15)
+
+
+def test_std_of_a_constant_has_gradient_zero():
+    x = np.full((3, 4), 2.5)
+    for f in (lambda x: np.sum(np.std(x, axis=0)), lambda x: x.std(ddof=1)):
+        grad = sg.grad(f)(x)
+        assert np.all(grad == 0)
+    np.testing.assert_array_equal(sg.grad(lambda x: x.std())(x),
+                                  _torch_grad(lambda t: t.std(correction=0), x))
+
+
+def test_norms_at_zero_have_gradient_zero():
+    zero = np.zeros(4)
+    for f in (lambda x: np.linalg.norm(x), lambda x: np.linalg.norm(x, 1),
+              lambda x: np.linalg.norm(x, np.inf), lambda x: np.sqrt(np.sum(x * x)),
+              lambda x: np.sqrt(np.sum(np.square(x)))):
+        value, grad = sg.value_and_grad(f)(zero)
+        assert value == 0 and np.all(grad == 0)
+    # PyTorch itself: linalg.norm gives 0 here, sqrt(sum(x*x)) gives NaN; symgrad gives 0 for
+    # both (the minimum-norm subgradient), through the graph rewrite it reports.
+    assert np.all(_torch_grad(lambda t: torch.linalg.norm(t), zero) == 0)
+    lowered = sg.grad(lambda x: np.sqrt(np.sum(x * x))).lower(zero)
+    assert any(r.startswith("norm:") for r in lowered.rewrites)
+
+
+def test_gather_with_repeated_indices_accumulates():
+    labels = np.array([2, 0, 2, 2])
+    grad = sg.grad(lambda x, labels: np.sum(x[labels] * 2.0))(np.ones(3), labels)
+    np.testing.assert_array_equal(grad, [2.0, 0.0, 6.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Unshifted logsumexp and softmax at extreme inputs
+# ---------------------------------------------------------------------------------------------
+EXTREME = np.array([[1000.0, -1000.0, 3.0], [-1000.0, -999.0, -1001.0], [1000.0, 1000.0, 999.0]])
+WEIGHTS = np.array([0.5, -1.0, 2.0])
+
+
+def logsumexp_unshifted(x):
+    return np.sum(np.log(np.sum(np.exp(x), axis=-1)) * np.array([1.0, 2.0, 3.0]))
+
+
+def softmax_unshifted(x):
+    e = np.exp(x)
+    return np.sum(e / e.sum(axis=1, keepdims=True) * WEIGHTS)
+
+
+def logsumexp_all(x):
+    return np.log(np.sum(np.exp(x)))
+
+
+@pytest.mark.parametrize("numpy_fn, torch_fn, rule", [
+    (logsumexp_unshifted, lambda t: torch.sum(torch.logsumexp(t, -1) * torch.tensor(
+        [1.0, 2.0, 3.0], dtype=torch.float64)), "logsumexp"),
+    (softmax_unshifted, lambda t: torch.sum(torch.softmax(t, 1) * torch.tensor(WEIGHTS)),
+     "softmax"),
+    (logsumexp_all, lambda t: torch.logsumexp(t.reshape(-1), 0), "logsumexp"),
+], ids=["logsumexp_axis", "softmax_keepdims", "logsumexp_all"])
+def test_unshifted_forms_are_finite_and_correct_at_extremes(numpy_fn, torch_fn, rule):
+    f = sg.value_and_grad(numpy_fn)
+    for x in (EXTREME, -EXTREME):
+        value, grad = f(x)
+        torch_value, (torch_grad,) = torch_gradients(torch_fn, [x], (0,))
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+        np.testing.assert_allclose(value, torch_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, torch_grad, rtol=1e-12, atol=1e-15)
+    assert any(r.startswith(rule + ":") for r in f.lower(EXTREME).rewrites)
+
+
+def test_already_shifted_softmax_is_left_alone():
+    def f(x):
+        e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+        return np.sum(e / np.sum(e, axis=-1, keepdims=True) * WEIGHTS)
+
+    lowered = sg.value_and_grad(f).lower(EXTREME)
+    assert not any(r.startswith(("softmax", "logsumexp")) for r in lowered.rewrites)
+
+
+# ---------------------------------------------------------------------------------------------
+# Second derivatives through structural ops
+# ---------------------------------------------------------------------------------------------
+HESSIAN_CASES = [
+    ("einsum", lambda x: np.sum(np.einsum("ij,jk->ik", x, x) ** 2),
+     lambda t: torch.sum(torch.einsum("ij,jk->ik", t, t) ** 2), (3, 3)),
+    ("max_prod", lambda x: np.sum(np.max(x, axis=1) * np.prod(x, axis=0)),
+     lambda t: torch.sum(torch.amax(t, 1) * t.prod(0)), (3, 3)),
+    ("norm_cumsum", lambda x: np.linalg.norm(np.cumsum(x)) ** 3,
+     lambda t: torch.linalg.norm(torch.cumsum(t, 0)) ** 3, (4,)),
+    ("gather_concat", lambda x: np.sum(np.concatenate([x, x ** 2])[np.array([0, 5, 5, 2])] ** 3),
+     lambda t: torch.sum(torch.cat([t, t ** 2])[[0, 5, 5, 2]] ** 3), (4,)),
+    ("logsumexp", lambda x: np.log(np.sum(np.exp(x))) * np.sum(x ** 2),
+     lambda t: torch.logsumexp(t, 0) * torch.sum(t ** 2), (4,)),
+]
+
+
+@pytest.mark.parametrize("name, f, torch_f, shape", HESSIAN_CASES,
+                         ids=[c[0] for c in HESSIAN_CASES])
+def test_hessian_matches_torch(name, f, torch_f, shape):
+    x = np.random.default_rng(3).normal(size=shape)
+    hessian = sg.hessian(f)(x)
+    expected = torch.autograd.functional.hessian(torch_f, torch.tensor(x)).numpy()
+    np.testing.assert_allclose(hessian, expected, rtol=1e-9, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable code
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f, shapes, expected", [
+    (lambda x, w: np.sum(np.tanh(x @ w.T)), [(3, 4), (2, 4)], "x @ w.T"),
+    (lambda x, w: np.sum(np.sin(np.outer(x, w))), [(3,), (2,)], "np.outer(x, w)"),
+    (lambda x, w: np.sin(np.trace(x)) * np.sum(w), [(3, 3), (2,)], "np.trace(x)"),
+    (lambda x, w: np.sum(np.tensordot(x, w, axes=1) ** 2), [(2, 3), (3, 2)], "x @ w"),
+    (lambda x, w: np.sum(np.tensordot(x, w, axes=2) ** 2), [(2, 3, 2), (3, 2)],
+     "np.tensordot(x, w, axes=2)"),
+    (lambda x, w: np.sum(np.flip(x, 0) * w), [(3,), (3,)], "x[::-1]"),
+    (lambda x, w: np.sum(np.cumsum(x, axis=0) * w), [(3,), (3,)], "np.cumsum(x, axis=0)"),
+    (lambda x, w: np.sum(np.concatenate([x, w]) ** 2), [(3,), (2,)],
+     "np.concatenate([x, w], axis=0)"),
+], ids=["matmul_T", "outer", "trace", "tensordot_1", "tensordot_2", "flip", "cumsum",
+        "concatenate"])
+def test_contractions_and_movement_print_readably(f, shapes, expected):
+    def loss(x, w):
+        return f(x, w)
+
+    args = [np.ones(s) for s in shapes]
+    source = sg.value_and_grad(loss, wrt=(0, 1)).lower(*args).source
+    assert expected in source
+
+
+def test_label_gather_prints_as_indexing_and_scatters_with_add_at():
+    def nll(logp, labels):
+        return -np.mean(logp[np.arange(4), labels])
+
+    source = sg.value_and_grad(nll).lower(np.zeros((4, 3)), np.array([0, 1, 2, 1])).source
+    assert "np.arange(4, dtype=np.int64)" in source
+    assert "logp[const, labels]" in source
+    assert "np.add.at(full, index, values)" in source
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+def test_gradient_with_respect_to_integer_labels_is_refused():
+    def f(x, labels):
+        return np.sum(x[np.arange(2), labels])
+
+    with pytest.raises(sg.NotDifferentiableError, match="labels.*int64"):
+        sg.grad(f, wrt="labels")(np.ones((2, 3)), np.array([0, 2]))
+
+
+def test_boolean_mask_from_traced_values_suggests_where():
+    def f(x):
+        return np.sum(x[x > 0])  # the offending line
+
+    with pytest.raises(sg.TracingError, match=r"np\.where") as info:
+        sg.grad(f)(np.ones(3))
+    assert "test_structural_conventions.py" in str(info.value)
+
+
+def test_unsupported_numpy_function_points_to_the_list():
+    with pytest.raises(sg.UnsupportedFunctionError, match=r"numpy\.linalg\.inv.*docs/ops\.md"):
+        sg.grad(lambda x: np.sum(np.linalg.inv(x)))(np.eye(2))
+
+
+@pytest.mark.parametrize("f, shapes, pattern", [
+    (lambda a, b: np.sum(np.concatenate([a, b], axis=1)), [(2, 3), (3, 3)],
+     r"concatenate: operands with shapes \(2, 3\), \(3, 3\).*test_structural_conventions"),
+    (lambda a, b: np.sum(np.einsum("ij,jk->ik", a, b)), [(2, 3), (2, 3)],
+     r"einsum: .*\(2, 3\), \(2, 3\).*dimension 'j' is 3 and 2"),
+    (lambda a, b: np.sum(np.tensordot(a, b, axes=([1], [1]))), [(2, 3), (2, 4)],
+     r"tensordot: .*shape mismatch"),
+    (lambda a, b: np.sum(a[np.array([0, 5])] * b), [(3,), (2,)],
+     r"getitem: .*index 5 is out of bounds"),
+    (lambda a, b: np.sum(np.max(a, axis=2) * b), [(2, 3), (2,)],
+     r"max: .*axis 2 is out of bounds"),
+], ids=["concatenate", "einsum", "tensordot", "gather_bounds", "max_axis"])
+def test_shape_errors_name_op_shapes_and_line(f, shapes, pattern):
+    def loss(a, b):
+        return f(a, b)
+
+    with pytest.raises(sg.ShapeError, match=pattern):
+        sg.grad(loss)(*[np.ones(s) for s in shapes])
+
+
+def test_unsupported_matrix_norm_is_named():
+    with pytest.raises(sg.UnsupportedFunctionError, match="ord=2 for matrices"):
+        sg.grad(lambda x: np.linalg.norm(x, 2))(np.eye(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/ops.md is generated from the tables
+# ---------------------------------------------------------------------------------------------
+def test_ops_doc_is_current():
+    from pathlib import Path
+
+    from symgrad.catalog import render
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
+    assert doc.read_text() == render(), "regenerate it: python -m symgrad.catalog > docs/ops.md"
+
+
+def test_ops_doc_lists_every_function_and_op():
+    from symgrad.catalog import render
+    from symgrad.numpy_frontend import FUNCTIONS, UFUNC_OPS, function_name
+    from symgrad.ops import OPS
+
+    text = render()
+    for function in FUNCTIONS:
+        assert f"`{function_name(function)}`" in text
+    for ufunc in UFUNC_OPS:
+        assert f"`numpy.{ufunc.__name__}`" in text
+    for name in OPS:
+        assert f"`{name}`" in text or name in ("input", "const", "ew")
+
+
+def test_numpy_creation_functions_are_only_wrapped_on_the_tracing_thread():
+    import threading
+
+    original_eye = np.eye
+    seen = {}
+
+    def f(x):
+        seen["here"] = type(np.eye(2))
+        other = threading.Thread(target=lambda: seen.__setitem__("other", type(np.eye(2))))
+        other.start()
+        other.join()
+        return np.sum(x * np.eye(2)[np.array([1, 0])])
+
+    sg.grad(f)(np.ones((2, 2)))
+    assert seen["here"] is not np.ndarray and issubclass(seen["here"], np.ndarray)
+    assert seen["other"] is np.ndarray
+    assert np.eye is original_eye
