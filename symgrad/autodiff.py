@@ -18,7 +18,7 @@ from . import primitives as prim
 from .errors import GradientError
 from .graph import Builder, Node, topological_order
 from .ops import OPS, Group
-from .symbolic import local_form, operand_symbols, partial
+from .symbolic import constant_expr, local_form, operand_symbols, partial, substitute
 from .vjp_rules import VJP_RULES
 
 
@@ -87,6 +87,10 @@ def _vjp(builder: Builder, node: Node, g: Node, k: int) -> Node | None:
 
 def _elementwise_vjp(builder: Builder, node: Node, g: Node, k: int) -> Node | None:
     expr, symbols = local_form(node)
+    # Scalar constants go in as numbers: d/dx x**0.5 is then 1/(2*sqrt(x)) (numpy's sqrt,
+    # PyTorch's rsqrt: -inf at x = -0.0), not a traced exponent's general form.
+    expr = substitute(expr, {s: constant_expr(i.param("value")) for s, i in zip(symbols, node.inputs)
+                             if i.op == "const" and not i.shape})
     derivative = partial(expr, symbols[k])
     if derivative == 0:
         return None

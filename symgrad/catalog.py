@@ -36,7 +36,8 @@ CONVENTIONS = (
 )
 
 _OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",
-              ">=", "==", "!=", "& (logical and)", "| (logical or)", "~ (logical not)")
+              ">=", "==", "!=", "& (logical and)", "| (logical or)", "^ (logical xor)",
+              "~ (logical not)")
 
 
 def _functions() -> dict[str, list[str]]:
@@ -87,6 +88,18 @@ def _op_rows() -> list[tuple[str, str, str]]:
     return sorted(rows)
 
 
+def _scipy_special() -> list[str]:
+    from .numpy_frontend import SCIPY_SPECIAL_OPS
+
+    return sorted(SCIPY_SPECIAL_OPS)
+
+
+def _stability_rules() -> tuple:
+    from .simplify import STABILITY_RULES
+
+    return STABILITY_RULES
+
+
 def _graph_rules() -> tuple:
     from .graph_rewrites import GRAPH_RULES
 
@@ -120,8 +133,20 @@ def render() -> str:
               "made inside the traced function.", "",
               "`np.array` / `np.asarray` of a traced value give it back (cast to `dtype`), and "
               "of nested lists of traced values and numbers give their stack.", "",
+              "## scipy.special", "",
+              "When the traced code imports scipy, these scipy.special ufuncs are traced too "
+              "(the generated code implements them in numpy; accuracy in docs/conventions.md): "
+              + ", ".join(f"`scipy.special.{n}`" for n in _scipy_special()) + ".", "",
               "## Operators", "", ", ".join(f"`{o}`" for o in _OPERATORS), "",
-              "## Gradient conventions of structural ops", ""]
+              "## Gradient conventions of elementwise ops", "",
+              "At kinks, ties and singular points, as PyTorch 2.13, with the deviations (where "
+              "PyTorch gives NaN) listed in docs/conventions.md, a table checked exactly against "
+              "PyTorch by tests/test_conventions.py.", "",
+              "## Stability rewrites of elementwise expressions", "",
+              "Applied to values and derivatives alike; `lower(...).rewrites` reports the ones "
+              "that fired.", ""]
+    lines += [f"- {rule.name}" for rule in _stability_rules()]
+    lines += ["", "## Gradient conventions of structural ops", ""]
     lines += [f"- {c}" for c in CONVENTIONS]
     lines += ["", "## Graph rewrites", "",
               "Applied after tracing, before differentiation; `lower(...).rewrites` reports the "

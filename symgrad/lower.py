@@ -19,7 +19,8 @@ from .graph import Node, Site
 from .ops import OPS, Group
 from .printer import STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, sum_code
 from .regions import Lifted, Value, lift
-from .simplify import common_subexpressions, evaluation_forms, simplify_expression
+from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
+                       simplify_expression)
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
 from .symbolic import Literal
 
@@ -110,6 +111,9 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
     lifted_exprs = [v.expr for v in expr_values]
+    seen_through = see_through_values(lifted_exprs, {v.symbol: v.expr for v in expr_values})
+    for value, expr in zip(expr_values, seen_through):
+        value.expr = expr
     for value in expr_values:
         value.expr = simplify_expression(value.expr, rewrites)
     simplified_exprs = [v.expr for v in expr_values]
@@ -194,8 +198,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
         if expr is not None and expr.has(sp.Piecewise):
             guarded.add(symbol)
-        elif symbol in temps and readers.get(symbol) and all(
-                r in guarded for r in readers[symbol]):
+        elif _computes_for_branches_only(symbol, temps, by_symbol, lifted) and readers.get(
+                symbol) and all(r in guarded for r in readers[symbol]):
             guarded.add(symbol)
 
     deps = {symbol: dependencies(symbol) for symbol in order}  # before structural inlining
@@ -260,6 +264,17 @@ def _merge_aliases(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
         merged[temporary] = symbol
     moved = set(merged.values())
     return [merged.get(s, s) for s in order if s not in moved or s in merged]
+
+
+def _computes_for_branches_only(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],
+                                by_symbol: dict[sp.Symbol, Value], lifted: Lifted) -> bool:
+    """A temporary, or an elementwise value nothing but expressions reads: guarded when all
+    its readers are (an output or a structural op's operand must never hide an error)."""
+    if symbol in temps:
+        return True
+    value = by_symbol.get(symbol)
+    return value is not None and value.expr is not None and not value.read_in_full \
+        and value not in lifted.outputs
 
 
 def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],

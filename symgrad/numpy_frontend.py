@@ -6,6 +6,8 @@ primitive calls. Adding a numpy function is one entry in `UFUNC_OPS` (an element
 """
 from __future__ import annotations
 
+import operator
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -32,7 +34,28 @@ UFUNC_OPS: dict[np.ufunc, str] = {
     np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
     np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
     np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
+    np.logical_xor: "logical_xor",
 }
+
+# scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:
+# importing scipy.special costs ~0.6 s, and symgrad never pays it itself).
+SCIPY_SPECIAL_OPS: dict[str, str] = {
+    "expit": "expit", "log_expit": "log_expit", "logit": "logit", "erf": "erf", "erfc": "erfc",
+    "xlogy": "xlogy", "xlog1py": "xlog1py", "gammaln": "gammaln", "digamma": "digamma",
+    "psi": "digamma",
+}
+
+
+def ufunc_op(ufunc: np.ufunc) -> str | None:
+    """The elementwise op of a numpy (or, when scipy is loaded, scipy.special) ufunc."""
+    op = UFUNC_OPS.get(ufunc)
+    if op is None:
+        special = sys.modules.get("scipy.special")
+        name = SCIPY_SPECIAL_OPS.get(getattr(ufunc, "__name__", ""))
+        if special is not None and name is not None and getattr(
+                special, ufunc.__name__, None) is ufunc:
+            op = name
+    return op
 
 FUNCTIONS: dict[Callable, Callable] = {}
 
@@ -116,9 +139,11 @@ def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
                                f"(at {_where(builder)}); write the result to a new value")
         if ufunc is np.matmul:
             return matmul(*inputs)
-        op = UFUNC_OPS.get(ufunc)
+        op = ufunc_op(ufunc)
         if op is None:
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}", _where(builder))
+        if ufunc is np.float_power:  # computes in float64 whatever the inputs
+            inputs = tuple(astype(i, "float64") if isinstance(i, Tracer) else i for i in inputs)
         result = elementwise(op, *inputs)
         if kwargs.get("dtype") is not None:
             result = astype(result, kwargs["dtype"])
@@ -152,6 +177,7 @@ _OPERATORS = {
     "pow": "power", "matmul": None,
     "gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal",
     "eq": "equal", "ne": "not_equal", "and": "logical_and", "or": "logical_or",
+    "xor": "logical_xor",
 }
 for _name, _op in _OPERATORS.items():
     if _op is None:
@@ -260,21 +286,48 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Tracer:
     return elementwise("where", condition, x, y)
 
 
+_NO_VALUE = getattr(np, "_NoValue", None)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not _NO_VALUE
+
+
 @implements(np.clip)
 def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,
          max: Any = None, **kwargs: Any) -> Tracer:
-    low = a_min if a_min is not None else min
-    high = a_max if a_max is not None else max
-    if out is not None or kwargs:
-        raise TracingError(f"numpy.clip: arguments {sorted(kwargs) or ['out']} are not "
-                           "supported while tracing")
-    if low is not None and high is not None:
-        return elementwise("clip", a, low, high)
-    if low is not None:
-        return elementwise("maximum", a, low)
-    if high is not None:
-        return elementwise("minimum", a, high)
-    return a
+    """np.clip and ndarray.clip; a missing bound is infinite (torch.clamp's gradient)."""
+    builder = _builder_of((a,))
+    if _given(out) or kwargs:
+        raise TracingError(f"numpy.clip: the arguments {sorted(['out'] * _given(out) + list(kwargs))}"
+                           f" are not supported while tracing (at {_where(builder)})")
+    lower = a_min if _given(a_min) else min if _given(min) else None
+    upper = a_max if _given(a_max) else max if _given(max) else None
+    if lower is None and upper is None:
+        return elementwise("positive", a)
+    return elementwise("clip", a, -np.inf if lower is None else lower,
+                       np.inf if upper is None else upper)
+
+
+@implements(np.round, np.around)
+def round_(a: Any, decimals: int = 0, out: Any = None) -> Tracer:
+    """Round half to even, as numpy: x * 10**d, rint, / 10**d. The gradient is zero."""
+    builder = _builder_of((a,))
+    if out is not None:
+        raise TracingError(f"numpy.round: argument 'out' is not supported while tracing "
+                           f"(at {_where(builder)})")
+    decimals = operator.index(decimals)
+    if node_of(builder, a).dtype[0] in "biu":
+        if decimals >= 0:
+            return a
+        raise UnsupportedFunctionError("numpy.round of integers with negative decimals",
+                                       _where(builder))
+    if decimals == 0:
+        return elementwise("rint", a)
+    scale = 10.0 ** abs(decimals)
+    if decimals > 0:
+        return elementwise("divide", elementwise("rint", elementwise("multiply", a, scale)), scale)
+    return elementwise("multiply", elementwise("rint", elementwise("divide", a, scale)), scale)
 
 
 def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
@@ -310,6 +363,7 @@ Tracer.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None
 Tracer.T = property(lambda self: transpose(self))
 Tracer.ravel = lambda self, order="C": ravel(self, order)
 Tracer.flatten = lambda self, order="C": ravel(self, order)
+Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)
 
 
 def _missing_attribute(self: Tracer, name: str) -> Any:

@@ -119,6 +119,19 @@ _register(
     OpRecord("ew", Group.ELEMENTWISE, None),
 )
 
+# scipy.special ufuncs (traced when scipy is installed; the generated code needs numpy only).
+_register(
+    _ew("expit", 1, lambda s, a: s.sigmoid(a)),
+    _ew("log_expit", 1, lambda s, a: -s.softplus(-a)),
+    _ew("logit", 1, lambda s, a: s.logit(a)),
+    _ew("erf", 1, lambda s, a: s.erf(a)),
+    _ew("erfc", 1, lambda s, a: s.erfc(a)),
+    _ew("xlogy", 2, lambda s, a, b: s.xlogy(a, b), kinked=True),
+    _ew("xlog1py", 2, lambda s, a, b: s.xlog1py(a, b), kinked=True),
+    _ew("gammaln", 1, lambda s, a: s.gammaln(a)),
+    _ew("digamma", 1, lambda s, a: s.digamma(a)),
+)
+
 _register(
     _cmp("greater", lambda s, a, b: s.Gt(a, b)),
     _cmp("greater_equal", lambda s, a, b: s.Ge(a, b)),
@@ -128,6 +141,7 @@ _register(
     _cmp("not_equal", lambda s, a, b: s.Ne(a, b)),
     _cmp("logical_and", lambda s, a, b: s.And(a, b)),
     _cmp("logical_or", lambda s, a, b: s.Or(a, b)),
+    _cmp("logical_xor", lambda s, a, b: s.Xor(a, b)),
     OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
 )
 

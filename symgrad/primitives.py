@@ -90,7 +90,8 @@ def _result_dtype(op: str, probes_key: tuple) -> str:
         return "bool"
     if op in ("where", "clip"):
         return np.result_type(*probes[-2:] if op == "where" else probes).name
-    ufunc = getattr(np, op)
+    # scipy.special ops resolve types as numpy's float ufuncs of the same arity do.
+    ufunc = getattr(np, op, None) or (np.sin if OPS[op].arity == 1 else np.arctan2)
     with np.errstate(all="ignore"):
         return ufunc(*probes).dtype.name
 

@@ -28,10 +28,16 @@ NUMPY_FUNCTIONS = {
     "floor": "floor", "ceiling": "ceil", "rint": "rint", "trunc": "trunc", "cbrt": "cbrt",
     "log1p": "log1p", "expm1": "expm1", "exp2": "exp2", "log2": "log2", "log10": "log10",
     "hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
+    "arctan2": "arctan2", "fmax": "fmax", "fmin": "fmin", "clip": "clip", "real_log": "log",
 }
 
-# Helpers defined in the generated module (their text lives in the template).
-HELPER_FUNCTIONS = {"sigmoid": "_sigmoid"}
+# Helpers defined in the generated module (their text lives in the templates).
+HELPER_FUNCTIONS = {
+    "sigmoid": "_sigmoid", "reciprocal_or_zero": "_reciprocal_or_zero",
+    "divide_or_zero": "_divide_or_zero", "logit": "_logit",
+    "xlogy": "_xlogy", "xlog1py": "_xlog1py", "erf": "_erf", "erfc": "_erfc",
+    "gammaln": "_gammaln", "digamma": "_digamma", "trigamma": "_trigamma",
+}
 
 
 def float_literal(value: float) -> str:
@@ -104,6 +110,16 @@ class NumpyExpressionPrinter(NumPyPrinter):
         if coefficient.is_Rational and not coefficient.is_Integer and abs(coefficient.p) == 1:
             sign = "-" if coefficient.p < 0 else ""
             return f"{sign}{self.parenthesize(rest, PRECEDENCE['Mul'])}/{coefficient.q}"
+        squares = [f for f in expr.args if isinstance(f, sp.Pow) and f.exp in (-2, -3)]
+        if squares:
+            # x/b/b, not x/b**2: b**2 overflows or underflows long before x/b/b does (the
+            # gradient of a/b at b = 1e-300 is finite).
+            divisor = squares[0]
+            others = sp.Mul(*[f for f in expr.args if f is not divisor])
+            sign = "-" if others.could_extract_minus_sign() else ""
+            numerator = self.parenthesize(-others if sign else others, PRECEDENCE["Mul"],
+                                          strict=True)
+            return sign + numerator + self._repeated_division(divisor)
         return super()._print_Mul(expr)
 
     def _print_Function(self, expr: sp.Function) -> str:
@@ -123,6 +139,15 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_exp2 = _print_log2 = _print_log10 = _print_hypot = _print_atan2 = _print_Function
     _print_sigmoid = _print_logaddexp = _print_logaddexp2 = _print_Function
     _print_cbrt = _print_rint = _print_trunc = _print_Function
+    _print_real_log = _print_arctan2 = _print_fmax = _print_fmin = _print_clip = _print_Function
+    _print_reciprocal_or_zero = _print_divide_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
+    _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
+
+    def _print_isnan(self, expr: sp.Basic) -> str:
+        return f"np.isnan({self._print(expr.args[0])})"
+
+    def _print_traced_power(self, expr: sp.Function) -> str:
+        return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
 
     def _print_softplus(self, expr: sp.Function) -> str:
         return f"np.logaddexp(0, {self._print(expr.args[0])})"
@@ -147,8 +172,14 @@ class NumpyExpressionPrinter(NumPyPrinter):
             code = f"{function}({a}, {code})"
         return code
 
+    def _repeated_division(self, power: sp.Pow) -> str:
+        base = self.parenthesize(power.base, PRECEDENCE["Mul"], strict=True)
+        return f"/{base}" * int(-power.exp)
+
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exponent = expr.args
+        if exponent in (-2, -3):
+            return "1" + self._repeated_division(expr)
         if exponent == sp.S.Half:
             return f"np.sqrt({self._print(base)})"
         if exponent == -sp.S.Half:
@@ -175,6 +206,9 @@ class NumpyExpressionPrinter(NumPyPrinter):
 
     def _print_Or(self, expr: sp.Or) -> str:
         return self._nested("np.logical_or", expr.args)
+
+    def _print_Xor(self, expr: sp.Xor) -> str:
+        return self._nested("np.logical_xor", expr.args)
 
     def _print_Not(self, expr: sp.Not) -> str:
         return f"np.logical_not({self._print(expr.args[0])})"
@@ -411,6 +445,11 @@ def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: 
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"
+
+
+def cast_code(code: str, dtype: str) -> str:
+    """An expression typed by Python scalars only (np.where(c, 1, 0)) as an array of `dtype`."""
+    return f"np.asarray({code}, dtype={dtype_code(dtype)})"
 
 
 def owned_copy_code(code: str) -> str:

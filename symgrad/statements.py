@@ -20,8 +20,10 @@ from .graph import Site
 from .inplace import InplaceWriter
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, InlineCode, NumpyExpressionPrinter, blocks_call_code,
-                      const_array_code, empty_code, fill_code, owned_copy_code, sum_code)
+                      cast_code, const_array_code, empty_code, fill_code, owned_copy_code,
+                      sum_code)
 from .regions import Lifted, Value
+from .symbolic import Literal
 
 # Structural ops whose result is a new array (everything else may be a view of its inputs).
 FRESH_STRUCTURAL = {"matmul", "astype", "concatenate", "pad", "gather", "scatter_add",
@@ -104,7 +106,32 @@ def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
 def _filled(value: Value) -> bool:
     """An expression value made full size by np.full / np.broadcast_to (fill_code)."""
     return value.read_in_full and value.expr is not None and (
-        not value.expr.free_symbols or value.natural_shape != value.node.shape)
+        _is_constant(value.expr) or value.natural_shape != value.node.shape)
+
+
+def _is_constant(expr: sp.Expr) -> bool:
+    """No value is read (constants such as inf are Literal symbols, not values)."""
+    return not any(not isinstance(s, Literal) for s in expr.free_symbols)
+
+
+def _carries_dtype(expr: sp.Basic, temps: dict[sp.Symbol, sp.Expr],
+                   memo: dict[sp.Basic, bool]) -> bool:
+    """Whether an array operand decides the dtype of `expr`: one in a value position, not only
+    in conditions. Otherwise numpy types it from Python scalars (int for np.where(c, 1, 0))."""
+    if expr in memo:
+        return memo[expr]
+    if isinstance(expr, sp.Piecewise):
+        result = any(_carries_dtype(v, temps, memo) for v, _ in expr.args)
+    elif isinstance(expr, sp.Symbol):  # before Boolean: SymPy symbols are Booleans too
+        result = not isinstance(expr, Literal) and (
+            expr not in temps or _carries_dtype(temps[expr], temps, memo))
+    elif isinstance(expr, sp.logic.boolalg.Boolean):
+        result = False
+    else:
+        result = any(_carries_dtype(a, temps, memo) for a in expr.args)
+    memo[expr] = result
+    return result
+
 
 
 def _expression_dtype(expr: sp.Expr, dep_dtypes: list[str | None]) -> str | None:
@@ -190,7 +217,10 @@ class StatementWriter:
             code = self.printer.doprint(value.expr)
             self.equations.append((name, value.expr))
             if _filled(value):
-                code = fill_code(node.shape, code, node.dtype, not value.expr.free_symbols)
+                code = fill_code(node.shape, code, node.dtype, _is_constant(value.expr))
+            elif not _is_constant(value.expr) and node.is_float and not _carries_dtype(
+                    value.expr, s.temps, {}):
+                code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         elif symbol in self.sums:
             code = sum_code(s.partial_sums[symbol])
             self.equations.append((name, code))
@@ -298,7 +328,7 @@ class StatementWriter:
                 fresh = op in FRESH_STRUCTURAL
                 writable = op == "matmul" and symbol not in self.sums
             elif isinstance(expr, (sp.Symbol, InlineCode)) or (value and _filled(value)):
-                fresh, writable = not expr.free_symbols, False  # np.full, or a view
+                fresh, writable = _is_constant(expr), False  # np.full, or a view
             else:
                 fresh = True
                 writable = nbytes >= buffers.REUSE_MIN_BYTES and any(

@@ -65,11 +65,13 @@ def rebuild_node(e: sp.Basic, args: Sequence[sp.Basic]) -> sp.Basic:
 namespace = types.SimpleNamespace(**{
     name: getattr(sp, name) for name in (
         "sqrt", "Abs", "sign", "Max", "Min", "floor", "ceiling",
-        "Piecewise", "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "Not")
+        "Piecewise", "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "Not", "Xor", "erf",
+        "erfc")
 }, **{name: _deferred(getattr(sp, name)) for name in _TRANSCENDENTAL}, **{
     name: getattr(sf, name) for name in (
         "exp2", "expm1", "log2", "log10", "log1p", "hypot", "logaddexp", "logaddexp2", "cbrt",
-        "rint", "trunc", "power", "fmax", "fmin", "clip", "arctan2")
+        "rint", "trunc", "power", "fmax", "fmin", "clip", "arctan2", "sigmoid", "softplus",
+        "logit", "xlogy", "xlog1py", "gammaln", "digamma", "trigamma")
 })
 
 

@@ -5,8 +5,11 @@ them can be differentiated again (Hessians), and its value at the points where i
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import exp2, expm1, log1p, log2, log10  # noqa: F401
+from sympy.logic.boolalg import BooleanFunction
 from sympy.printing.precedence import PRECEDENCE
-from sympy.codegen.cfunctions import exp2, expm1, hypot, log1p, log2, log10  # noqa: F401
+
+from .errors import GradientError
 
 
 class sigmoid(sp.Function):
@@ -84,24 +87,242 @@ class trunc(sp.Function):
         return sp.S.Zero
 
 
+# ---------------------------------------------------------------------------------------------
+# Conventions at singular points. PyTorch zeroes some gradient factors where they are 0/0 or
+# 0*inf; these functions and Piecewise derivatives say the same in SymPy (docs/conventions.md).
+# ---------------------------------------------------------------------------------------------
+class reciprocal_or_zero(sp.Function):
+    """1/x, and 0 where x == 0: the factor of a gradient that is 0 at a singular point."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Zero
+        if x.is_Number:
+            return 1 / x
+
+    def fdiff(self, argindex=1):
+        return -self**2
+
+
+class divide_or_zero(sp.Function):
+    """a/b, and 0 where b == 0: a gradient that is 0 at a singular point."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if b.is_zero or a.is_zero:
+            return sp.S.Zero
+        if b.is_Number and a.is_Number:
+            return a / b
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return divide_or_zero(1, b)
+        return -divide_or_zero(self, b)
+
+
+class isnan(BooleanFunction):
+    """numpy's isnan, as a condition of derivative Piecewises (fmax, fmin)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.true if x is sp.nan else sp.false
+
+
+def _select(condition, if_true=1, otherwise=0):
+    return sp.Piecewise((if_true, condition), (otherwise, True))
+
+
 def power(a, b):
-    """numpy's power: an integral float exponent is kept exact (x**2.0 is x**2)."""
+    """numpy's power: an integral float exponent is kept exact (x**2.0 is x**2); a traced
+    exponent of a base that may be 0 or negative keeps PyTorch's conventions (`traced_power`)."""
     if isinstance(b, sp.Float) and b == int(b):
         b = sp.Integer(int(b))
-    return a**b
+    elif isinstance(b, sp.Float) and b == 0.5:  # numpy computes x**0.5 as sqrt(x)
+        b = sp.S.Half
+    if b.is_Number or (a.is_Number and a.is_positive):
+        return a**b
+    return traced_power(a, b)
 
 
-def fmax(a, b):
-    return sp.Max(a, b)
+class real_log(sp.Function):
+    """numpy's log, which SymPy must not evaluate: a base that becomes a constant <= 0 gives
+    -inf or NaN as in numpy, not zoo or log(2) + i*pi."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_positive:
+            return sp.log(x)
+
+    def fdiff(self, argindex=1):
+        return 1 / self.args[0]
 
 
-def fmin(a, b):
-    return sp.Min(a, b)
+class traced_power(sp.Function):
+    """a**b with both operands traced. Derivatives as PyTorch's: d/da is 0 where b == 0, and
+    d/db is 0 where a == 0 and b >= 0 (there 0**b is constant in b from the right)."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Pow"]  # printed as a**b
+
+    @classmethod
+    def eval(cls, a, b):
+        if b.is_Number or (a.is_Number and a.is_positive):
+            return power(a, b)
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return _select(sp.Eq(b, 0), 0, b * power(a, b - 1))
+        return _select(sp.And(sp.Eq(a, 0), sp.Ge(b, 0)), 0, self * real_log(a))
 
 
-def clip(a, lo, hi):
-    return sp.Min(sp.Max(a, lo), hi)
+class fmax(sp.Function):
+    """numpy's fmax: the larger operand, ignoring a NaN. The gradient goes to the operand
+    returned; on a tie to the first (PyTorch)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return b if a is sp.nan else a if b is sp.nan else sp.Max(a, b)
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        first = sp.Or(sp.Ge(a, b), isnan(b))
+        return _select(first) if argindex == 1 else _select(first, 0, 1)
 
 
-def arctan2(y, x):
-    return sp.atan2(y, x)
+class fmin(sp.Function):
+    """numpy's fmin: the smaller operand, ignoring a NaN (gradient as `fmax`)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return b if a is sp.nan else a if b is sp.nan else sp.Min(a, b)
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        first = sp.Or(sp.Le(a, b), isnan(b))
+        return _select(first) if argindex == 1 else _select(first, 0, 1)
+
+
+class clip(sp.Function):
+    """numpy's clip, min(max(a, lo), hi). Gradients as torch.clamp: to `a` where
+    lo <= a <= hi (the bounds included), to `lo` where a < lo < hi, to `hi` where a > hi or
+    hi < lo."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, a, lo, hi):
+        if a.is_Number and lo.is_Number and hi.is_Number:
+            return sp.Min(sp.Max(a, lo), hi)
+
+    def fdiff(self, argindex=1):
+        a, lo, hi = self.args
+        if argindex == 1:
+            return _select(sp.And(sp.Ge(a, lo), sp.Le(a, hi)))
+        if argindex == 2:
+            return _select(sp.And(sp.Lt(a, lo), sp.Lt(lo, hi)))
+        return _select(sp.Or(sp.Gt(a, hi), sp.Lt(hi, lo)))
+
+
+class arctan2(sp.Function):
+    """numpy's arctan2(y, x). Gradient (x, -y)/(x**2 + y**2), zero at the origin (PyTorch)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, y, x):
+        if y.is_Number and x.is_Number:
+            return sp.atan2(y, x)
+
+    def fdiff(self, argindex=1):
+        y, x = self.args
+        scale = reciprocal_or_zero(x**2 + y**2)
+        return x * scale if argindex == 1 else -y * scale
+
+
+class hypot(sp.Function):
+    """numpy's hypot. Gradient (a, b)/hypot(a, b), and 0 at the origin: the min-norm
+    subgradient, where PyTorch returns NaN."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.sqrt(a**2 + b**2)
+
+    def fdiff(self, argindex=1):
+        return divide_or_zero(self.args[argindex - 1], self)
+
+
+# ---------------------------------------------------------------------------------------------
+# scipy.special functions (numpy-only helpers print them: printer.HELPER_FUNCTIONS)
+# ---------------------------------------------------------------------------------------------
+class logit(sp.Function):
+    """log(p / (1 - p)) (scipy.special.logit)."""
+
+    def fdiff(self, argindex=1):
+        p = self.args[0]
+        return 1 / (p * (1 - p))
+
+
+class xlogy(sp.Function):
+    """x*log(y), and 0 where x == 0 (scipy.special.xlogy). As PyTorch, d/dx is log(y) but 0 at
+    x == 0 with y <= 0; d/dy is x/y, and 0 at x == y == 0 (PyTorch: NaN; xlogy(0, y) is 0 for
+    every y)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        if argindex == 1:
+            return _select(sp.And(sp.Eq(x, 0), sp.Le(y, 0)), 0, real_log(y))
+        return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, 0)), 0, x / y)
+
+
+class xlog1py(sp.Function):
+    """x*log1p(y), and 0 where x == 0 (scipy.special.xlog1py); derivatives as `xlogy`, with
+    y + 1 in place of y."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        if argindex == 1:
+            return _select(sp.And(sp.Eq(x, 0), sp.Le(y, -1)), 0, log1p(y))
+        return _select(sp.And(sp.Eq(x, 0), sp.Eq(y, -1)), 0, x / (1 + y))
+
+
+class gammaln(sp.Function):
+    """log|Gamma(x)| (scipy.special.gammaln)."""
+
+    def fdiff(self, argindex=1):
+        return digamma(self.args[0])
+
+
+class digamma(sp.Function):
+    """d/dx log Gamma(x) (scipy.special.digamma)."""
+
+    def fdiff(self, argindex=1):
+        return trigamma(self.args[0])
+
+
+class trigamma(sp.Function):
+    """d/dx digamma(x) (scipy.special.polygamma(1, x))."""
+
+    def fdiff(self, argindex=1):
+        raise GradientError("the derivative of trigamma (a third derivative of "
+                            "scipy.special.gammaln) is not implemented")

@@ -10,13 +10,6 @@ from models_zoo import MODELS, torch_value_and_grad
 
 SEED = 20240611
 
-# Gradients through np.where with constant branches print as np.where(c, 1, 0): an int64 array
-# that promotes float32 gradients to float64. That is the elementwise printer's (Piecewise) to
-# fix; strict, so the marker must go when it is fixed.
-WHERE_CONSTANT_BRANCHES = {"causal_attention", "huber_regression", "smooth_l1", "lennard_jones",
-                           "elu_mlp"}
-
-
 def _gradients(model, args):
     value, grads = sg.value_and_grad(model.numpy_fn, wrt=model.wrt)(**args)
     return value, dict(zip(model.wrt, grads))
@@ -35,9 +28,7 @@ def test_value_and_gradients_match_torch(model):
                                    atol=1e-12 * scale, err_msg=f"{model.name}: d/d{name}")
 
 
-@pytest.mark.parametrize("model", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="np.where(c, 1, 0) is int64"))
-    if m.name in WHERE_CONSTANT_BRANCHES else m for m in MODELS], ids=[m.name for m in MODELS])
+@pytest.mark.parametrize("model", MODELS, ids=[m.name for m in MODELS])
 def test_float32_gradients_stay_float32(model):
     args = model.make_args(np.random.default_rng(SEED), np.float32)
     value, grads = _gradients(model, args)
