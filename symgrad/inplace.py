@@ -204,9 +204,9 @@ class InplaceWriter:
 
 
 def _masked(term: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
-    """(v, c) for where(c, v, 0) and its negation (as (-v, c)), else None."""
-    sign, core = (-1, -term) if term.could_extract_minus_sign() else (1, term)
+    """(k*v, c) for k*where(c, v, 0) with a constant k, else None."""
+    factor, core = term.as_coeff_Mul()
     if isinstance(core, sp.Piecewise) and len(core.args) == 2 and core.args[1] == (0, True):
         value, condition = core.args[0]
-        return sign * value, condition
+        return factor * value, condition
     return None

@@ -246,3 +246,23 @@ def test_buffer_reuse_never_clobbers_a_live_value(name, fn, args, wrt, dtype, tm
     grads = _leaves(reused)[1:]
     for i, g in enumerate(grads):  # every result is an array of its own
         assert not any(np.shares_memory(g, h) for h in grads[i + 1:])
+
+
+def test_inplace_steps_print_exactly():
+    import sympy as sp
+
+    from symgrad.inplace import InplaceWriter
+    from symgrad.printer import NumpyExpressionPrinter
+
+    a, b, c, m = sp.symbols("a b c m", real=True)
+    shapes = {"a": (8, 4), "b": (8, 4), "c": (8, 1), "m": (8, 4)}
+    writer = InplaceWriter(NumpyExpressionPrinter({}), lambda e: np.broadcast_shapes(
+        *[shapes[s.name] for s in e.free_symbols]) if e.free_symbols else ())
+    assert writer.steps(-a * b / c**2, "t", "buf") == [
+        "t = np.multiply(a, b, out=buf)", "t /= -c**2"]
+    assert writer.steps(sp.exp(a * b + c), "t", "buf") == [
+        "t = np.multiply(a, b, out=buf)", "t += c", "np.exp(t, out=t)"]
+    assert writer.steps(a + sp.Piecewise((c, sp.Gt(m, 0)), (0, True)), "t", "a") == [
+        "t = a", "np.add(t, c, out=t, where=(m > 0))"]
+    assert writer.steps(a / 4, "t", "buf") == ["t = np.divide(a, 4, out=buf)"]
+    assert writer.steps(a, "t", "buf") is None  # nothing to compute: an alias
