@@ -25,6 +25,29 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+
+def limit_threads_from_argv(argv):
+    """``--threads N`` must act before numpy (OpenBLAS), torch (OpenMP) or
+    XLA start their thread pools, i.e. before the imports below; argparse
+    validates the same option later.  Children inherit the environment."""
+    n = None
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif a.startswith("--threads="):
+            n = a.split("=", 1)[1]
+    if n is None or not n.isdigit() or int(n) < 1:
+        return
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = n
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+        os.environ.get("XLA_FLAGS"),
+        f"--xla_cpu_multi_thread_eigen={'false' if n == '1' else 'true'}",
+        f"intra_op_parallelism_threads={n}"]))
+
+
+limit_threads_from_argv(sys.argv[1:])
+
 import numpy as np  # noqa: E402
 
 import check  # noqa: E402
@@ -71,6 +94,10 @@ def parse_args(argv=None):
     p.add_argument("--torch-warm-cache", action="store_true",
                    help="let torch.compile use its default on-disk inductor cache "
                         "(default: a fresh empty one, so its first call is a cold compile)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="limit every library to N threads (OpenBLAS, MKL, torch/OpenMP, XLA); "
+                        "default: each library's own default. --threads 1 is far less "
+                        "sensitive to other processes competing for the CPU")
     p.add_argument("--json", metavar="PATH", help="also write all raw results as JSON")
     a = p.parse_args(argv)
     if a.systems:
@@ -173,6 +200,8 @@ def print_header(opts, loaded, skipped):
             print(f"  {s.name:<14}{d}")
     for name, why in skipped.items():
         print(f"  {name:<14}skipped: {why}")
+    threads = f"{opts.threads} thread(s) per library" if opts.threads else "default threads"
+    print(f"  threads   {threads}")
     print(f"  mode      {'quick' if opts.quick else 'full'}: {opts.repeats} samples per system, "
           f">= {opts.min_sample_ms:g} ms each, round-robin, {opts.switch_warmup_ms:g} ms "
           f"warm-up before each; compile cap {opts.compile_cap:g} s")

@@ -106,6 +106,9 @@ class _TorchBase(System):
             import torch
         except Exception as exc:
             raise Skip(_reason(exc)) from None
+        n = os.environ.get("OMP_NUM_THREADS", "")
+        if n.isdigit() and int(n) > 0 and torch.get_num_threads() != int(n):
+            torch.set_num_threads(int(n))          # run.py --threads N
         self.torch = torch
 
     def describe(self):
