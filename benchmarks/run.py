@@ -38,7 +38,8 @@ def limit_threads_from_argv(argv):
             n = a.split("=", 1)[1]
     if n is None or not n.isdigit() or int(n) < 1:
         return
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "SYMGRAD_THREADS"):
         os.environ[var] = n
     os.environ["XLA_FLAGS"] = " ".join(filter(None, [
         os.environ.get("XLA_FLAGS"),
