@@ -13,44 +13,35 @@ import numpy as np
 
 def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t0 = np.tanh(x @ w1 + b1)
-    hidden = t0
+    hidden = np.tanh(x @ w1 + b1)
     # models.py:13  logits = hidden @ w2 + b2
     logits = hidden @ w2 + b2
     # models.py:14  shifted = logits - np.max(logits, axis=1, keepdims=True)
-    t1 = np.max(logits, axis=1, keepdims=True)
-    shifted = logits - t1
+    t0 = np.max(logits, axis=1, keepdims=True)
+    t1 = (logits == t0)
+    shifted = logits - t0
     # models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     t2 = np.exp(shifted)
-    t3 = t2
-    t4 = np.sum(t3, axis=1, keepdims=True)
+    t3 = t2.sum(axis=1, keepdims=True)
     # models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1))
-    t5 = labels*(shifted - np.log(t4))
-    t6 = np.sum(t5, axis=1)
-    value = -np.sum(t6)/32
-    t7 = np.full((), -1/32, dtype=np.float32)
-    t8 = t7[None]
-    t9 = np.broadcast_to(t8, (32,))
-    log_probs_bar = t9[:, None]*labels
+    t4 = labels*(shifted - np.log(t3))
+    t5 = t4.sum(axis=1)
+    value = -t5.sum()/32
+    log_probs_bar = -labels/32
     # models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    t10 = -log_probs_bar
-    t11 = np.sum(t10, axis=1)
-    shifted_bar = t11[:, None]*t2/t4 + log_probs_bar
+    shifted_bar = log_probs_bar - log_probs_bar.sum(axis=1, keepdims=True)*t2/t3
     # models.py:14  shifted = logits - np.max(logits, axis=1, keepdims=True)
-    t12 = -shifted_bar
-    t13 = np.sum(t12, axis=1)
-    t14 = (logits == t1)
-    t15 = t14.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # np.where branches
-        logits_bar = shifted_bar + np.where(t14, t13[:, None]/np.sum(t15, axis=1, keepdims=True), 0)
+    t6 = t1.sum(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):  # np.where branches: unselected values may be inf or NaN
+        logits_bar = shifted_bar + np.where(t1, -shifted_bar.sum(axis=1, keepdims=True)/t6.astype(np.float32), 0)
     # models.py:13  logits = hidden @ w2 + b2
-    b2_bar = np.sum(logits_bar, axis=0)
-    t16 = w2.T
-    t17 = hidden.T
-    w2_bar = t17 @ logits_bar
+    b2_bar = logits_bar.sum(axis=0)
+    t7 = w2.T
+    t8 = hidden.T
+    w2_bar = t8 @ logits_bar
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t18 = (logits_bar @ t16)*(1 - t0**2)
-    b1_bar = np.sum(t18, axis=0)
-    t19 = x.T
-    w1_bar = t19 @ t18
+    t9 = (logits_bar @ t7)*(1 - hidden**2)
+    b1_bar = t9.sum(axis=0)
+    t10 = x.T
+    w1_bar = t10 @ t9
     return value, (w1_bar, b1_bar, w2_bar, b2_bar)

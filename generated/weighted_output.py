@@ -16,5 +16,5 @@ def weighted_output(inp, v):
     t0 = (inp + 1)**2
     # autograd_tutorial.py:50  return np.sum(squared_shifted(inp) * v)
     t1 = t0.T*v
-    value = np.sum(t1)
+    value = t1.sum()
     return value

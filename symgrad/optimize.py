@@ -11,7 +11,8 @@ shapes and dtypes are checked as for traced code, and a transpose of a transpose
 - a transpose of a product is the product of the transposed operands in swapped order
   (swap(a @ b) = swap(b) @ swap(a)): numpy passes transposed operands to BLAS without copying,
   while a transposed result stays a strided view that later reads or reshapes must copy;
-- constant factors and casts move out of sums, onto the smaller result.
+- constant factors and casts move out of sums, onto the smaller result;
+- reshapes and broadcasts of a broadcast scalar collapse into one broadcast.
 """
 from __future__ import annotations
 
@@ -80,9 +81,22 @@ def _sum_of_cast_mask(b: Builder, node: Node) -> Node | None:
     return prim.astype(b, counts, node.dtype)
 
 
+def _moved_scalar(b: Builder, node: Node) -> Node | None:
+    """A reshape or broadcast of a broadcast 0-d value is a broadcast of that value: the
+    gradient of a mean stays one scaled scalar that numpy broadcasting applies for free."""
+    if node.op not in ("reshape", "broadcast_to"):
+        return None
+    source = node.inputs[0]
+    if source.op == "broadcast_to" and source.inputs[0].shape == ():
+        source = source.inputs[0]
+    if source.shape != () or (source is node.inputs[0] and node.op == "broadcast_to"):
+        return None
+    return prim.broadcast_to(b, source, node.shape)
+
+
 RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product, _sum_of_scaled,
-                           _sum_of_cast_mask)
-_RULE_OPS = ("matmul", "transpose", "sum")  # no rule fires on a graph without these
+                           _sum_of_cast_mask, _moved_scalar)
+_RULE_OPS = ("matmul", "transpose", "sum", "reshape")  # no rule fires on a graph without these
 
 
 def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node],
