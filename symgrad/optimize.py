@@ -104,7 +104,9 @@ def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node
     """The outputs rebuilt with every rule applied once per node, and the name hints moved to
     the rebuilt nodes. Inputs stay the same node objects."""
     order = sorted(topological_order(outputs), key=lambda n: n.serial)
-    if not any(n.op in _RULE_OPS for n in order):
+    scratch = Builder()  # if no rule fires on the graph as it is, none fires at all
+    if not any(rule(scratch, n) is not None for n in order if n.op in _RULE_OPS
+               for rule in RULES):
         return list(outputs), hints
     builder = Builder()
     rebuilt: dict[Node, Node] = {}

@@ -347,6 +347,44 @@ SEE_THROUGH_DEPTH = 3  # levels of named values written out
 SEE_THROUGH_MAX_OPS = 200
 
 
+def tree_ops(expr: sp.Basic) -> int:
+    """About `sp.count_ops(expr)`: the operations of `expr` written out as a tree, but counted
+    once per distinct subexpression. count_ops walks the tree, which is exponential in the
+    nesting depth when subexpressions are shared (sin(e)*cos(e), thirty deep)."""
+    size: dict[sp.Basic, int] = {}
+    stack = [(expr, False)]
+    while stack:
+        e, expanded = stack.pop()
+        if e in size:
+            continue
+        if e.is_Atom or not e.args:
+            size[e] = 0
+        elif not expanded:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if a not in size)
+        else:
+            own = len(e.args) - 1 if isinstance(e, (sp.Add, sp.Mul)) else 1
+            size[e] = own + sum(size[a] for a in e.args)
+    return size[expr]
+
+
+def symbols_in(expr: sp.Basic) -> set[sp.Symbol]:
+    """`expr.free_symbols`, visiting each distinct subexpression once (SymPy's free_symbols
+    walks the tree: exponential in the nesting depth when subexpressions are shared)."""
+    seen: set[sp.Basic] = set()
+    found: set[sp.Symbol] = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e.is_Atom:  # numbers are slow to hash (Float): never put them in `seen`
+            if isinstance(e, sp.Symbol):
+                found.add(e)
+        elif e not in seen:
+            seen.add(e)
+            stack.extend(e.args)
+    return found
+
+
 def see_through_values(exprs: list[sp.Expr], definitions: dict[sp.Symbol, sp.Expr]
                        ) -> list[sp.Expr]:
     """Each expression with the elementwise values it reads written out (up to three levels),
@@ -360,6 +398,12 @@ def see_through_values(exprs: list[sp.Expr], definitions: dict[sp.Symbol, sp.Exp
     kink_arguments = {k for e in exprs for k in kink_symbols(e)}
     definitions = {s: stabilize(d) for s, d in definitions.items() if s not in kink_arguments}
     own_types: dict[sp.Basic, set[type]] = {}
+    own_symbols: dict[sp.Basic, set[sp.Symbol]] = {}
+
+    def symbols_of(e: sp.Basic) -> set[sp.Symbol]:
+        if e not in own_symbols:
+            own_symbols[e] = symbols_in(e)
+        return own_symbols[e]
 
     def types_in(e: sp.Basic) -> set[type]:
         if e not in own_types:
@@ -369,7 +413,7 @@ def see_through_values(exprs: list[sp.Expr], definitions: dict[sp.Symbol, sp.Exp
     def reachable_types(e: sp.Expr) -> set[type]:
         types, frontier = set(types_in(e)), [e]
         for _ in range(SEE_THROUGH_DEPTH):
-            frontier = [definitions[s] for f in frontier for s in f.free_symbols
+            frontier = [definitions[s] for f in frontier for s in symbols_of(f)
                         if s in definitions]
             for f in frontier:
                 types |= types_in(f)
@@ -377,15 +421,15 @@ def see_through_values(exprs: list[sp.Expr], definitions: dict[sp.Symbol, sp.Exp
 
     result = []
     for expr in exprs:
-        if not any(s in definitions for s in expr.free_symbols) or not any(
+        if not any(s in definitions for s in symbols_of(expr)) or not any(
                 _heads_present(rule, reachable_types(expr)) for rule in STABILITY_RULES):
             result.append(expr)
             continue
         expanded = expr
         for _ in range(SEE_THROUGH_DEPTH):
-            expanded = substitute(expanded, {s: definitions[s] for s in expanded.free_symbols
+            expanded = substitute(expanded, {s: definitions[s] for s in symbols_in(expanded)
                                              if s in definitions})
-        better = sp.count_ops(expanded) <= SEE_THROUGH_MAX_OPS and (
+        better = tree_ops(expanded) <= SEE_THROUGH_MAX_OPS and (
             _stabilize(expanded)[1] > _stabilize(expr)[1])
         result.append(expanded if better else expr)
     return result
@@ -432,7 +476,7 @@ def _normal(expr: sp.Expr) -> sp.Expr:
 
 def resolve_kinks(expr: sp.Expr, fired: set[str] | None = None) -> sp.Expr:
     kinks = kink_symbols(expr)
-    if not kinks or sp.count_ops(expr) > MAX_KINK_SPLIT_OPS:
+    if not kinks or tree_ops(expr) > MAX_KINK_SPLIT_OPS:
         return expr
     for k in kinks:
         resolved = _split_at(expr, k)
