@@ -46,9 +46,9 @@ def plan_reuse(items: Sequence[BufferItem], kept: set[Symbol],
 
     `kept`: values whose memory must never be reused (outputs). Values are processed in
     statement order; an array is free from the statement after its last use on, or already
-    at its last use when `consumes(value, holder, related)` says that the statement reads the
-    holder (and `related`, the values that share its memory) only in its first operation:
-    `e = np.exp(scores, out=scores)`.
+    at its last use when `consumes(value, holder, sharing)` says that the statement reads the
+    holder (and `sharing`, every value that may share its memory) only in its first
+    operation: `e = np.exp(scores, out=scores)`.
     """
     by_symbol = {item.symbol: item for item in items}
     last_use: dict[Symbol, float] = {item.symbol: item.position for item in items}
@@ -76,8 +76,10 @@ def plan_reuse(items: Sequence[BufferItem], kept: set[Symbol],
             return False
         if until < item.position:
             return True
-        related = {r for r in item.reads if holder in shares.get(r, ())}
-        return until == item.position and consumes(item.symbol, holder, related)
+        if until != item.position or holder not in item.reads:
+            return False
+        sharing = {r for r, memory in shares.items() if holder in memory}
+        return consumes(item.symbol, holder, sharing)
 
     reuse: dict[Symbol, Symbol] = {}
     holder_until: dict[Symbol, float] = {}  # buffer (named by its latest value) -> busy until

@@ -252,20 +252,21 @@ class StatementWriter:
         return [(line, note if k == 0 else None) for k, line in enumerate(lines)]
 
     def _reads_only_first(self, symbol: sp.Symbol, holder: sp.Symbol,
-                          related: set[sp.Symbol]) -> bool:
-        """Whether the in-place steps of `symbol` into the array of `holder` read it (or a
-        value sharing its memory) in their first operation only, before anything is written."""
+                          sharing: set[sp.Symbol]) -> bool:
+        """Whether the in-place steps of `symbol` into the array of `holder` read it (or any
+        value sharing its memory, `sharing`) in their first operation only, before anything
+        is written. Code inlined into a step names what it reads, so names are enough."""
         expr = self._expression(symbol)
-        if expr is None or holder not in related:
-            return False  # a matrix product, or a view of the holder read instead of it
+        if expr is None:
+            return False  # a matrix product: BLAS would copy an operand that is its output
         names = self.s.names
         lines = self.inplace.steps(expr, names[symbol], names[holder])
         if lines is None:
             return False
         first_write = 1 if lines[0] == f"{names[symbol]} = {names[holder]}" else 0
         later = "\n".join(lines[first_write + 1:])
-        return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in related
-                       if r in names)
+        return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in sharing
+                       if r in names and r not in names.inlined)
 
     # -- blocked regions ---------------------------------------------------------------------
     def _region(self, region: BlockRegion) -> list[Statement | BlockFunction]:
