@@ -18,7 +18,7 @@ from .graph import Node, Site
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, cast_code,
                       const_array_code, fill_code, owned_copy_code, InlineCode, inline_code)
-from .regions import Lifted, Value, lift
+from .regions import Lifted, Value, broadcast_shapes, lift
 from .symbolic import Literal
 from .simplify import common_subexpressions, see_through_values, simplify_expression
 
@@ -189,6 +189,17 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 order.append(symbol)
         emitted.add(value.symbol)
 
+    # The shape each expression really has: simplification can drop operands (x*0 + y is y),
+    # so a value may be smaller than the broadcast of what it was built from.
+    shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
+    for symbol in order:
+        value = by_symbol.get(symbol)
+        expr = temps.get(symbol, value.expr if value is not None else None)
+        if expr is None:
+            shape_of[symbol] = value.node.shape
+        else:
+            shape_of[symbol] = broadcast_shapes([shape_of[d] for d in _ordered_symbols(expr)])
+
     # Temporaries are guarded when every statement that reads them is.
     readers: dict[sp.Symbol, list[sp.Symbol]] = {}
     for symbol in order:
@@ -222,10 +233,21 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         for dep in dependencies(symbol):
             site_of.setdefault(dep, site_of.get(symbol))
 
+    # The float dtype each statement computes in (a temporary: that of a value reading it), so
+    # that np.where with constant branches is typed like the arrays it meets.
+    dtype_of: dict[sp.Symbol, str] = {}
+    for symbol in reversed(order):
+        if symbol in by_symbol and by_symbol[symbol].node.is_float:
+            dtype_of[symbol] = by_symbol[symbol].node.dtype
+        for dep in dependencies(symbol):
+            if dep in temps and symbol in dtype_of:
+                dtype_of.setdefault(dep, dtype_of[symbol])
+
     for symbol in order:
         if symbol in names.inlined:
             continue
         name = names[symbol]
+        printer.float_dtype = dtype_of.get(symbol)
         if symbol in temps:
             statements.append(Statement(name, printer.doprint(temps[symbol]), site_of[symbol],
                                         symbol in guarded))
@@ -242,9 +264,9 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
             code = printer.doprint(value.expr)
             equations.append((name, value.expr))
             is_constant = not _ordered_symbols(value.expr)
-            if value.read_in_full and (is_constant or value.natural_shape != node.shape):
+            if value.read_in_full and (is_constant or shape_of[symbol] != node.shape):
                 code = fill_code(node.shape, code, node.dtype, is_constant)
-            elif not is_constant and node.is_float and not _carries_dtype(value.expr, temps, {}):
+            elif node.is_float and not _carries_dtype(value.expr, temps, {}):
                 code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         else:
             args = [names[lifted.of_node[i].symbol] for i in node.inputs]

@@ -487,6 +487,9 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
             return _merge_piecewise_terms(e)
         if not isinstance(e, sp.Mul):
             return e
+        e = _merge_piecewise_factors(e)
+        if not isinstance(e, sp.Mul):
+            return fold(e) if isinstance(e, sp.Piecewise) else e
         pieces = [f for f in e.args if isinstance(f, sp.Piecewise)]
         if not pieces or len(pieces) > MAX_FOLDED_PIECEWISE:
             return e
@@ -496,6 +499,23 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
                               for value, condition in piece.args])
 
     return fold(expr)
+
+
+def _merge_piecewise_factors(e: sp.Mul) -> sp.Expr:
+    """Piecewise factors with the same conditions, in the same order, as one Piecewise."""
+    groups: dict[tuple, list[sp.Piecewise]] = {}
+    others = []
+    for factor in e.args:
+        if isinstance(factor, sp.Piecewise):
+            groups.setdefault(tuple(c for _, c in factor.args), []).append(factor)
+        else:
+            others.append(factor)
+    if all(len(g) == 1 for g in groups.values()):
+        return e
+    merged = [sp.Piecewise(*[(sp.Mul(*[t.args[k][0] for t in group]), condition)
+                             for k, condition in enumerate(conditions)])
+              for conditions, group in groups.items()]
+    return sp.Mul(*others, *merged)
 
 
 def _merge_piecewise_terms(e: sp.Add) -> sp.Expr:
