@@ -205,14 +205,17 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     for symbol in order:
         for dep in dependencies(symbol):
             readers.setdefault(dep, []).append(symbol)
-    guarded: set[sp.Symbol] = set()
+    branch_only: set[sp.Symbol] = set()
     for symbol in reversed(order):
         expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
         if expr is not None and expr.has(sp.Piecewise):
-            guarded.add(symbol)
+            branch_only.add(symbol)
         elif _computes_for_branches_only(symbol, temps, by_symbol, lifted) and readers.get(
-                symbol) and all(r in guarded for r in readers[symbol]):
-            guarded.add(symbol)
+                symbol) and all(r in branch_only for r in readers[symbol]):
+            branch_only.add(symbol)
+    # Only statements that can raise a floating-point error need the errstate block.
+    guarded = {s for s in branch_only if _may_raise(
+        temps.get(s, by_symbol[s].expr if s in by_symbol else None))}
 
     for symbol in order:
         if _inline_single_use_structural(symbol, readers, temps, by_symbol, lifted, names):
@@ -281,6 +284,25 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                                  if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
     return Program(function_name, param_names, statements, returns, constants,
                    sorted(helpers), rewrites, expression_sets, equations, dict(names))
+
+
+_CANNOT_RAISE = (sp.Symbol, sp.Number, sp.logic.boolalg.Boolean, sp.Abs, sp.sign, sp.Max,
+                 sp.Min, sp.floor, sp.ceiling, sp.Piecewise, sp.core.numbers.NumberSymbol)
+
+
+def _may_raise(expr: sp.Basic | None) -> bool:
+    """Whether computing `expr` may set a floating-point error flag (divide, overflow, invalid):
+    comparisons, |x|, sign, max/min, floor, negation and selections cannot."""
+    if expr is None:
+        return True
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, InlineCode):  # structural code (x @ w) may overflow
+            return True
+        if isinstance(node, sp.Mul) and len(node.args) == 2 and node.args[0] == -1:
+            continue
+        if not isinstance(node, _CANNOT_RAISE):
+            return True
+    return False
 
 
 def _computes_for_branches_only(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],

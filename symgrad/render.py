@@ -44,14 +44,16 @@ def _comment(statement: Statement) -> str | None:
 def blocks_of(statements: list[Statement]) -> list[Block]:
     """Consecutive statements from the same user line share one comment."""
     blocks: list[Block] = []
+    last_comment = None  # the comment in force (a guarded block of the same line has none)
     for statement in statements:
         comment = _comment(statement)
-        if blocks and blocks[-1].comment == comment and blocks[-1].guarded == statement.guarded:
+        if blocks and last_comment == comment and blocks[-1].guarded == statement.guarded:
             blocks[-1].statements.append(statement)
-        elif blocks and blocks[-1].comment == comment:
+        elif blocks and last_comment == comment:
             blocks.append(Block(None, statement.guarded, [statement]))
         else:
             blocks.append(Block(comment, statement.guarded, [statement]))
+        last_comment = comment
     return blocks
 
 
