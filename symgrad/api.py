@@ -21,11 +21,13 @@ from .compiler import (Compiled, Transform, compile_function, generate_source, s
                        tangent_names)
 from .errors import ArgumentError
 from .graph import Graph
+from .specs import Spec, looks_like_spec, parse_spec
 from .trace import ArgSpec, Tracer
 
 Wrt = Union[int, str, Sequence[Union[int, str]]]
 
-MAX_SIGNATURES = 64
+MAX_SIGNATURES = 64  # per compiled function; the oldest signature is dropped first
+_ndarray = np.ndarray
 
 
 def _parameters(fn: Callable) -> list[str]:
@@ -86,9 +88,13 @@ class CompiledFunction:
         self.backend = backend
         self.extra_params = ["cotangent"] if kind == "vjp" else (
             tangent_names(self.params, self.transform) if order == 2 else [])
+        self._arity = len(self.params) + len(self.extra_params)
+        # Signature -> compiled function, bounded (oldest first out). `_fast` holds the same
+        # entries for calls whose arguments are all plain ndarrays, keyed by (shape, dtype)
+        # alone: the common call costs one list comprehension and one dict lookup.
         self._signatures: OrderedDict[tuple, Compiled] = OrderedDict()
+        self._fast: dict[tuple, Callable] = {}
         self._lock = threading.Lock()
-        self._disk: DiskCache | None = None
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -96,12 +102,19 @@ class CompiledFunction:
 
     # -- the per-call path -------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != len(self.params) + len(self.extra_params):
+        if not kwargs:
+            function = self._fast.get(tuple([(a.shape, a.dtype) for a in args
+                                             if type(a) is _ndarray]))
+            if function is not None and len(args) == self._arity:
+                return function(*args)
+        if kwargs or len(args) != self._arity:
             args = self._bind(args, kwargs)
         key, call_args = self._signature(args)
         compiled = self._signatures.get(key)
         if compiled is None:
             compiled = self._compile(key, call_args)
+        elif key not in self._fast and all(type(a) is _ndarray for a in call_args):
+            self._fast[key] = compiled.function  # compiled by .lower() from specs
         return compiled.function(*call_args)
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
@@ -121,21 +134,34 @@ class CompiledFunction:
             raise ArgumentError(f"{self!r} is missing arguments: {', '.join(missing)}")
         return tuple(bound[n] for n in names)
 
-    def _signature(self, args: tuple) -> tuple[tuple, tuple]:
+    def _signature(self, args: tuple, specs_allowed: bool = False) -> tuple[tuple, tuple]:
         key = []
         converted = None
         for position, value in enumerate(args):
             if type(value) is np.ndarray:
-                key.append((value.shape, value.dtype.char))
+                key.append((value.shape, value.dtype))
+                continue
+            if isinstance(value, str) and specs_allowed and looks_like_spec(value):
+                value = parse_spec(value)
+            if isinstance(value, Spec):
+                if not specs_allowed:
+                    raise ArgumentError(f"argument {self._name(position)!r} is a spec "
+                                        f"({value}): specs describe arguments for .lower() "
+                                        "and explain_miss(); calls need arrays")
+                if converted is None:
+                    converted = list(args)
+                converted[position] = value
+                key.append((value.shape, np.dtype(value.dtype)))
                 continue
             array = self._as_argument(position, value)
             if array is None:
-                key.append(("static", type(value).__name__, value))
+                # repr, not the value: -0.0 == 0.0 and nan != nan, yet each is its own program
+                key.append(("static", type(value).__name__, repr(value)))
                 continue
             if converted is None:
                 converted = list(args)
             converted[position] = array
-            key.append((array.shape, array.dtype.char))
+            key.append((array.shape, array.dtype))
         return tuple(key), args if converted is None else tuple(converted)
 
     def _as_argument(self, position: int, value: Any) -> np.ndarray | None:
@@ -160,54 +186,98 @@ class CompiledFunction:
         specs = []
         for position, value in enumerate(call_args[:len(self.params)]):
             name = self.params[position]
-            if isinstance(value, np.ndarray):
-                specs.append(ArgSpec(name, value.shape, value.dtype.name))
+            if isinstance(value, (np.ndarray, Spec)):
+                specs.append(ArgSpec(name, tuple(value.shape), np.dtype(value.dtype).name))
             else:
                 specs.append(ArgSpec(name, None, None, value))
         return specs
 
     def _compile(self, key: tuple, call_args: tuple) -> Compiled:
+        """Compile (or load) once per signature, however many threads ask at the same time."""
         with self._lock:
             compiled = self._signatures.get(key)
             if compiled is not None:
                 return compiled
-            if self._disk is None:
-                self._disk = DiskCache()
             compiled = compile_function(self.fn, self._specs(call_args), self.transform,
-                                        self._disk, self.backend)
+                                        DiskCache.shared(), self.backend)
             self._signatures[key] = compiled
+            if all(type(a) is np.ndarray for a in call_args):
+                self._fast[key] = compiled.function
             while len(self._signatures) > MAX_SIGNATURES:
-                self._signatures.popitem(last=False)
+                old_key, _ = self._signatures.popitem(last=False)
+                self._fast.pop(old_key, None)
+            if len(self._fast) > len(self._signatures):  # a call raced an eviction
+                self._fast = {k: f for k, f in self._fast.items() if k in self._signatures}
             return compiled
 
     # -- inspection --------------------------------------------------------------------------
     def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
-        """Compile for these arguments and show every stage: source, path, graphs, math."""
-        if kwargs or len(args) != len(self.params) + len(self.extra_params):
-            args = self._bind(args, kwargs)
-        key, call_args = self._signature(args)
+        """Compile for these arguments and show every stage: source, path, graphs, math.
+
+        Arguments may be arrays, or specs with no data: `sg.spec("f64[5,3]")` or the string
+        `"f64[5,3]"` (a string shaped like `name[...]` is read as a spec; other strings are
+        static values).
+        """
+        call_args, key = self._prepare(args, kwargs)
         compiled = self._compile(key, call_args)
         specs = self._specs(call_args)
-        graph, details = compiled.graph, compiled.details
-        if not details:  # served from the disk cache: run the stages again to show them
+
+        def details() -> dict:
             from .trace import trace_function
 
             graph, structure = trace_function(self.fn, specs)
-            _, details = generate_source(self.fn, graph, structure, specs, self.transform,
-                                         compiled.function.__name__, compiled.key)
-        return Lowered(source=compiled.source, path=compiled.path, graph=graph,
-                       signature=signature_text(specs), details=details)
+            return generate_source(self.fn, graph, structure, specs, self.transform,
+                                   compiled.function.__name__, compiled.key)[1]
+
+        return Lowered(source=compiled.source, path=compiled.path, graph=compiled.graph,
+                       signature=signature_text(specs), function=compiled.function,
+                       key=compiled.key, from_cache=compiled.from_cache,
+                       _details=compiled.details or None, _make_details=details)
+
+    def explain_miss(self, *args: Any, **kwargs: Any) -> str:
+        """Why a call with these arguments (arrays or specs) would miss the disk cache: which
+        key component differs from the nearest entry of this function, or that it hits."""
+        from .explain import explain_miss
+
+        call_args, key = self._prepare(args, kwargs)
+        return explain_miss(self.fn, self._specs(call_args), self.transform, self.backend,
+                            DiskCache.shared(), in_memory=key in self._signatures)
+
+    def specs_for(self, *args: Any) -> list[ArgSpec]:
+        """What tracing receives for these arguments (arrays, specs or static values)."""
+        return self._specs(self._signature(tuple(args), specs_allowed=True)[1])
+
+    def _prepare(self, args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
+        if kwargs or len(args) != self._arity:
+            args = self._bind(args, kwargs)
+        key, call_args = self._signature(args, specs_allowed=True)
+        return call_args, key
 
 
 @dataclass
 class Lowered:
-    """Everything a compilation produced, for reading."""
+    """Everything a compilation produced, for reading.
+
+    `.source`, `.path`, `.graph`, `.function` come from the compilation itself (a warm cache
+    answers them without SymPy); the derivative's math, rewrites, op counts and backward graph
+    are derived again on first use when the entry came from the disk cache.
+    """
 
     source: str
     path: Path | None
     graph: Graph
     signature: str
-    details: dict
+    function: Callable | None = None  # the generated function itself
+    key: str = ""
+    from_cache: bool = False
+    _details: dict | None = None
+    _make_details: Callable[[], dict] | None = None
+
+    @property
+    def details(self) -> dict:
+        if self._details is None and self._make_details is not None:
+            self._details = self._make_details()
+        return self._details or {}
 
     @property
     def rewrites(self) -> list[str]:
@@ -230,7 +300,12 @@ class Lowered:
         return self.details["program"].as_math(latex=latex)
 
     def latex(self) -> str:
+        """Each statement as LaTeX."""
         return self.math(latex=True)
+
+    def pretty(self) -> str:
+        """Each statement as SymPy's pretty-printed math (unicode)."""
+        return self.math()
 
     def __str__(self) -> str:
         return self.source

@@ -3,6 +3,8 @@ lower -> render -> write -> load. SymPy and jinja2 are imported only on a miss.
 """
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +14,12 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from . import primitives as prim
 from .cache import DiskCache, import_source
-from .errors import ArgumentError, NonScalarOutputError, NotDifferentiableError
+from .errors import (ArgumentError, GeneratedCodeError, NonScalarOutputError,
+                     NotDifferentiableError)
 from .graph import Builder, Graph, Node
-from .key import cache_key
+from .key import key_parts
+from .progress import Progress
+from .specs import format_spec
 from .trace import ArgSpec, trace_function
 
 
@@ -49,52 +54,85 @@ class Compiled:
 
 
 def signature_text(specs: Sequence[ArgSpec]) -> str:
+    """`x=f64[5], w=f64[5,3], n=3`: the compact form used by the CLI and `sg.spec`."""
     parts = []
     for spec in specs:
         if spec.shape is None:
             parts.append(f"{spec.name}={spec.static_value!r}")
         else:
-            parts.append(f"{spec.name}={short_dtype(spec.dtype)}{list(spec.shape)}")
+            parts.append(f"{spec.name}={format_spec(spec.shape, spec.dtype)}")
     return ", ".join(parts)
 
 
-def short_dtype(dtype: str) -> str:
-    match = re.fullmatch(r"(float|int|uint|bool|complex)(\d*)", dtype)
-    if not match:
-        return dtype
-    prefix = {"float": "f", "int": "i", "uint": "u", "bool": "bool", "complex": "c"}[match[1]]
-    return prefix + match[2]
-
-
 def generated_name(fn: Callable, transform: Transform) -> str:
-    original = getattr(fn, "__name__", "function")
-    base = re.sub(r"\W", "_", original, flags=re.ASCII) or "function"
-    if base[0].isdigit() or original == "<lambda>":  # jit of a lambda: not `def lambda(...)`
+    """A valid identifier after the user's function: `loss_value_and_grad`, `f_3d_grad`."""
+    base = re.sub(r"\W", "_", getattr(fn, "__name__", "function"), flags=re.ASCII).strip("_")
+    base = (base or "function")[:60]
+    if base[0].isdigit():
         base = "f_" + base
     suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp"}
-    name = base.strip("_") or "function"
-    return name + suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
+    name = base + suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) \
+            or name in ("np", "numpy"):
+        name += "_fn"  # `lambda`, `sum`, `np` would not parse or would shadow what code uses
+    return name
+
+
+def function_id(fn: Callable) -> str:
+    """Which user function an entry belongs to (file and qualified name), for `cache why`."""
+    code = getattr(fn, "__code__", None)
+    filename = code.co_filename if code is not None else getattr(fn, "__module__", "?")
+    return f"{filename}:{getattr(fn, '__qualname__', getattr(fn, '__name__', '?'))}"
 
 
 def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transform,
                      cache: DiskCache, backend: str = "numpy") -> Compiled:
-    graph, structure = trace_function(fn, specs)
-    _check_transform(graph, structure, specs, transform)
+    """Trace, then load from the disk cache or generate; one `Compiled` per signature."""
     name = generated_name(fn, transform)
-    key = cache_key(graph, f"{name}:{transform!r}", backend)
+    progress = Progress(f"{name}({signature_text(specs)})")
+    try:
+        progress.stage("trace")
+        graph, structure = trace_function(fn, specs)
+        _check_transform(graph, structure, specs, transform)
+        parts = key_parts(graph, f"{name}:{transform!r}", backend)
+        key = parts.key
+        progress.stage("load")
+        loaded = _load_cached(cache, key)
+        if loaded is not None:
+            module, source, meta = loaded
+            return Compiled(getattr(module, meta["function"]), source, cache.source_path(key),
+                            key, graph, module, from_cache=True)
+        source, details = generate_source(fn, graph, structure, specs, transform, name, key,
+                                          progress, parts.graph_digest)
+        progress.stage("write")
+        meta = {"function": name, "function_id": function_id(fn),
+                "signature": signature_text(specs), "backend": backend,
+                "transform": transform.describe([s.name for s in specs]),
+                "symgrad": __version__, "components": parts.components}
+        path = cache.store(key, source, meta)
+        module = import_source(source, path, f"symgrad_generated_{key[:20]}")
+        return Compiled(getattr(module, name), source, path, key, graph, module,
+                        from_cache=False, details=details)
+    finally:
+        progress.done()
+
+
+def _load_cached(cache: DiskCache, key: str) -> tuple[ModuleType, str, dict] | None:
+    """The cached module, checked before it runs; None on a miss or a refused entry."""
     entry = cache.load(key)
-    if entry is not None:
-        source, meta = entry
+    if entry is None:
+        return None
+    source, meta = entry
+    try:
         module = import_source(source, cache.source_path(key), f"symgrad_generated_{key[:20]}")
-        return Compiled(getattr(module, meta["function"]), source, cache.source_path(key), key,
-                        graph, module, from_cache=True)
-    source, details = generate_source(fn, graph, structure, specs, transform, name, key)
-    path = cache.store(key, source, {"function": name, "signature": signature_text(specs),
-                                     "transform": transform.describe([s.name for s in specs]),
-                                     "symgrad": __version__})
-    module = import_source(source, path, f"symgrad_generated_{key[:20]}")
-    return Compiled(getattr(module, name), source, path, key, graph, module, from_cache=False,
-                    details=details)
+        function = getattr(module, str(meta.get("function")), None)
+    except GeneratedCodeError as error:
+        cache.warn_damaged(key, f"it failed the safety check ({error})")
+        return None
+    if not callable(function):
+        cache.warn_damaged(key, "its metadata names no function of its source")
+        return None
+    return module, source, meta
 
 
 def _check_transform(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
@@ -189,22 +227,27 @@ def _name_adjoints(adjoint: dict[Node, Node], hints: dict[Node, str], params: li
 
 
 def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[ArgSpec],
-                    transform: Transform, name: str, key: str) -> tuple[str, dict[str, Any]]:
+                    transform: Transform, name: str, key: str, progress: Progress | None = None,
+                    graph_digest: str | None = None) -> tuple[str, dict[str, Any]]:
+    progress = progress or Progress(name, active=False)
+    progress.stage("differentiate")
     from .graph_rewrites import rewrite_graph
     from .lower import lower
     from .render import render_numpy
 
     graph, graph_rewrites = rewrite_graph(graph)
     outputs, out_structure, params, hints = differentiate(graph, structure, specs, transform)
+    progress.stage("simplify")
     program = lower(outputs, out_structure, params, hints, name)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
+    progress.stage("render")
     header = {
         "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,
         "source": _source_location(fn),
         "signature": signature_text(specs),
         "transform": transform.describe(params),
-        "graph_hash": key[:16],
+        "graph_hash": (graph_digest or key)[:16],
         "rewrites": program.rewrites,
     }
     source = render_numpy(program, header)

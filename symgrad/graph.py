@@ -156,10 +156,12 @@ class Graph:
     def pretty(self) -> str:
         """jaxpr-like text: one line a node, values named a, b, c, ..."""
         names: dict[Node, str] = {}
+        taken = {str(node.param("name")) for node in self.inputs}
+        letters = (n for n in map(_letters, itertools.count()) if n not in taken)
 
         def name(node: Node) -> str:
             if node not in names:
-                names[node] = _letters(len(names))
+                names[node] = next(letters)
             return names[node]
 
         for node in self.inputs:

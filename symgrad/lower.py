@@ -19,8 +19,8 @@ from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, NumpyExpressionPrinter, cast_code,
                       const_array_code, fill_code, owned_copy_code, InlineCode, inline_code)
 from .regions import Lifted, Value, broadcast_shapes, lift
-from .symbolic import Literal
 from .simplify import common_subexpressions, see_through_values, simplify_expression
+from .symbolic import Literal
 
 RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
@@ -366,7 +366,7 @@ def _carries_dtype(expr: sp.Basic, temps: dict[sp.Symbol, sp.Expr],
 
 
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
-    """The values an expression reads (Literal constants such as inf are not values)."""
+    # Literal (inf, nan, -0.0) is a Symbol to SymPy but a constant to the schedule.
     return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
                   key=lambda s: s.name)
 

@@ -254,13 +254,17 @@ class InlineCode(sp.Symbol):
     precedence = PRECEDENCE["Atom"]
 
     def __new__(cls, name: str, code: str):
-        # Not through SymPy's symbol cache, which keys on the name only: an InlineCode of an
-        # earlier compilation with the same name would be handed back, and its code replaced.
+        # Not Symbol's cached constructor, and the code is part of equality and hashing:
+        # otherwise SymPy's caches hand back an equal-named symbol from an earlier compilation,
+        # code and all (`x @ w` in a function whose parameters are `a, b`).
         obj = sp.Symbol.__xnew__(cls, name, real=True)
         obj.code = code
         return obj
 
-    def _hashable_content(self) -> tuple:
+    def __getnewargs__(self):
+        return (self.name, self.code)
+
+    def _hashable_content(self):
         return super()._hashable_content() + (self.code,)
 
 

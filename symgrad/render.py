@@ -38,7 +38,25 @@ def _comment(statement: Statement) -> str | None:
     if site is None:
         return None
     text = " ".join(site.text.split())  # one line, whatever the source held
-    return f"{site.short_filename}:{site.lineno}  {text}" if text else str(site)
+    where = f"{site.short_filename}:{site.lineno}"
+    return one_line(f"{where}  {text}" if text else where)
+
+
+def one_line(text: str) -> str:
+    """User text (file names, source lines) for a comment: printable characters only, so it
+    cannot end the comment. It never becomes code."""
+    return "".join(c if c.isprintable() else " " for c in str(text))
+
+
+def docstring_text(text: str) -> str:
+    """User text (static values, names) for the module docstring: one line, no backslash
+    escapes, no quote that could end the docstring."""
+    return one_line(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _readable_header(header: dict) -> dict:
+    return {name: [docstring_text(v) for v in value] if isinstance(value, list)
+            else docstring_text(value) for name, value in header.items()}
 
 
 def blocks_of(statements: list[Statement]) -> list[Block]:
@@ -60,7 +78,7 @@ def blocks_of(statements: list[Statement]) -> list[Block]:
 def render_numpy(program: Program, header: dict) -> str:
     template = environment().get_template(NUMPY_TEMPLATE)
     return template.render(
-        header=header,
+        header=_readable_header(header),
         function_name=program.function_name,
         params=program.params,
         blocks=blocks_of(program.statements),
