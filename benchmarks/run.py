@@ -220,7 +220,7 @@ def warm_up(loaded, skipped, opts):
                 times[s.name] = time.perf_counter() - t0
         except Exception as exc:
             loaded.remove(s)
-            skipped[s.name] = f"failed on a trivial warm-up function: {systems._reason(exc)}"
+            skipped[s.name] = f"failed on a trivial warm-up function: {systems.describe_error(exc)}"
     print("  start-up  one-time cost of the first gradient in this process (tiny function): "
           + ", ".join(f"{k} {fmt_time(v)}" for k, v in times.items()))
     return times
@@ -253,7 +253,7 @@ def run_workload(wl, loaded, skipped, opts):
                 r["first_call_s"] = time.perf_counter() - t0
             value, grads = s.to_numpy(out)
         except Exception as exc:
-            r["skipped"] = systems._reason(exc)
+            r["skipped"] = systems.describe_error(exc)
             notes.append(f"{s.name}: skipped: {r['skipped']}")
             continue
         ok, err, problems, dnotes = check.compare(wl, args, value, grads, ref_value, ref_grads)
@@ -355,6 +355,12 @@ def print_summary(results, loaded, skipped):
 # fresh-process time to first gradient, compile scaling
 # ---------------------------------------------------------------------------
 
+def noisy_note(notes, label, mon):
+    if mon.other_share is not None and mon.other_share > NOISY_SHARE:
+        notes.append(f"WARNING: {label}: other processes used {100 * mon.other_share:.0f}% "
+                     "of the machine's CPU meanwhile; not trustworthy")
+
+
 def symgrad_parent_dir(loaded):
     for s in loaded:
         if s.name == SYMGRAD:
@@ -372,10 +378,12 @@ def run_ttfg(opts, loaded, skipped):
     rows, out, notes = [], {}, []
     for wl in opts.workloads:
         try:
-            m = ttfg.measure(wl.id, parent, opts.ttfg_runs, timeout=opts.compile_cap)
+            with timing.CpuMonitor() as mon:
+                m = ttfg.measure(wl.id, parent, opts.ttfg_runs, timeout=opts.compile_cap)
+            noisy_note(notes, wl.id, mon)
         except Exception as exc:
             rows.append([wl.id, "skipped"] + [""] * 6)
-            notes.append(f"{wl.id}: skipped: {systems._reason(exc)}")
+            notes.append(f"{wl.id}: skipped: {systems.describe_error(exc)}")
             continue
         out[wl.id] = m
         rows.append([wl.id, fmt_time(m["cold_s"]), fmt_time(m["warm_s"]),
@@ -400,7 +408,7 @@ def run_scaling(opts, loaded, skipped):
     parent = symgrad_parent_dir(loaded)
     cases = [("chain", n) for n in scaling.CHAIN_SIZES if n <= opts.scaling_max]
     cases.append(("nested", scaling.NESTED_DEPTH))
-    rows, out = [], {}
+    rows, out, notes = [], {}, []
     prev = {}
     failed_family = {}
     for family, n in cases:
@@ -409,7 +417,9 @@ def run_scaling(opts, loaded, skipped):
         if family in failed_family:
             m = {"skipped": f"not run: {failed_family[family]}"}
         else:
-            m = scaling.measure(family, n, opts.scaling_cap, parent)
+            with timing.CpuMonitor() as mon:
+                m = scaling.measure(family, n, opts.scaling_cap, parent)
+            noisy_note(notes, label, mon)
         out[label] = m
         if "skipped" in m:
             failed_family.setdefault(family, "a smaller case was skipped")
@@ -436,6 +446,8 @@ def run_scaling(opts, loaded, skipped):
     print("   per op = first call / ops; marginal/op = extra first-call time per extra op "
           "since the previous size (constant if compile time is linear); "
           "time growth: x10 ops -> x10 time is linear")
+    for n in notes:
+        print(f"   {n}")
     print()
     return out
 

@@ -18,7 +18,7 @@ class Skip(Exception):
     """Raised by ``load()`` when a system is not available."""
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     text = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
@@ -68,7 +68,7 @@ class Symgrad(System):
         try:
             import symgrad
         except Exception as exc:       # not installed / half-written: skip cleanly
-            raise Skip(_reason(exc)) from None
+            raise Skip(describe_error(exc)) from None
         if not hasattr(symgrad, "value_and_grad"):
             raise Skip("symgrad has no value_and_grad yet")
         self.sg = symgrad
@@ -105,7 +105,7 @@ class _TorchBase(System):
         try:
             import torch
         except Exception as exc:
-            raise Skip(_reason(exc)) from None
+            raise Skip(describe_error(exc)) from None
         n = os.environ.get("OMP_NUM_THREADS", "")
         if n.isdigit() and int(n) > 0 and torch.get_num_threads() != int(n):
             torch.set_num_threads(int(n))          # run.py --threads N
@@ -176,7 +176,7 @@ class JaxJit(System):
             jax.config.update("jax_enable_x64", True)
             import jax.numpy as jnp
         except Exception as exc:
-            raise Skip(_reason(exc)) from None
+            raise Skip(describe_error(exc)) from None
         self.jax, self.jnp = jax, jnp
 
     def describe(self):

@@ -95,7 +95,7 @@ def _scipy_special() -> list[str]:
 
 
 def _stability_rules() -> tuple:
-    from .simplify import STABILITY_RULES
+    from .stability import STABILITY_RULES
 
     return STABILITY_RULES
 

@@ -1,5 +1,5 @@
 """Graph-level rewrites: patterns that span reductions and elementwise ops, which the SymPy
-stability rules (simplify.py) cannot see because a reduction sits in the middle.
+stability rules (stability.py) cannot see because a reduction sits in the middle.
 
 They run after tracing and before differentiation, so the derivative is taken of the stable
 form. Each rule is one row of `GRAPH_RULES`: a name (reported by `lower(...).rewrites`) and a

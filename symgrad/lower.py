@@ -18,7 +18,7 @@ from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
 from .printer import STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, sum_code
-from .regions import Lifted, Value, lift
+from .regions import Lifted, Value, broadcast_shapes, lift
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
@@ -188,22 +188,36 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     order = _merge_aliases(order, temps, by_symbol, dependencies)
     order = _masks_early(order, temps, by_symbol, dependencies)
 
+    # The shape each expression really has: simplification can drop operands (x*0 + y is y),
+    # so a value may be smaller than the broadcast of what it was built from.
+    shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
+    for symbol in order:
+        value = by_symbol.get(symbol)
+        expr = temps.get(symbol, value.expr if value is not None else None)
+        if expr is None:
+            shape_of[symbol] = value.node.shape
+        else:
+            shape_of[symbol] = broadcast_shapes([shape_of[d] for d in _ordered_symbols(expr)])
+
     # Temporaries are guarded when every statement that reads them is.
     readers: dict[sp.Symbol, list[sp.Symbol]] = {}
     for symbol in order:
         for dep in dependencies(symbol):
             readers.setdefault(dep, []).append(symbol)
-    guarded: set[sp.Symbol] = set()
+    branch_only: set[sp.Symbol] = set()
     for symbol in reversed(order):
         expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
         if expr is not None and expr.has(sp.Piecewise):
-            guarded.add(symbol)
+            branch_only.add(symbol)
         elif _computes_for_branches_only(symbol, temps, by_symbol, lifted) and readers.get(
-                symbol) and all(r in guarded for r in readers[symbol]):
-            guarded.add(symbol)
+                symbol) and all(r in branch_only for r in readers[symbol]):
+            branch_only.add(symbol)
+    # Only statements that can raise a floating-point error need the errstate block.
+    guarded = {s for s in branch_only if _may_raise(
+        temps.get(s, by_symbol[s].expr if s in by_symbol else None))}
 
     deps = {symbol: dependencies(symbol) for symbol in order}  # before structural inlining
-    items = block_items(order, temps, by_symbol, deps)
+    items = block_items(order, temps, by_symbol, deps, shape_of)
     plan = plan_blocks(items, {v.symbol for v in lifted.outputs})
     regions = [entry for entry in plan if isinstance(entry, BlockRegion)]
     blocked = {m for region in regions for m in region.members}
@@ -224,9 +238,18 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 names[symbol] = namer.claim("const")
             else:
                 names[symbol] = namer.temporary()
+    # The float dtype each statement computes in (a temporary: that of a value reading it), so
+    # that np.where with constant branches is typed like the arrays it meets.
+    dtype_of: dict[sp.Symbol, str] = {}
+    for symbol in reversed(order):
+        if symbol in by_symbol and by_symbol[symbol].node.is_float:
+            dtype_of[symbol] = by_symbol[symbol].node.dtype
+        for dep in dependencies(symbol):
+            if dep in temps and symbol in dtype_of:
+                dtype_of.setdefault(dep, dtype_of[symbol])
 
     scheduled = Scheduled(order, temps, by_symbol, lifted, names, namer, readers, deps, guarded,
-                          items, plan, partial_sums)
+                          items, plan, shape_of, dtype_of, partial_sums)
     writer = StatementWriter(scheduled)
     statements = writer.write()
     returns = _returns(structure, lifted, names, statements, namer)
@@ -264,6 +287,25 @@ def _merge_aliases(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
         merged[temporary] = symbol
     moved = set(merged.values())
     return [merged.get(s, s) for s in order if s not in moved or s in merged]
+
+
+_CANNOT_RAISE = (sp.Symbol, sp.Number, sp.logic.boolalg.Boolean, sp.Abs, sp.sign, sp.Max,
+                 sp.Min, sp.floor, sp.ceiling, sp.Piecewise, sp.core.numbers.NumberSymbol)
+
+
+def _may_raise(expr: sp.Basic | None) -> bool:
+    """Whether computing `expr` may set a floating-point error flag (divide, overflow, invalid):
+    comparisons, |x|, sign, max/min, floor, negation and selections cannot."""
+    if expr is None:
+        return True
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, InlineCode):  # structural code (x @ w) may overflow
+            return True
+        if isinstance(node, sp.Mul) and len(node.args) == 2 and node.args[0] == -1:
+            continue
+        if not isinstance(node, _CANNOT_RAISE):
+            return True
+    return False
 
 
 def _computes_for_branches_only(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],

@@ -59,14 +59,36 @@ class NumpyExpressionPrinter(NumPyPrinter):
                           "allow_unknown_functions": False})
         self.names = names
         self.helpers: set[str] = set()
+        self.float_dtype: str | None = None  # the dtype of the statement being printed
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
-        # A constant like log(2) or sqrt(2) becomes a float literal: numpy would evaluate
-        # np.log(2) to a float64 scalar, which is "strong" and would upcast float32 arrays.
+        # A constant like log(2) or logaddexp(0, 0) becomes a float literal: numpy would
+        # evaluate np.log(2) to a float64 scalar, which is "strong" and would upcast float32.
         if isinstance(expr, sp.Expr) and not isinstance(expr, (sp.Rational, sp.Float, Literal)) \
-                and expr.is_number and expr.is_real:
-            return float_literal(float(expr))
+                and expr.is_number:
+            folded = self._fold_constant(expr)
+            if folded is not None:
+                return float_literal(folded)
         return super()._print(expr, **kwargs)
+
+    def _fold_constant(self, expr: sp.Expr) -> float | None:
+        """The value of a constant expression: by SymPy, or else by numpy on its printed code
+        (functions SymPy cannot evaluate, such as logaddexp); None if neither can."""
+        if expr.is_real:
+            try:
+                return float(expr)
+            except (TypeError, ValueError):
+                pass
+        helpers = set(self.helpers)
+        try:
+            with np.errstate(all="ignore"):
+                value = eval(super()._print(expr), {"np": np})  # our own code, numpy only
+        except Exception:
+            return None
+        finally:
+            self.helpers = helpers
+        value = np.asarray(value)
+        return float(value) if value.shape == () and value.dtype.kind == "f" else None
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
         return "np." + fqn.split(".", 1)[1] if fqn.startswith("numpy.") else fqn
@@ -192,9 +214,15 @@ class NumpyExpressionPrinter(NumPyPrinter):
         *branches, (last_value, last_condition) = expr.args
         if last_condition != sp.true:
             raise NotImplementedError("Piecewise without a default branch")
-        code = self._print(last_value)
+        # np.where(c, 1, 0) is an int64 array, which would make float32 arrays float64: with
+        # numbers in every branch, they are typed as the statement's float dtype.
+        typed = self.float_dtype not in (None, "float64") and all(
+            v.is_number for v, _ in expr.args)
+        value_code = (lambda v: f"np.{self.float_dtype}({self._print(v)})") if typed \
+            else self._print
+        code = value_code(last_value)
         for value, condition in reversed(branches):
-            code = f"np.where({self._print(condition)}, {self._print(value)}, {code})"
+            code = f"np.where({self._print(condition)}, {value_code(value)}, {code})"
         return code
 
     def _print_Relational(self, expr: sp.core.relational.Relational) -> str:

@@ -155,7 +155,7 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
         operands = [reference(i) for i in node.inputs]
         expr = _apply(node, [o[0] for o in operands])
         depth = 1 + max((o[1] for o in operands), default=0)
-        natural = _broadcast([o[2] for o in operands])
+        natural = broadcast_shapes([o[2] for o in operands])
         materialise = (
             read_in_full(node) or node in pinned or depth > MAX_INLINE_DEPTH
             or (node in name_hints and len(users[node]) > 1)
@@ -180,7 +180,7 @@ def _apply(node: Node, operands: list[sp.Expr]) -> sp.Expr:
     return OPS[node.op].sympy(namespace, *operands)
 
 
-def _broadcast(shapes: list[Shape]) -> Shape:
+def broadcast_shapes(shapes: list[Shape]) -> Shape:
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for shape in shapes:

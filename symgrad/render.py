@@ -73,20 +73,23 @@ def _readable_header(header: dict) -> dict:
 def blocks_of(statements: list[Statement | BlockFunction]) -> list[Block]:
     """Consecutive statements from the same user line share one comment."""
     blocks: list[Block] = []
+    last_comment = None  # the comment in force (a guarded block of the same line has none)
     for statement in statements:
         if isinstance(statement, BlockFunction):
             blocks.append(Block(None, False, [], RenderedFunction(
                 statement.name, statement.params, blocks_of(statement.statements),
                 statement.returns, statement.rows, statement.block_rows)))
+            last_comment = None  # after a block function, the next line names its source again
             continue
         comment = _comment(statement)
-        same_line = blocks and blocks[-1].function is None and blocks[-1].comment == comment
+        same_line = blocks and blocks[-1].function is None and last_comment == comment
         if same_line and blocks[-1].guarded == statement.guarded:
             blocks[-1].statements.append(statement)
         elif same_line:
             blocks.append(Block(None, statement.guarded, [statement]))
         else:
             blocks.append(Block(comment, statement.guarded, [statement]))
+        last_comment = comment
     return blocks
 
 

@@ -67,34 +67,36 @@ class Scheduled:
     guarded: set[sp.Symbol]
     items: list[Item]  # the block planner's view of every value
     plan: list[Any]  # symbols and BlockRegions, in order
+    shape_of: dict[sp.Symbol, tuple[int, ...]]  # the shape each statement computes
+    dtype_of: dict[sp.Symbol, str]  # the float dtype each statement computes in
     partial_sums: dict[sp.Symbol, str] = field(default_factory=dict)
 
 
 def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
-                by_symbol: dict[sp.Symbol, Value], deps: dict[sp.Symbol, list[sp.Symbol]]
-                ) -> list[Item]:
+                by_symbol: dict[sp.Symbol, Value], deps: dict[sp.Symbol, list[sp.Symbol]],
+                expression_shape: dict[sp.Symbol, tuple[int, ...]]) -> list[Item]:
     """Shape, dtype and kind of every value, for the block and buffer planners."""
     items: list[Item] = []
-    shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
     dtype_of: dict[sp.Symbol, str | None] = {}
     for symbol in order:
         kind = "other"
         if symbol in temps:
             expr = temps[symbol]
-            shape = _broadcast_shapes([shape_of[d] for d in deps[symbol]])
+            shape = expression_shape[symbol]
             dtype = _expression_dtype(expr, [dtype_of[d] for d in deps[symbol]])
             kind = "elementwise"
         else:
             value = by_symbol[symbol]
             node = value.node
             dtype = node.dtype
-            shape = node.shape if value.expr is None or _filled(value) else value.natural_shape
-            if value.expr is not None and not _filled(value):
+            filled = _filled(value, expression_shape[symbol])
+            shape = node.shape if value.expr is None or filled else expression_shape[symbol]
+            if value.expr is not None and not filled:
                 kind = "elementwise"
             elif node.op == "sum" and not node.param("keepdims") and \
                     len(node.param("axes")) == node.inputs[0].ndim:
                 kind = "full_sum"
-        shape_of[symbol], dtype_of[symbol] = shape, dtype
+        dtype_of[symbol] = dtype
         operations = 1
         if kind == "elementwise" and _nbytes(shape, dtype) >= blocking.BLOCKING_MIN_BYTES:
             operations = sp.count_ops(temps[symbol] if symbol in temps else
@@ -103,10 +105,11 @@ def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
     return items
 
 
-def _filled(value: Value) -> bool:
-    """An expression value made full size by np.full / np.broadcast_to (fill_code)."""
+def _filled(value: Value, shape: tuple[int, ...]) -> bool:
+    """An expression value (of this computed shape) made full size by np.full or
+    np.broadcast_to (fill_code)."""
     return value.read_in_full and value.expr is not None and (
-        _is_constant(value.expr) or value.natural_shape != value.node.shape)
+        _is_constant(value.expr) or shape != value.node.shape)
 
 
 def _is_constant(expr: sp.Expr) -> bool:
@@ -196,6 +199,7 @@ class StatementWriter:
             return []
         name = s.names[symbol]
         guarded = symbol in s.guarded
+        self.printer.float_dtype = s.dtype_of.get(symbol)
         site = s.by_symbol[symbol].node.site if symbol in s.by_symbol else self.site_of[symbol]
         if symbol in self.reuse and target is None:
             lines = self._in_place(symbol, name, s.names[self.reuse[symbol]])
@@ -216,10 +220,9 @@ class StatementWriter:
         if value.expr is not None:
             code = self.printer.doprint(value.expr)
             self.equations.append((name, value.expr))
-            if _filled(value):
+            if _filled(value, s.shape_of[symbol]):
                 code = fill_code(node.shape, code, node.dtype, _is_constant(value.expr))
-            elif not _is_constant(value.expr) and node.is_float and not _carries_dtype(
-                    value.expr, s.temps, {}):
+            elif node.is_float and not _carries_dtype(value.expr, s.temps, {}):
                 code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         elif symbol in self.sums:
             code = sum_code(s.partial_sums[symbol])
@@ -328,7 +331,8 @@ class StatementWriter:
                 op = value.node.op
                 fresh = op in FRESH_STRUCTURAL
                 writable = op == "matmul" and symbol not in self.sums
-            elif isinstance(expr, (sp.Symbol, InlineCode)) or (value and _filled(value)):
+            elif isinstance(expr, (sp.Symbol, InlineCode)) or (
+                    value and _filled(value, s.shape_of[symbol])):
                 fresh, writable = _is_constant(expr), False  # np.full, or a view
             else:
                 fresh = True

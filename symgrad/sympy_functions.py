@@ -230,11 +230,19 @@ class clip(sp.Function):
 
     def fdiff(self, argindex=1):
         a, lo, hi = self.args
+        # A missing bound (np.clip(x, lo, None)) is an infinite Literal: its tests always hold.
+        no_lo, no_hi = _infinite(lo, -1), _infinite(hi, 1)
         if argindex == 1:
-            return _select(sp.And(sp.Ge(a, lo), sp.Le(a, hi)))
+            return _select(sp.And(sp.true if no_lo else sp.Ge(a, lo),
+                                  sp.true if no_hi else sp.Le(a, hi)))
         if argindex == 2:
-            return _select(sp.And(sp.Lt(a, lo), sp.Lt(lo, hi)))
-        return _select(sp.Or(sp.Gt(a, hi), sp.Lt(hi, lo)))
+            return _select(sp.And(sp.Lt(a, lo), sp.true if no_hi else sp.Lt(lo, hi)))
+        return _select(sp.Or(sp.Gt(a, hi), sp.false if no_lo else sp.Lt(hi, lo)))
+
+
+def _infinite(bound, sign: int) -> bool:
+    """Whether `bound` is the constant sign*inf (a symbolic.Literal, which SymPy cannot see)."""
+    return getattr(bound, "value", None) == sign * float("inf")
 
 
 class arctan2(sp.Function):

@@ -122,3 +122,14 @@ def test_python_and_numpy_scalars_follow_nep50():
     assert sg.jit(lambda v: v * 2.5 + 1)(x).dtype == np.float32  # weak Python scalars
     assert sg.jit(lambda v: v * np.float64(2.5))(x).dtype == np.float64  # strong numpy scalar
     assert sg.jit(lambda v: np.float_power(v, 2))(x).dtype == np.float64
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, -1, -2])
+def test_round_with_decimals_is_numpys_bit_for_bit(decimals):
+    x = np.random.default_rng(5).uniform(-500, 500, 200)
+    x[:4] = [0.5, 1.5, 2.675, -0.125]  # halves round to even; 2.675 is below 2.675 in binary
+    for fn in (lambda v: np.round(v, decimals), lambda v: np.around(v, decimals),
+               lambda v: v.round(decimals)):
+        assert [_bits(v) for v in sg.jit(fn)(x)] == [_bits(v) for v in fn(x)]
+    np.testing.assert_array_equal(sg.grad(lambda v: np.sum(np.round(v, decimals) * v))(x),
+                                  np.round(x, decimals))
