@@ -30,6 +30,12 @@ MAX_SIGNATURES = 64  # per compiled function; the oldest signature is dropped fi
 _ndarray = np.ndarray
 
 
+def _defaults(fn: Callable) -> dict[str, Any]:
+    """Default values of the function's parameters (used like passed arguments)."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _parameters(fn: Callable) -> list[str]:
     try:
         signature = inspect.signature(fn)
@@ -80,6 +86,7 @@ class CompiledFunction:
             raise ArgumentError(f"backend={backend!r} is not available (backends: 'numpy')")
         self.fn = fn
         self.params = _parameters(fn)
+        self.defaults = _defaults(fn)
         if kind == "jit":
             self.transform = Transform("jit")
         else:
@@ -129,6 +136,8 @@ class CompiledFunction:
             if name in bound:
                 raise ArgumentError(f"{self!r} got two values for {name!r}")
             bound[name] = value
+        for name, default in self.defaults.items():
+            bound.setdefault(name, default)
         missing = [n for n in names if n not in bound]
         if missing:
             raise ArgumentError(f"{self!r} is missing arguments: {', '.join(missing)}")

@@ -96,3 +96,13 @@ def test_gradients_never_alias_inputs():
     np.testing.assert_array_equal(g, y)
     g[0] = 100.0
     assert y[0] == 0.0
+
+
+def test_default_arguments_are_used_like_passed_ones():
+    def f(x, scale=2.0, bias=np.ones(3)):
+        return np.sum(x * scale + bias)
+
+    np.testing.assert_array_equal(sg.grad(f)(np.ones(3)), [2.0, 2.0, 2.0])
+    value, g = sg.value_and_grad(f)(np.ones(3), scale=3.0)
+    assert value == 12.0
+    np.testing.assert_array_equal(g, [3.0, 3.0, 3.0])
