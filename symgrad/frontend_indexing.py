@@ -46,7 +46,7 @@ def traced_getitem(builder: Builder, x: Node, index: Any) -> Node:
         for array in _index_arrays(builder, item):
             entries.append(("a", len(arrays)))
             arrays.append(array)
-    index_entries = prim_index.normalize_index(tuple(entries), x.shape, _where(builder))
+    index_entries = prim.normalize_index(tuple(entries), x.shape, _where(builder))
     return prim_index.gather(builder, x, index_entries, arrays)
 
 

@@ -8,7 +8,6 @@ indexing a zero-stride dummy, so numpy's rules (where the advanced axes go) hold
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, Sequence
 
 import numpy as np
@@ -98,48 +97,6 @@ def unpad_index(node: Node) -> tuple:
 # ---------------------------------------------------------------------------------------------
 # Advanced indexing: gather and its adjoint
 # ---------------------------------------------------------------------------------------------
-def normalize_index(index: tuple, shape: Shape, where: str | None) -> tuple:
-    """Entries ('s', start, stop, step), ('i', k), ('n',), ('a', j): canonical and hashable.
-
-    `index` holds ints, slices, None, Ellipsis, and ('a', j, ndim) markers for index arrays.
-    """
-    def is_array(item: Any) -> bool:
-        return isinstance(item, tuple) and item and item[0] == "a"
-
-    if sum(1 for i in index if i is Ellipsis) > 1:
-        raise TracingError(f"an index can only have a single ellipsis (at {where})")
-    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
-    if consumed > len(shape):
-        raise ShapeError("getitem", [shape], f"too many indices ({consumed}) for an array "
-                         f"with {len(shape)} dims", where)
-    out: list[tuple] = []
-    dim = 0
-    for item in index:
-        if item is Ellipsis:
-            for _ in range(len(shape) - consumed):
-                out.append(("s", 0, shape[dim], 1))
-                dim += 1
-        elif item is None:
-            out.append(("n",))
-        elif isinstance(item, slice):
-            out.append(("s", *item.indices(shape[dim])))
-            dim += 1
-        elif is_array(item):
-            out.append(("a", item[1]))
-            dim += 1
-        else:
-            k = operator.index(item)
-            if not -shape[dim] <= k < shape[dim]:
-                raise ShapeError("getitem", [shape], f"index {k} is out of bounds for axis "
-                                 f"{dim} with size {shape[dim]}", where)
-            out.append(("i", k % shape[dim]))
-            dim += 1
-    while dim < len(shape):
-        out.append(("s", 0, shape[dim], 1))
-        dim += 1
-    return tuple(out)
-
-
 def as_numpy_index(index: tuple, arrays: Sequence[Any]) -> tuple:
     """The normalised index as a numpy index, with `arrays` for the ('a', j) entries."""
     items: list[Any] = []

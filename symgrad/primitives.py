@@ -308,16 +308,24 @@ def matmul(b: Builder, x: Node, y: Node) -> Node:
 # ---------------------------------------------------------------------------------------------
 def normalize_basic_index(index: Any, shape: Shape, where: str | None) -> tuple:
     """A canonical, hashable basic index: entries ('s', start, stop, step), ('i', k), ('n',)."""
-    items = index if isinstance(index, tuple) else (index,)
-    if sum(1 for i in items if i is Ellipsis) > 1:
+    return normalize_index(index if isinstance(index, tuple) else (index,), shape, where)
+
+
+def normalize_index(index: tuple, shape: Shape, where: str | None) -> tuple:
+    """Entries ('s', start, stop, step), ('i', k), ('n',), ('a', j): canonical and hashable.
+
+    `index` holds ints, slices, None, Ellipsis, and ('a', j, ndim) markers for index arrays
+    (advanced indexing, prim_index.py).
+    """
+    if sum(1 for i in index if i is Ellipsis) > 1:
         raise TracingError(f"an index can only have a single ellipsis (at {where})")
-    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
     if consumed > len(shape):
         raise ShapeError("getitem", [shape], f"too many indices ({consumed}) for an array "
                          f"with {len(shape)} dims", where)
     out: list[tuple] = []
     dim = 0
-    for item in items:
+    for item in index:
         if item is Ellipsis:
             for _ in range(len(shape) - consumed):
                 out.append(("s", 0, shape[dim], 1))
@@ -325,8 +333,10 @@ def normalize_basic_index(index: Any, shape: Shape, where: str | None) -> tuple:
         elif item is None:
             out.append(("n",))
         elif isinstance(item, slice):
-            start, stop, step = item.indices(shape[dim])
-            out.append(("s", start, stop, step))
+            out.append(("s", *item.indices(shape[dim])))
+            dim += 1
+        elif isinstance(item, tuple) and item and item[0] == "a":
+            out.append(("a", item[1]))
             dim += 1
         else:
             k = operator.index(item)
