@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
 import symgrad as sg
+from subprocess_run import run_script
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, symgrad as sg
@@ -25,14 +23,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _generate(tmp_path, seed: str) -> str:
-    script = tmp_path / "model.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONHASHSEED": seed,
-           "SYMGRAD_CACHE_DIR": str(tmp_path / f"cache{seed}")}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_script(tmp_path, SCRIPT, seed)
 
 
 def test_same_input_same_bytes_across_hash_seeds(tmp_path):

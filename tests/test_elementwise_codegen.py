@@ -2,10 +2,7 @@
 float32 and mixed inputs promote as numpy does."""
 from __future__ import annotations
 
-import os
 import struct
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -15,6 +12,7 @@ import sympy as sp
 import symgrad as sg
 from symgrad.printer import NumpyExpressionPrinter, float_literal
 from symgrad.symbolic import Literal, constant_expr
+from subprocess_run import run_script
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, scipy.special as sc, symgrad as sg
@@ -32,14 +30,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _generate(tmp_path, seed: str) -> str:
-    script = tmp_path / "model.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONHASHSEED": seed,
-           "SYMGRAD_CACHE_DIR": str(tmp_path / f"cache{seed}")}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_script(tmp_path, SCRIPT, seed)
 
 
 def test_same_source_across_hash_seeds(tmp_path):
