@@ -176,7 +176,3 @@ class KeyParts:
 def key_parts(graph: Graph, transform: str, backend: str) -> KeyParts:
     return KeyParts({**toolchain_components(), **graph_components(graph),
                      "transform": transform, "backend": backend})
-
-
-def cache_key(graph: Graph, transform: str, backend: str) -> str:
-    return key_parts(graph, transform, backend).key

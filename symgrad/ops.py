@@ -175,11 +175,3 @@ _register(
     OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
 )
-
-
-def group_of(op: str) -> Group:
-    return OPS[op].group
-
-
-def is_elementwise(op: str) -> bool:
-    return OPS[op].group is Group.ELEMENTWISE

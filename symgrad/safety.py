@@ -71,11 +71,6 @@ def check_source(source: str, filename: str = "<generated>") -> ast.Module:
     return tree
 
 
-def compile_checked(source: str, filename: str) -> object:
-    """The code object of `source`, after the check (parsed once)."""
-    return compile(check_source(source, filename), filename, "exec")
-
-
 @lru_cache(maxsize=1024)
 def _numpy_name_allowed(name: str) -> bool:
     if name.startswith("_") or name in NUMPY_REFUSED:
@@ -355,4 +350,3 @@ def _is_string(node: ast.expr) -> bool:
 def _is_numpy_attribute(node: ast.expr, attr: str | None = None) -> bool:
     return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
             and node.value.id == NUMPY_ALIAS and (attr is None or node.attr == attr))
-
