@@ -2,13 +2,16 @@
 stability rules (stability.py) cannot see because a reduction sits in the middle.
 
 They run after tracing and before differentiation, so the derivative is taken of the stable
-form. Each rule is one row of `GRAPH_RULES`: a name (reported by `lower(...).rewrites`) and a
-function that returns the replacement of a node, or None.
+form. Each rule is one row of a pass in `GRAPH_PASSES`: a name (reported by
+`lower(...).rewrites`) and a function that returns the replacement of a node, or None.
 
+- `exp(x) / sum(exp(x))` becomes the `softmax` op and `x - log(sum(exp(x)))` the
+  `log_softmax` op (also when written by hand as `x - (m + log(sum(exp(x - m))))`). The ops
+  shift by max(x) themselves, so `softmax(x - max(x))` is `softmax(x)`: their gradients are the
+  short closed forms y * (g - sum(g * y)) and g - exp(y) * sum(g), with no gradient through the
+  shift (zero in exact arithmetic, rounding noise and a tie count per row in floating point).
 - `log(sum(exp(x)))` overflows at x = 1000: it becomes `m + log(sum(exp(x - m)))` with
   m = max(x) held constant (the identity holds for every m, so every derivative is unchanged).
-- `exp(x) / sum(exp(x))` (softmax) is NaN at x = 1000: numerator and denominator are both
-  shifted by that m.
 - `sqrt(sum(x*x))` has the gradient x/|x|, NaN at x = 0: it becomes the `norm` op, whose
   gradient there is 0, the minimum-norm subgradient (PyTorch's `linalg.norm` convention).
 """
@@ -19,7 +22,7 @@ from typing import Callable
 
 from . import prim_reduce
 from . import primitives as prim
-from .graph import Builder, Graph, Node
+from .graph import Builder, Graph, Node, Shape
 
 GraphRewrite = Callable[[Builder, Node], "Node | None"]
 
@@ -75,22 +78,69 @@ def _logsumexp(b: Builder, node: Node) -> Node | None:
     return prim.elementwise(b, "add", shift, prim.elementwise(b, "log", total))
 
 
+def _sum_of_exp(total: Node, shape: Shape) -> tuple[Node, tuple[int, ...]] | None:
+    """(x, axes) when `total` is sum(exp(x)) over `axes` of an x of `shape`, in a form that
+    broadcasts against x as the kept-dims sum: keepdims, reshaped to the kept shape
+    (`e.sum(-1)[:, None]`), or summed over every axis."""
+    s = total.inputs[0] if total.op == "reshape" else total
+    if s.op != "sum" or s.inputs[0].op != "exp":
+        return None
+    x, axes = s.inputs[0].inputs[0], s.param("axes")
+    if not x.is_float or x.shape != shape or any(shape[a] == 0 for a in axes):
+        return None
+    kept = prim.reduced_shape(shape, axes, True)
+    if total is not s and total.shape != kept:
+        return None  # a reshape that moves the sum onto other axes
+    if total is s and not s.param("keepdims") and len(axes) != x.ndim:
+        return None  # the sum broadcasts against other axes: not a normalisation
+    return x, axes
+
+
 def _softmax(b: Builder, node: Node) -> Node | None:
-    if node.op != "divide" or node.inputs[0].op != "exp":
+    """exp(x) / sum(exp(x)) -> softmax(x)."""
+    if node.op != "divide" or node.inputs[0].op != "exp" or node.shape != node.inputs[0].shape:
         return None
-    numerator, s = node.inputs
-    if s.op == "reshape" and s.inputs[0].op == "sum":  # e / e.sum(-1)[:, None]
-        s = s.inputs[0]
-        if node.inputs[1].shape != prim.reduced_shape(numerator.shape, s.param("axes"), True):
-            return None
-    x = _summed_exp(s)
-    if x is None or s.inputs[0] is not numerator:
+    found = _sum_of_exp(node.inputs[1], node.shape)
+    if found is None or found[0] is not node.inputs[0].inputs[0]:
         return None
-    axes = s.param("axes")
-    if not s.param("keepdims") and node.inputs[1] is s and len(axes) != x.ndim:
-        return None  # the sum broadcasts against other axes: not a softmax
-    m, e = _shifted_exp(b, x, axes)
-    return prim.elementwise(b, "divide", e, prim.reduce_sum(b, e, axes, True))
+    return prim_reduce.normalise(b, "softmax", *found)
+
+
+def _log_softmax(b: Builder, node: Node) -> Node | None:
+    """x - log(sum(exp(x))) -> log_softmax(x); also x - (c + log(sum(exp(x - c)))), the
+    hand-stabilised form, -> log_softmax(x - c)."""
+    if node.op != "subtract" or node.shape != node.inputs[0].shape:
+        return None
+    x, subtracted = node.inputs
+    if subtracted.op == "log":
+        found = _sum_of_exp(subtracted.inputs[0], x.shape)
+        if found is not None and found[0] is x:
+            return prim_reduce.normalise(b, "log_softmax", *found)
+    if subtracted.op == "add":
+        for c, log in (subtracted.inputs, subtracted.inputs[::-1]):
+            if log.op != "log":
+                continue
+            found = _sum_of_exp(log.inputs[0], x.shape)
+            if found is not None and found[0].op == "subtract" \
+                    and found[0].inputs[0] is x and found[0].inputs[1] is c:
+                return prim_reduce.normalise(b, "log_softmax", *found)
+    return None
+
+
+def _unshifted(b: Builder, node: Node) -> Node | None:
+    """softmax(x - max(x)) -> softmax(x) (and so for log_softmax): the op shifts by the
+    maximum itself, and the gradient through the shift, zero in exact arithmetic, is not
+    computed at all."""
+    if node.op not in prim_reduce.NORMALISERS or node.inputs[0].op != "subtract":
+        return None
+    x, shift = node.inputs[0].inputs
+    peeled = _peel(shift, ("stop_gradient", "reshape", "broadcast_to"))
+    if peeled.op != "max" or peeled.inputs[0] is not x or x.shape != node.shape:
+        return None
+    aligned = (1,) * (x.ndim - len(shift.shape)) + shift.shape
+    if any(aligned[a] != 1 for a in node.param("axes")):
+        return None  # the shift varies along the normalised axes
+    return prim_reduce.normalise(b, node.op, x, node.param("axes"))
 
 
 def _squared(q: Node) -> Node | None:
@@ -114,26 +164,43 @@ def _norm(b: Builder, node: Node) -> Node | None:
     return prim_reduce.reduce(b, "norm", x, s.param("axes"), s.param("keepdims"))
 
 
-GRAPH_RULES: tuple[GraphRule, ...] = (
-    GraphRule("logsumexp: log(sum(exp(x))) shifted by max(x)", _logsumexp),
-    GraphRule("softmax: exp(x)/sum(exp(x)) shifted by max(x)", _softmax),
-    GraphRule("norm: sqrt(sum(x*x)) as norm(x), gradient 0 at x = 0", _norm),
+# Passes run in order. The normalisations come first, so that the stability rules below do
+# not rewrite the log(sum(exp(x))) inside x - log(sum(exp(x))) before it is recognised.
+GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
+    (
+        GraphRule("softmax: exp(x)/sum(exp(x)) as softmax(x), shifted by max(x)", _softmax),
+        GraphRule("log_softmax: x - log(sum(exp(x))) as log_softmax(x), shifted by max(x)",
+                  _log_softmax),
+        GraphRule("softmax(x - max(x)) as softmax(x): no gradient through the shift",
+                  _unshifted),
+    ),
+    (
+        GraphRule("logsumexp: log(sum(exp(x))) shifted by max(x)", _logsumexp),
+        GraphRule("norm: sqrt(sum(x*x)) as norm(x), gradient 0 at x = 0", _norm),
+    ),
 )
+GRAPH_RULES: tuple[GraphRule, ...] = tuple(rule for rules in GRAPH_PASSES for rule in rules)
 
 
 def rewrite_graph(graph: Graph) -> tuple[Graph, list[str]]:
     """The graph with every rule applied (rebuilt only if one fires), and the rules that did."""
-    nodes = sorted(set(graph.inputs) | set(graph.nodes()), key=lambda n: n.serial)
-    if not any(rule.rewrite(Builder(), n) is not None for n in nodes for rule in GRAPH_RULES):
-        return graph, []
-    builder = Builder()
     fired: set[str] = set()
+    for rules in GRAPH_PASSES:
+        graph = _rewrite_pass(graph, rules, fired)
+    return graph, sorted(fired)
+
+
+def _rewrite_pass(graph: Graph, rules: tuple[GraphRule, ...], fired: set[str]) -> Graph:
+    nodes = sorted(set(graph.inputs) | set(graph.nodes()), key=lambda n: n.serial)
+    if not any(rule.rewrite(Builder(), n) is not None for n in nodes for rule in rules):
+        return graph
+    builder = Builder()
     new: dict[Node, Node] = {}
     for node in nodes:  # creation order is a topological order
         rebuilt = builder.node(node.op, [new[i] for i in node.inputs], dict(node.params),
                                node.shape, node.dtype, node.site)
         builder.site = node.site
-        for rule in GRAPH_RULES:
+        for rule in rules:
             replacement = rule.rewrite(builder, rebuilt)
             if replacement is not None:
                 fired.add(rule.name)
@@ -141,6 +208,5 @@ def rewrite_graph(graph: Graph) -> tuple[Graph, list[str]]:
         builder.site = None
         new[node] = rebuilt
     hints = {new[n]: name for n, name in graph.name_hints.items() if n in new}
-    rewritten = Graph(tuple(new[n] for n in graph.inputs), tuple(new[n] for n in graph.outputs),
-                      name_hints=hints)
-    return rewritten, sorted(fired)
+    return Graph(tuple(new[n] for n in graph.inputs), tuple(new[n] for n in graph.outputs),
+                 name_hints=hints)

@@ -129,7 +129,7 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     expression_sets = {"lifted": lifted_exprs, "before_cse": simplified_exprs,
                        "after_cse": [e for _, e in replacements] + list(reduced)}
 
-    namer = Namer(RESERVED | {"_sigmoid", "_unslice", "_scatter_add"})
+    namer = Namer(RESERVED | {"_sigmoid"} | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})
     param_names = [namer.claim(p) for p in params]
     names = Names()
     for value in lifted.values:

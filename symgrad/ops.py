@@ -165,6 +165,8 @@ _register(
     OpRecord("min", Group.REDUCTION, 1),  # params: axes, keepdims
     OpRecord("prod", Group.REDUCTION, 1),  # params: axes, keepdims
     OpRecord("norm", Group.REDUCTION, 1),  # params: axes, keepdims (2-norm; gradient 0 at 0)
+    OpRecord("softmax", Group.REDUCTION, 1),  # params: axes (same shape: exp(x)/sum(exp(x)))
+    OpRecord("log_softmax", Group.REDUCTION, 1),  # params: axes (x - log(sum(exp(x))))
     OpRecord("cumsum", Group.REDUCTION, 1),  # params: axis
     OpRecord("cumprod", Group.REDUCTION, 1),  # params: axis
     OpRecord("argmax", Group.REDUCTION, 1, differentiable=False),  # params: axis, keepdims

@@ -67,3 +67,13 @@ def arg_reduce(b: Builder, op: str, x: Node, axis: int | None, keepdims: bool = 
     else:
         shape = reduced_shape(x.shape, (axis,), keepdims)
     return b.node(op, (x,), {"axis": axis, "keepdims": keepdims}, shape, "int64")
+
+
+NORMALISERS = ("softmax", "log_softmax")
+
+
+def normalise(b: Builder, op: str, x: Node, axes: tuple[int, ...]) -> Node:
+    """softmax or log_softmax of the float array `x` over `axes` (normalised, sorted): the same
+    shape, every slice along `axes` scaled to sum to 1 (or its log)."""
+    assert op in NORMALISERS and x.is_float, (op, x.dtype)
+    return b.node(op, (x,), {"axes": tuple(axes)}, x.shape, x.dtype)

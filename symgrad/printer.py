@@ -426,6 +426,8 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "min": _reduction("np.min"),
     "prod": _reduction("np.prod"),
     "norm": _norm,
+    "softmax": lambda node, a: f"_softmax({a}, axis={_axes_code(node.param('axes'))})",
+    "log_softmax": lambda node, a: f"_log_softmax({a}, axis={_axes_code(node.param('axes'))})",
     "cumsum": lambda node, a: f"np.cumsum({a}, axis={node.param('axis')})",
     "cumprod": lambda node, a: f"np.cumprod({a}, axis={node.param('axis')})",
     "argmax": _arg_reduction,
@@ -441,7 +443,8 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "einsum": _einsum,
 }
 
-STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
+STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add", "softmax": "softmax",
+                      "log_softmax": "log_softmax"}
 
 
 def const_array_code(value: ConstArray) -> str:

@@ -80,6 +80,20 @@ def _norm_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
     return prim.elementwise(b, "multiply", _kept(b, node, g), direction)
 
 
+def _softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
+    """y * (g - sum(g * y)) over the normalised axes, y the softmax itself."""
+    weighted = prim.reduce_sum(b, prim.elementwise(b, "multiply", g, node), node.param("axes"),
+                               True)
+    return prim.elementwise(b, "multiply", node, prim.elementwise(b, "subtract", g, weighted))
+
+
+def _log_softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
+    """g - softmax(x) * sum(g), with softmax(x) = exp(y) recomputed from the output y."""
+    total = prim.reduce_sum(b, g, node.param("axes"), True)
+    softmax = prim.elementwise(b, "exp", node)
+    return prim.elementwise(b, "subtract", g, prim.elementwise(b, "multiply", softmax, total))
+
+
 def _reverse_cumsum(b: Builder, v: Node, axis: int) -> Node:
     return prim_index.flip(b, prim_reduce.scan(b, "cumsum", prim_index.flip(b, v, (axis,)),
                                                axis), (axis,))
@@ -226,6 +240,8 @@ VJP_RULES: dict[str, VjpRule] = {
     "min": _extremum_vjp,
     "prod": _prod_vjp,
     "norm": _norm_vjp,
+    "softmax": _softmax_vjp,
+    "log_softmax": _log_softmax_vjp,
     "cumsum": _cumsum_vjp,
     "cumprod": _cumprod_vjp,
     # movement

@@ -150,6 +150,21 @@ case("logsumexp_unshifted", lambda x: S(np.log(np.sum(np.exp(x), axis=1))),
 case("softmax_unshifted",
      lambda x: S(np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True) * np.arange(4.0)),
      lambda x: TS(torch.softmax(x, -1) * torch.arange(4.0, dtype=torch.float64)), (3, 4))
+case("softmax_two_axes",
+     lambda x: S(np.exp(x) / np.sum(np.exp(x), axis=(0, 2), keepdims=True) * np.arange(2.0)),
+     lambda x: TS(torch.exp(x) / torch.sum(torch.exp(x), (0, 2), keepdim=True)
+                  * torch.arange(2.0, dtype=torch.float64)), (2, 3, 2))
+case("softmax_row_sum_indexed",
+     lambda x: S(np.exp(x) / np.exp(x).sum(-1)[:, None] * np.arange(4.0)),
+     lambda x: TS(torch.softmax(x, -1) * torch.arange(4.0, dtype=torch.float64)), (3, 4))
+case("log_softmax_axis0",
+     lambda x: S(x - np.log(np.sum(np.exp(x), axis=0, keepdims=True))),
+     lambda x: TS(torch.log_softmax(x, 0)), (3, 4))
+case("log_softmax_stable_by_hand",
+     lambda x: S((x - np.max(x, axis=-1, keepdims=True))
+                 - np.log(np.sum(np.exp(x - np.max(x, axis=-1, keepdims=True)), axis=-1,
+                                 keepdims=True))),
+     lambda x: TS(torch.log_softmax(x, -1)), (3, 4))
 case("argmax_gather", lambda x: S(x[np.arange(3), np.argmax(x, axis=1)] * 2),
      lambda x: TS(x[torch.arange(3), torch.argmax(x, 1)] * 2), (3, 4))
 case("argmin_method", lambda x: S(x.ravel()[x.argmin()] * x),

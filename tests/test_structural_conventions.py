@@ -115,13 +115,77 @@ def test_unshifted_forms_are_finite_and_correct_at_extremes(numpy_fn, torch_fn, 
     assert any(r.startswith(rule + ":") for r in f.lower(EXTREME).rewrites)
 
 
-def test_already_shifted_softmax_is_left_alone():
-    def f(x):
-        e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-        return np.sum(e / np.sum(e, axis=-1, keepdims=True) * WEIGHTS)
+def shifted_softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return np.sum(e / np.sum(e, axis=-1, keepdims=True) * WEIGHTS)
 
-    lowered = sg.value_and_grad(f).lower(EXTREME)
-    assert not any(r.startswith(("softmax", "logsumexp")) for r in lowered.rewrites)
+
+def log_softmax_plain(x):
+    return np.sum((x - np.log(np.sum(np.exp(x), axis=1, keepdims=True))) * WEIGHTS)
+
+
+def log_softmax_shifted(x):
+    z = x - np.max(x, axis=1, keepdims=True)
+    return np.sum((z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))) * WEIGHTS)
+
+
+def log_softmax_by_hand(x):
+    m = np.max(x, axis=1, keepdims=True)
+    lse = m + np.log(np.sum(np.exp(x - m), axis=1, keepdims=True))
+    return np.sum((x - lse) * WEIGHTS)
+
+
+def log_softmax_flat(x):
+    v = x.reshape(-1)
+    return np.sum((v - np.log(np.sum(np.exp(v)))) * 0.25)
+
+
+TIES = np.array([[2.0, 2.0, -1.0], [0.0, 0.0, 0.0], [5.0, -3.0, 5.0]])
+
+
+@pytest.mark.parametrize("numpy_fn, torch_fn, op", [
+    (shifted_softmax, lambda t: torch.sum(torch.softmax(t, -1) * torch.tensor(WEIGHTS)),
+     "_softmax(x, axis=1)"),
+    (log_softmax_plain, lambda t: torch.sum(torch.log_softmax(t, 1) * torch.tensor(WEIGHTS)),
+     "_log_softmax(x, axis=1)"),
+    (log_softmax_shifted, lambda t: torch.sum(torch.log_softmax(t, 1) * torch.tensor(WEIGHTS)),
+     "_log_softmax(x, axis=1)"),
+    (log_softmax_by_hand, lambda t: torch.sum(torch.log_softmax(t, 1) * torch.tensor(WEIGHTS)),
+     "_log_softmax(x, axis=1)"),
+    (log_softmax_flat, lambda t: torch.sum(torch.log_softmax(t.reshape(-1), 0) * 0.25),
+     "_log_softmax(v, axis=0)"),
+], ids=["softmax_shifted", "log_softmax", "log_softmax_shifted", "log_softmax_by_hand",
+        "log_softmax_flat"])
+def test_softmax_forms_become_one_op_without_gradient_through_the_shift(numpy_fn, torch_fn, op):
+    """However the user stabilises it, a softmax is one op: its gradient is the closed form,
+    with no tie count or comparison for the max shift (zero in exact arithmetic)."""
+    f = sg.value_and_grad(numpy_fn)
+    for x in (EXTREME, -EXTREME, TIES, np.zeros((3, 3))):
+        value, grad = f(x)
+        torch_value, (torch_grad,) = torch_gradients(torch_fn, [x], (0,))
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+        np.testing.assert_allclose(value, torch_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, torch_grad, rtol=1e-12, atol=1e-12)
+    generated_function = f.lower(EXTREME).source.split("\ndef ")[-1]  # after the helpers
+    assert op in generated_function
+    assert "==" not in generated_function and "np.max(" not in generated_function
+
+
+def test_softmax_of_a_shift_that_varies_along_the_axis_is_not_unshifted():
+    def f(x):
+        shifted = x - np.max(x, axis=0, keepdims=True)  # constant down columns, not along rows
+        e = np.exp(shifted)
+        return np.sum(e / np.sum(e, axis=1, keepdims=True) * WEIGHTS)
+
+    def torch_f(t):
+        shifted = t - torch.amax(t, 0, keepdim=True)
+        return torch.sum(torch.softmax(shifted, 1) * torch.tensor(WEIGHTS))
+
+    x = np.random.default_rng(5).normal(size=(3, 3))
+    value, grad = sg.value_and_grad(f)(x)
+    torch_value, (torch_grad,) = torch_gradients(torch_f, [x], (0,))
+    np.testing.assert_allclose(grad, torch_grad, rtol=1e-12, atol=1e-14)
+    assert "np.max(x, axis=0, keepdims=True)" in sg.value_and_grad(f).lower(x).source
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +202,13 @@ HESSIAN_CASES = [
      lambda t: torch.sum(torch.cat([t, t ** 2])[[0, 5, 5, 2]] ** 3), (4,)),
     ("logsumexp", lambda x: np.log(np.sum(np.exp(x))) * np.sum(x ** 2),
      lambda t: torch.logsumexp(t, 0) * torch.sum(t ** 2), (4,)),
+    ("softmax", lambda x: np.sum(np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)
+                                 * np.arange(12.0).reshape(3, 4) ** 2),
+     lambda t: torch.sum(torch.softmax(t, 1) * torch.arange(12.0, dtype=torch.float64)
+                         .reshape(3, 4) ** 2), (3, 4)),
+    ("log_softmax", lambda x: np.sum(np.sin(x - np.log(np.sum(np.exp(x), axis=0,
+                                                              keepdims=True)))),
+     lambda t: torch.sum(torch.sin(torch.log_softmax(t, 0))), (3, 4)),
 ]
 
 
