@@ -13,35 +13,30 @@ Needs numpy only.
 import numpy as np
 
 
-def _log_softmax(x, axis):
-    """x - log(sum(exp(x))) over `axis`, shifted by the maximum so that no exp overflows."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return shifted
-
-
 def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
     hidden = np.tanh(x @ w1 + b1)
     # models.py:13  logits = hidden @ w2 + b2
     logits = hidden @ w2 + b2
     # models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    log_probs = _log_softmax(logits, axis=1)
+    t0 = np.max(logits, axis=1, keepdims=True)
+    t1 = np.exp(logits - t0)
+    t2 = t1.sum(axis=1, keepdims=True)
     # models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1))
-    t0 = log_probs*labels
-    t1 = t0.sum(axis=1)
-    value = -t1.sum()/32
+    t3 = labels*(logits - t0 - np.log(t2))
+    t4 = t3.sum(axis=1)
+    value = -t4.sum()/32
     log_probs_bar = -labels/32
     # models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    logits_bar = log_probs_bar - log_probs_bar.sum(axis=1, keepdims=True)*np.exp(log_probs)
+    logits_bar = log_probs_bar - log_probs_bar.sum(axis=1, keepdims=True)*t1/t2
     # models.py:13  logits = hidden @ w2 + b2
     b2_bar = logits_bar.sum(axis=0)
-    t2 = w2.T
-    t3 = hidden.T
-    w2_bar = t3 @ logits_bar
+    t5 = w2.T
+    t6 = hidden.T
+    w2_bar = t6 @ logits_bar
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t4 = (logits_bar @ t2)*(1 - hidden**2)
-    b1_bar = t4.sum(axis=0)
-    t5 = x.T
-    w1_bar = t5 @ t4
+    t7 = (logits_bar @ t5)*(1 - hidden**2)
+    b1_bar = t7.sum(axis=0)
+    t8 = x.T
+    w1_bar = t8 @ t7
     return value, (w1_bar, b1_bar, w2_bar, b2_bar)

@@ -12,12 +12,18 @@ shapes and dtypes are checked as for traced code, and a transpose of a transpose
   (swap(a @ b) = swap(b) @ swap(a)): numpy passes transposed operands to BLAS without copying,
   while a transposed result stays a strided view that later reads or reshapes must copy;
 - constant factors and casts move out of sums, onto the smaller result;
-- reshapes and broadcasts of a broadcast scalar collapse into one broadcast.
+- reshapes and broadcasts of a broadcast scalar collapse into one broadcast;
+- a sum of products over short rows is an einsum (no array of the products);
+- after differentiation only: softmax and log_softmax are written out as the max, exp, sum and
+  divide a careful person writes, sharing those steps between forward and backward (the
+  backward of log_softmax reuses the forward's exp and sum); the printer then picks fast
+  reductions for them and the buffer planner reuses their arrays.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from . import prim_linalg, prim_reduce
 from . import primitives as prim
 from .graph import Builder, Graph, Node, topological_order
 
@@ -94,19 +100,51 @@ def _moved_scalar(b: Builder, node: Node) -> Node | None:
     return prim.broadcast_to(b, source, node.shape)
 
 
+def _product_summed(b: Builder, node: Node) -> Node | None:
+    """sum(a * b) over short trailing rows -> einsum("ijk,ijk->ij", a, b): the products are
+    summed as they are made, with no array of them (a softmax's backward, a row-wise dot)."""
+    if node.op != "sum" or node.inputs[0].op != "multiply" or not node.is_float:
+        return None
+    x, y = node.inputs[0].inputs
+    axes = node.param("axes")
+    if x.shape != y.shape or x.shape != node.inputs[0].shape or x.dtype != y.dtype \
+            or x.dtype != node.dtype or not prim_reduce.row_reduction(x.shape, axes):
+        return None
+    letters = "ijklmnopqrstuvwxyzabcdefgh"[:x.ndim]
+    kept = letters[:x.ndim - len(axes)]
+    dot = prim_linalg.einsum(b, [letters, letters], kept, [x, y])
+    return prim.reshape(b, dot, node.shape) if node.param("keepdims") else dot
+
+
+def _written_out(b: Builder, node: Node) -> Node | None:
+    """softmax(x) -> e / s and log_softmax(x) -> (x - m) - log(s), with m = max(x),
+    e = exp(x - m) and s = sum(e) over the normalised axes."""
+    if node.op not in prim_reduce.NORMALISERS:
+        return None
+    x, axes = node.inputs[0], node.param("axes")
+    shifted = prim.elementwise(b, "subtract", x, prim_reduce.reduce(b, "max", x, axes, True))
+    exps = prim.elementwise(b, "exp", shifted)
+    total = prim.reduce_sum(b, exps, axes, True)
+    if node.op == "softmax":
+        return prim.elementwise(b, "divide", exps, total)
+    return prim.elementwise(b, "subtract", shifted, prim.elementwise(b, "log", total))
+
+
 RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product, _sum_of_scaled,
                            _sum_of_cast_mask, _moved_scalar)
-_RULE_OPS = ("matmul", "transpose", "sum", "reshape")  # no rule fires on a graph without these
+FINAL_RULES: tuple[Rule, ...] = RULES + (_written_out, _product_summed)  # once nothing is differentiated again
+# No rule fires on a graph without these ops.
+_RULE_OPS = ("matmul", "transpose", "sum", "reshape") + prim_reduce.NORMALISERS
 
 
-def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node],
-                                                                         dict[Node, str]]:
+def optimize(outputs: Sequence[Node], hints: dict[Node, str],
+             rules: tuple[Rule, ...] = FINAL_RULES) -> tuple[list[Node], dict[Node, str]]:
     """The outputs rebuilt with every rule applied once per node, and the name hints moved to
     the rebuilt nodes. Inputs stay the same node objects."""
     order = sorted(topological_order(outputs), key=lambda n: n.serial)
     scratch = Builder()  # if no rule fires on the graph as it is, none fires at all
     if not any(rule(scratch, n) is not None for n in order if n.op in _RULE_OPS
-               for rule in RULES):
+               for rule in rules):
         return list(outputs), hints
     builder = Builder()
     rebuilt: dict[Node, Node] = {}
@@ -120,7 +158,7 @@ def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node
         builder.site = node.site
         same = builder.node(node.op, inputs, dict(node.params), node.shape, node.dtype,
                             node.site)
-        for rule in RULES:
+        for rule in rules:
             replacement = rule(builder, same)
             if replacement is not None:
                 same = replacement
@@ -136,5 +174,5 @@ def optimize(outputs: Sequence[Node], hints: dict[Node, str]) -> tuple[list[Node
 
 def optimize_graph(graph: Graph) -> Graph:
     """The traced graph with the rules applied (before differentiation)."""
-    outputs, hints = optimize(graph.outputs, graph.name_hints)
+    outputs, hints = optimize(graph.outputs, graph.name_hints, RULES)
     return Graph(graph.inputs, tuple(outputs), hints)

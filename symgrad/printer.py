@@ -17,6 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .einsum_forms import readable_einsum
 from .graph import Node
+from .prim_reduce import SHORT_ROW_FOR_EXTREMA, row_reduction
 from .primitives import ConstArray
 from .symbolic import Literal
 
@@ -291,6 +292,14 @@ def _axes_code(axes: tuple[int, ...]) -> str:
     return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
 
 
+def _kept_trailing(code: str, node: Node) -> str:
+    """`code` (the reduction of trailing axes, without keepdims) with those axes kept."""
+    if not node.param("keepdims"):
+        return code
+    kept = node.inputs[0].ndim - len(node.param("axes"))
+    return f"{code}[{', '.join([':'] * kept + ['None'] * len(node.param('axes')))}]"
+
+
 def _sum(node: Node, a: str) -> str:
     # The method, not np.sum: the same reduction without np.sum's Python-level dispatch
     # (about 1 us a call, which shows on small arrays).
@@ -298,6 +307,11 @@ def _sum(node: Node, a: str) -> str:
     keep = ", keepdims=True" if node.param("keepdims") else ""
     if axes == tuple(range(node.inputs[0].ndim)) and not keep:
         return sum_code(a)
+    if row_reduction(node.inputs[0].shape, axes) and node.inputs[0].is_float \
+            and node.dtype == node.inputs[0].dtype:  # einsum: one pass over all the rows
+        letters = "ijklmnopqrstuvwxyzabcdefgh"[:node.inputs[0].ndim]
+        kept = letters[:len(letters) - len(axes)]
+        return _kept_trailing(readable_einsum([letters], kept, [a]), node)
     return f"{a}.sum(axis={_axes_code(axes)}{keep})"
 
 
@@ -312,6 +326,10 @@ def _reduction(function: str) -> Callable[[Node, str], str]:
         keep = ", keepdims=True" if node.param("keepdims") else ""
         if axes == tuple(range(node.inputs[0].ndim)) and not keep:
             return f"{function}({a})"
+        rows = row_reduction(node.inputs[0].shape, axes)
+        if function in ("np.max", "np.min") and rows and len(axes) == 1 \
+                and rows[1] <= SHORT_ROW_FOR_EXTREMA:  # moved first: np.maximum over all rows
+            return _kept_trailing(f"{function}(np.moveaxis({a}, -1, 0).copy(), axis=0)", node)
         return f"{function}({a}, axis={_axes_code(axes)}{keep})"
     return formatter
 
@@ -426,8 +444,6 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "min": _reduction("np.min"),
     "prod": _reduction("np.prod"),
     "norm": _norm,
-    "softmax": lambda node, a: f"_softmax({a}, axis={_axes_code(node.param('axes'))})",
-    "log_softmax": lambda node, a: f"_log_softmax({a}, axis={_axes_code(node.param('axes'))})",
     "cumsum": lambda node, a: f"np.cumsum({a}, axis={node.param('axis')})",
     "cumprod": lambda node, a: f"np.cumprod({a}, axis={node.param('axis')})",
     "argmax": _arg_reduction,
@@ -443,8 +459,7 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "einsum": _einsum,
 }
 
-STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add", "softmax": "softmax",
-                      "log_softmax": "log_softmax"}
+STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
 
 
 def const_array_code(value: ConstArray) -> str:

@@ -88,9 +88,9 @@ def _softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
 
 
 def _log_softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
-    """g - softmax(x) * sum(g), with softmax(x) = exp(y) recomputed from the output y."""
+    """g - softmax(x) * sum(g) (written out, softmax shares its exp and sum with the forward)."""
     total = prim.reduce_sum(b, g, node.param("axes"), True)
-    softmax = prim.elementwise(b, "exp", node)
+    softmax = prim_reduce.normalise(b, "softmax", node.inputs[0], node.param("axes"))
     return prim.elementwise(b, "subtract", g, prim.elementwise(b, "multiply", softmax, total))
 
 

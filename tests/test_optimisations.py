@@ -266,3 +266,62 @@ def test_inplace_steps_print_exactly():
         "t = a", "np.add(t, c, out=t, where=(m > 0))"]
     assert writer.steps(a / 4, "t", "buf") == ["t = np.divide(a, 4, out=buf)"]
     assert writer.steps(a, "t", "buf") is None  # nothing to compute: an alias
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions over many short rows (einsum sums, moved maxima, fused row dot products)
+# ---------------------------------------------------------------------------------------------
+def row_reductions(x, w):
+    return (np.sum(np.sum(x * w, axis=-1) ** 2)              # a row-wise dot product
+            + np.sum(np.max(x, axis=-1, keepdims=True) * x)  # a moved maximum, kept
+            + np.sum(np.min(x, axis=-1) ** 3)                # a moved minimum
+            + np.sum(np.sum(np.tanh(x), axis=-1, keepdims=True) * w))  # an einsum sum
+
+
+def row_reductions_torch(x, w):
+    import torch
+    return (torch.sum(torch.sum(x * w, -1) ** 2) + torch.sum(torch.amax(x, -1, keepdim=True) * x)
+            + torch.sum(torch.amin(x, -1) ** 3)
+            + torch.sum(torch.sum(torch.tanh(x), -1, keepdim=True) * w))
+
+
+@pytest.mark.parametrize("shape", [(100, 3), (4, 50, 7), (70, 32), (3, 5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_reductions_match_torch_in_every_printed_form(shape, dtype):
+    import torch
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[..., 1] = x[..., 0]  # ties for the maximum and minimum in every row
+    w = rng.standard_normal(shape).astype(dtype)
+    f = sg.value_and_grad(row_reductions, wrt=(0, 1))
+    value, grads = f(x, w)
+    tx, tw = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w))
+    expected = row_reductions_torch(tx, tw)
+    expected.backward()
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    assert value.dtype == dtype and all(g.dtype == dtype for g in grads)
+    np.testing.assert_allclose(value, expected.item(), rtol=rtol)
+    for g, t in zip(grads, (tx.grad, tw.grad)):
+        np.testing.assert_allclose(g, t.numpy(), rtol=rtol, atol=rtol)
+    source = f.lower(x, w).source
+    many_rows = np.prod(shape[:-1]) >= 64
+    assert ("np.einsum('ij,ij->i'" in source or "np.einsum('ijk,ijk->ij'" in source) == many_rows
+    assert ("np.moveaxis(x, -1, 0).copy()" in source) == (many_rows and shape[-1] <= 32)
+
+
+def test_row_reductions_propagate_nan_as_torch_and_keep_integer_sums():
+    import torch
+
+    def f(x, mask):
+        return np.sum(np.max(x, axis=1) + np.sum(mask, axis=1) * np.sum(x, axis=1))
+
+    x = np.ones((80, 4))
+    x[3, 2] = np.nan
+    mask = np.ones((80, 4), dtype=bool)
+    value, grad = sg.value_and_grad(f)(x, mask)
+    t = torch.tensor(x, requires_grad=True)
+    expected = torch.sum(torch.amax(t, 1) + torch.sum(torch.tensor(mask), 1) * torch.sum(t, 1))
+    expected.backward()
+    assert np.isnan(value) and np.isnan(expected.item())
+    # the count of a bool mask, not its OR (the row holding the NaN: torch gives NaN, we 4)
+    np.testing.assert_array_equal(np.delete(grad, 3, 0), np.delete(t.grad.numpy(), 3, 0))
