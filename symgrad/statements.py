@@ -19,7 +19,8 @@ from .buffers import BufferItem, plan_reuse
 from .graph import Site
 from .inplace import InplaceWriter
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, InlineCode, NumpyExpressionPrinter, blocks_call_code,
+from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
+                      blocks_call_code,
                       cast_code, const_array_code, empty_code, fill_code, owned_copy_code,
                       sum_code)
 from .regions import Lifted, Value
@@ -206,6 +207,11 @@ class StatementWriter:
             if lines is not None:
                 return [Statement("", line, site, guarded, note if k == 0 else None)
                         for k, (line, note) in enumerate(lines)]
+        if target is None:
+            lines = self._in_product(symbol, name)
+            if lines is not None:
+                return [Statement("", line, site, guarded, note if k == 0 else None)
+                        for k, (line, note) in enumerate(lines)]
         if symbol in s.temps:
             self.equations.append((name, s.temps[symbol]))
             return [Statement(target or name, self.printer.doprint(s.temps[symbol]), site,
@@ -253,6 +259,42 @@ class StatementWriter:
         self.equations.append((name, expr))
         note = f"{name} = {self.printer.doprint(expr)}, written into the array of {buffer} (not read after this)"
         return [(line, note if k == 0 else None) for k, line in enumerate(lines)]
+
+    def _in_product(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
+        """`h = np.tanh(x @ w + b)` as `h = x @ w` and the rest in place in that array: the
+        product is a fresh array of the result's size that nothing else reads, so the statement
+        needs no second array (for large arrays, a fresh one costs a page fault per 4 KiB)."""
+        expr = self._expression(symbol)
+        item = self.item_of[symbol]
+        if expr is None or _nbytes(item.shape, item.dtype) < buffers.REUSE_MIN_BYTES:
+            return None
+        products = list(expr.atoms(InlineProduct))
+        inlined = {inline.name: inline for inline in self.s.names.inlined}
+        if len(products) != 1 or expr.count(products[0]) != 1 \
+                or products[0].name not in inlined:
+            return None
+        product = products[0]
+        if (self.item_of[inlined[product.name]].shape, self.item_of[inlined[product.name]].dtype) \
+                != (item.shape, item.dtype):
+            return None
+        lines = self.inplace.steps(expr.xreplace({product: symbol}), name, name)
+        if lines is None:
+            return None
+        first = re.fullmatch(rf"{re.escape(name)} = np\.(\w+)\((.*), out={re.escape(name)}\)",
+                             lines[0])
+        if first is None or not re.search(rf"\b{re.escape(name)}\b", first.group(2)):
+            return None  # the first step must read the product: later steps see it overwritten
+        function, arguments = first.groups()
+        update = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
+        if function in update and arguments.startswith(f"{name}, "):
+            lines[0] = f"{name} {update[function]} {arguments[len(name) + 2:]}"
+        elif function in ("add", "multiply") and arguments.endswith(f", {name}"):
+            lines[0] = f"{name} {update[function]} {arguments[:-len(name) - 2]}"
+        else:
+            lines[0] = f"np.{function}({arguments}, out={name})"
+        self.equations.append((name, expr))
+        note = f"{name} = {self.printer.doprint(expr)}, computed in the array of the product"
+        return [(f"{name} = {product.code}", note)] + [(line, None) for line in lines]
 
     def _reads_only_first(self, symbol: sp.Symbol, holder: sp.Symbol,
                           sharing: set[sp.Symbol]) -> bool:

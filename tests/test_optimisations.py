@@ -325,3 +325,31 @@ def test_row_reductions_propagate_nan_as_torch_and_keep_integer_sums():
     assert np.isnan(value) and np.isnan(expected.item())
     # the count of a bool mask, not its OR (the row holding the NaN: torch gives NaN, we 4)
     np.testing.assert_array_equal(np.delete(grad, 3, 0), np.delete(t.grad.numpy(), 3, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# An expression around a large matrix product computed in the product's own array
+# ---------------------------------------------------------------------------------------------
+PRODUCT_FORMS = {
+    "bias_tanh": lambda x, w, b, c: np.tanh(x @ w + b),
+    "product_read_late": lambda x, w, b, c: np.exp(c) * (x @ w),  # exp(c) would go first
+    "product_times_bias": lambda x, w, b, c: np.exp(b) * (x @ w + b),
+    "scaled_shifted": lambda x, w, b, c: 2.5 * (x @ w) - b,
+    "squared_root": lambda x, w, b, c: np.sqrt(1 + (x @ w) ** 2),
+    "divided": lambda x, w, b, c: b / (x @ w + 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCT_FORMS))
+def test_expressions_of_a_product_computed_in_its_array_keep_their_values(name):
+    form = PRODUCT_FORMS[name]
+
+    def f(x, w, b, c):
+        return form(x, w, b, c)
+
+    rng = np.random.default_rng(2)
+    args = rng.random((256, 64)), rng.random((64, 128)) / 8, rng.random(128), rng.random((256, 128))
+    compiled = sg.jit(f)
+    np.testing.assert_allclose(compiled(*args), form(*args), rtol=1e-13)
+    source = compiled.lower(*args).source
+    assert ("computed in the array of the product" in source) == (name != "product_read_late")
