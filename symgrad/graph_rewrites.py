@@ -12,6 +12,8 @@ form. Each rule is one row of a pass in `GRAPH_PASSES`: a name (reported by
   shift (zero in exact arithmetic, rounding noise and a tie count per row in floating point).
 - `log(sum(exp(x)))` overflows at x = 1000: it becomes `m + log(sum(exp(x - m)))` with
   m = max(x) held constant (the identity holds for every m, so every derivative is unchanged).
+- `m + log(sum(exp(x - m)))` written by hand does not depend on m (held constant along the
+  summed axes): m is held constant, so no gradient flows through it (or its ties).
 - `sqrt(sum(x*x))` has the gradient x/|x|, NaN at x = 0: it becomes the `norm` op, whose
   gradient there is 0, the minimum-norm subgradient (PyTorch's `linalg.norm` convention).
 """
@@ -143,6 +145,47 @@ def _unshifted(b: Builder, node: Node) -> Node | None:
     return prim_reduce.normalise(b, node.op, x, node.param("axes"))
 
 
+def _unit_moves(node: Node) -> Node:
+    """`node` without the reshapes and stop_gradients that only add or drop unit axes."""
+    while node.op == "stop_gradient" or node.op == "reshape" and _no_units(
+            node.shape) == _no_units(node.inputs[0].shape):
+        node = node.inputs[0]
+    return node
+
+
+def _no_units(shape: Shape) -> Shape:
+    return tuple(d for d in shape if d != 1)
+
+
+def _logsumexp_by_hand(b: Builder, node: Node) -> Node | None:
+    """m + log(sum(exp(x - m))) -> the same with m held constant: written by hand with any m
+    constant along the summed axes (usually max(x)), its value does not depend on m, so the
+    gradient through m is zero in exact arithmetic (and rounding noise split among ties in
+    floating point, when m is a maximum)."""
+    if node.op != "add":
+        return None
+    for outer, log in (node.inputs, node.inputs[::-1]):
+        if log.op != "log" or log.inputs[0].op != "sum" or outer.op == "stop_gradient":
+            continue
+        s = log.inputs[0]
+        if s.inputs[0].op != "exp" or s.inputs[0].inputs[0].op != "subtract":
+            continue
+        x, inner = s.inputs[0].inputs[0].inputs
+        shift = _unit_moves(_peel(inner, ("broadcast_to",)))
+        aligned = (1,) * (x.ndim - inner.ndim) + inner.shape
+        if _unit_moves(outer) is not shift or inner.op == "stop_gradient" \
+                or any(aligned[a] != 1 for a in s.param("axes")) \
+                or _no_units(outer.shape) != _no_units(log.shape) \
+                or _no_units(shift.shape) != _no_units(log.shape):
+            continue
+        shifted = prim.elementwise(b, "subtract", x, prim.stop_gradient(b, inner))
+        total = prim.reduce_sum(b, prim.elementwise(b, "exp", shifted), s.param("axes"),
+                                s.param("keepdims"))
+        return prim.elementwise(b, "add", prim.stop_gradient(b, outer),
+                                prim.elementwise(b, "log", total))
+    return None
+
+
 def _squared(q: Node) -> Node | None:
     """The x of x*x, x**2 or np.square(x)."""
     if q.op == "multiply" and q.inputs[0] is q.inputs[1]:
@@ -176,6 +219,8 @@ GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
     ),
     (
         GraphRule("logsumexp: log(sum(exp(x))) shifted by max(x)", _logsumexp),
+        GraphRule("logsumexp by hand: m + log(sum(exp(x - m))) with no gradient through m",
+                  _logsumexp_by_hand),
         GraphRule("norm: sqrt(sum(x*x)) as norm(x), gradient 0 at x = 0", _norm),
     ),
 )

@@ -375,9 +375,23 @@ def getitem(b: Builder, x: Node, index: Any) -> Node:
     return getitem_normalized(b, x, index)
 
 
+def moves_unit_axes_only(index: tuple, shape: Shape) -> bool:
+    """The index only adds (None) or drops (0 on an axis of size 1) unit axes: a reshape."""
+    dims = iter(shape)
+    for entry in index:
+        if entry[0] == "n":
+            continue
+        d = next(dims)
+        if not (entry[0] == "s" and entry[1:] == (0, d, 1) or entry[0] == "i" and d == 1):
+            return False
+    return True
+
+
 def getitem_normalized(b: Builder, x: Node, index: tuple) -> Node:
     if is_full_index(index, x.shape):
         return x
+    if moves_unit_axes_only(index, x.shape):  # m[:, 0], x[None]: its adjoint is a reshape too
+        return reshape(b, x, indexed_shape(index, x.shape))
     return b.node("getitem", (x,), {"index": index}, indexed_shape(index, x.shape), x.dtype)
 
 

@@ -366,11 +366,17 @@ def _reshape(node: Node, a: str) -> str:
     source, target = node.inputs[0].shape, node.shape
     inserted = _unit_insertions(source, target)
     if inserted is not None:
-        parts = ["None" if i in inserted else ":" for i in range(len(target))]
-        while parts and parts[-1] == ":":
-            parts.pop()
-        return f"{a}[{', '.join(parts)}]"
+        return _index_text(a, ["None" if i in inserted else ":" for i in range(len(target))])
+    removed = _unit_insertions(target, source)
+    if removed is not None and removed:
+        return _index_text(a, ["0" if i in removed else ":" for i in range(len(source))])
     return f"np.reshape({a}, {tuple(target)})"
+
+
+def _index_text(a: str, parts: list[str]) -> str:
+    while parts and parts[-1] == ":":
+        parts.pop()
+    return f"{a}[{', '.join(parts)}]"
 
 
 def _unit_insertions(source: tuple, target: tuple) -> set[int] | None:

@@ -353,3 +353,24 @@ def test_expressions_of_a_product_computed_in_its_array_keep_their_values(name):
     np.testing.assert_allclose(compiled(*args), form(*args), rtol=1e-13)
     source = compiled.lower(*args).source
     assert ("computed in the array of the product" in source) == (name != "product_read_late")
+
+
+@pytest.mark.parametrize("size", [8, 4096])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_maximum_step_is_branch_free_on_large_arrays_with_the_same_values(size, dtype):
+    """d/dz max(z, 0) is 1/2 at ties as torch.maximum, in both printed forms."""
+    import torch
+
+    def relu_energy(z, w):
+        return np.sum(np.maximum(z, 0) * w)
+
+    z = np.resize(np.array([-2.0, 0.0, -0.0, 3.0, np.inf, -np.inf, 1e-300, -1e-300]), size)
+    w = np.linspace(0.5, 2.0, size)
+    z, w = z.astype(dtype), w.astype(dtype)
+    compiled = sg.grad(relu_energy)
+    grad = compiled(z, w)
+    t = torch.tensor(z.astype(np.float64), requires_grad=True)
+    torch.sum(torch.maximum(t, torch.zeros(())) * torch.tensor(w.astype(np.float64))).backward()
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-6)
+    assert ("np.heaviside" in compiled.lower(z, w).source) == (size < simplify.LARGE_ELEMENTWISE)

@@ -173,6 +173,49 @@ def test_softmax_forms_become_one_op_without_gradient_through_the_shift(numpy_fn
     assert "==" not in lowered.source and lowered.source.count("np.max(") == 1
 
 
+def logsumexp_rows_by_hand(x):
+    m = np.max(x, axis=1, keepdims=True)
+    return np.sum((m[:, 0] + np.log(np.sum(np.exp(x - m), axis=1))) * WEIGHTS)
+
+
+def logsumexp_all_by_hand(x):
+    m = np.max(x)
+    return np.log(np.sum(np.exp(x - m))) + m
+
+
+@pytest.mark.parametrize("numpy_fn, torch_fn", [
+    (logsumexp_rows_by_hand, lambda t: torch.sum(torch.logsumexp(t, 1) * torch.tensor(WEIGHTS))),
+    (logsumexp_all_by_hand, lambda t: torch.logsumexp(t.reshape(-1), 0)),
+], ids=["rows", "all"])
+def test_logsumexp_by_hand_has_no_gradient_through_its_shift(numpy_fn, torch_fn):
+    f = sg.value_and_grad(numpy_fn)
+    for x in (EXTREME, -EXTREME, TIES, np.zeros((3, 3))):
+        value, grad = f(x)
+        torch_value, (torch_grad,) = torch_gradients(torch_fn, [x], (0,))
+        np.testing.assert_allclose(value, torch_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, torch_grad, rtol=1e-12, atol=1e-12)
+    lowered = f.lower(EXTREME)
+    assert any(r.startswith("logsumexp by hand:") for r in lowered.rewrites)
+    assert "==" not in lowered.source and "_unslice" not in lowered.source
+
+
+def test_indexing_that_only_moves_unit_axes_is_a_reshape_both_ways():
+    def f(x, y):
+        column = x @ y[None].T  # (n, 1)
+        return np.sum(np.sin(column[:, 0]) * np.arange(5.0))
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=3)
+    compiled = sg.value_and_grad(f, wrt=(0, 1))
+    value, (gx, gy) = compiled(x, y)
+    tx, ty = (torch.tensor(a, requires_grad=True) for a in (x, y))
+    torch.sum(torch.sin((tx @ ty[None].T)[:, 0]) * torch.arange(5.0)).backward()
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gy, ty.grad.numpy(), rtol=1e-12)
+    source = compiled.lower(x, y).source
+    assert "_unslice" not in source and "[:, 0]" in source
+
+
 def test_softmax_of_a_shift_that_varies_along_the_axis_is_not_unshifted():
     def f(x):
         shifted = x - np.max(x, axis=0, keepdims=True)  # constant down columns, not along rows
