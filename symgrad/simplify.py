@@ -262,7 +262,15 @@ def _merge_piecewise_terms(e: sp.Add) -> sp.Expr:
 def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:
     expr = stabilize(expr, fired)
     expr = resolve_kinks(expr, fired)
-    return fold_piecewise_products(expr)
+    return _integral_floats_exact(fold_piecewise_products(expr))
+
+
+def _integral_floats_exact(expr: sp.Expr) -> sp.Expr:
+    """Whole-number floats made by arithmetic on constants (the 0.5 of 0.5*a**2 times the 2 of
+    its derivative) as integers: SymPy keeps a factor 1.0, which would cost a pass."""
+    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float)
+              if f.is_finite and float(f).is_integer() and abs(f) < 2**53}
+    return expr.xreplace(floats) if floats else expr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -374,3 +374,16 @@ def test_maximum_step_is_branch_free_on_large_arrays_with_the_same_values(size, 
     assert grad.dtype == dtype
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-6)
     assert ("np.heaviside" in compiled.lower(z, w).source) == (size < simplify.LARGE_ELEMENTWISE)
+
+
+def test_whole_number_factors_made_by_constant_arithmetic_are_not_printed():
+    """0.5*a**2 differentiates to 1.0*a in SymPy floats: printed as a, with no pass for 1.0."""
+    def huber(r):
+        a = np.abs(r)
+        return np.sum(np.where(a < 1.0, 0.5 * a ** 2, a - 0.5))
+
+    r = np.linspace(-3, 3, 11)
+    compiled = sg.value_and_grad(huber)
+    _, grad = compiled(r)
+    np.testing.assert_allclose(grad, np.clip(r, -1, 1), rtol=1e-15)
+    assert "1.0*" not in compiled.lower(r).source
