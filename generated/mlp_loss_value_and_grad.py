@@ -31,12 +31,9 @@ def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     logits_bar = log_probs_bar - log_probs_bar.sum(axis=1, keepdims=True)*t1/t2
     # models.py:13  logits = hidden @ w2 + b2
     b2_bar = logits_bar.sum(axis=0)
-    t5 = w2.T
-    t6 = hidden.T
-    w2_bar = t6 @ logits_bar
+    w2_bar = hidden.T @ logits_bar
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t7 = (logits_bar @ t5)*(1 - hidden**2)
-    b1_bar = t7.sum(axis=0)
-    t8 = x.T
-    w1_bar = t8 @ t7
+    t5 = (logits_bar @ w2.T)*(1 - hidden**2)
+    b1_bar = t5.sum(axis=0)
+    w1_bar = x.T @ t5
     return value, (w1_bar, b1_bar, w2_bar, b2_bar)

@@ -227,10 +227,12 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     partial_sums = {s: namer.claim(f"{names[s]}_parts" if s in names else "parts")
                     for s in order if s in sums}
     for symbol in order:
-        if not (readers.get(symbol) and readers[symbol][0] in blocked) and \
+        if not (readers.get(symbol) and readers[symbol][0] in blocked) and (
                 _inline_single_use_structural(symbol, readers, temps, by_symbol, lifted, names,
                                               sum_code(partial_sums[symbol])
-                                              if symbol in sums else None):
+                                              if symbol in sums else None)
+                or _inline_view_into_structural(symbol, readers, temps, by_symbol, lifted,
+                                                names)):
             continue
         if symbol not in names:
             value = by_symbol.get(symbol)
@@ -340,6 +342,29 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
         temps[reader] = expr.xreplace(replacement)
     else:
         by_symbol[reader].expr = expr.xreplace(replacement)
+    names.inlined.add(symbol)
+    return True
+
+
+_VIEWS = ("transpose", "reshape", "getitem", "stop_gradient")
+
+
+def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],
+                                 temps: dict[sp.Symbol, sp.Expr],
+                                 by_symbol: dict[sp.Symbol, Value], lifted: Lifted,
+                                 names: Names) -> bool:
+    """A view read once, by a structural op, is written inside it: `h.T @ g`, not `t7 = h.T`
+    on a line of its own. Views print as postfix or calls, safe in any operand position."""
+    value = by_symbol.get(symbol)
+    if value is None or value.expr is not None or value.node.op not in _VIEWS \
+            or value in lifted.outputs or len(readers.get(symbol, ())) != 1:
+        return False
+    reader = readers[symbol][0]
+    if reader in temps or by_symbol[reader].expr is not None:
+        return False
+    node = value.node
+    names[symbol] = STRUCTURAL[node.op](node, *[names[lifted.of_node[i].symbol]
+                                                for i in node.inputs])
     names.inlined.add(symbol)
     return True
 

@@ -3,6 +3,8 @@ norm), at extreme inputs (unshifted logsumexp/softmax), second derivatives, read
 and the errors users meet."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -394,3 +396,13 @@ def test_numpy_creation_functions_are_only_wrapped_on_the_tracing_thread():
     assert seen["here"] is not np.ndarray and issubclass(seen["here"], np.ndarray)
     assert seen["other"] is np.ndarray
     assert np.eye is original_eye
+
+
+def test_views_read_by_one_product_are_written_inside_it():
+    def layer(x, w):
+        return np.sum(np.tanh(x @ w))
+
+    x, w = np.ones((4, 3)), np.ones((3, 2))
+    source = sg.value_and_grad(layer, wrt=(0, 1)).lower(x, w).source
+    assert "x.T @ " in source and " @ w.T" in source
+    assert not re.search(r"^\s*\w+ = \w+\.T$", source, re.MULTILINE)  # no `t7 = w.T` lines
