@@ -12,8 +12,6 @@ import numpy as np
 
 
 def weighted_output_grad(inp, v):
-    # autograd_tutorial.py:50  return np.sum(squared_shifted(inp) * v)
-    t0 = v
     # autograd_tutorial.py:46  return ((inp + 1) ** 2).T
-    inp_bar = 2*t0.T*(inp + 1)
+    inp_bar = 2*v.T*(inp + 1)
     return inp_bar,

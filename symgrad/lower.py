@@ -234,6 +234,11 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 or _inline_view_into_structural(symbol, readers, temps, by_symbol, lifted,
                                                 names)):
             continue
+        source = _aliased(symbol, temps, by_symbol, lifted, shape_of)
+        if source is not None and source in names:
+            names[symbol] = names[source]  # `t6 = t4` would be a second name for one array
+            names.inlined.add(symbol)
+            continue
         if symbol not in names:
             value = by_symbol.get(symbol)
             if value is not None and value.node.op == "const" and value.expr is None:
@@ -344,6 +349,26 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
         by_symbol[reader].expr = expr.xreplace(replacement)
     names.inlined.add(symbol)
     return True
+
+
+def _aliased(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],
+             by_symbol: dict[sp.Symbol, Value], lifted: Lifted,
+             shape_of: dict[sp.Symbol, tuple[int, ...]]) -> sp.Symbol | None:
+    """The value or temporary that `symbol` merely renames (its expression is that symbol, of
+    the same shape and dtype), unless `symbol` is a result (results are arrays of their own)."""
+    value = by_symbol.get(symbol)
+    if value is None or not isinstance(value.expr, sp.Symbol) \
+            or isinstance(value.expr, (InlineCode, Literal)) or value in lifted.outputs:
+        return None
+    source = value.expr
+    if source in temps:
+        same_dtype = value.node.is_float and not isinstance(
+            temps[source], (sp.logic.boolalg.Boolean, sp.core.relational.Relational))
+    else:
+        same_dtype = source in by_symbol and by_symbol[source].node.dtype == value.node.dtype
+    if not same_dtype or not shape_of[symbol] == shape_of[source] == value.node.shape:
+        return None
+    return source
 
 
 _VIEWS = ("transpose", "reshape", "getitem", "stop_gradient")

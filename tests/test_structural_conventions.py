@@ -406,3 +406,17 @@ def test_views_read_by_one_product_are_written_inside_it():
     source = sg.value_and_grad(layer, wrt=(0, 1)).lower(x, w).source
     assert "x.T @ " in source and " @ w.T" in source
     assert not re.search(r"^\s*\w+ = \w+\.T$", source, re.MULTILINE)  # no `t7 = w.T` lines
+
+
+def test_a_value_that_only_renames_another_gets_no_statement():
+    def f(x):
+        return np.sum(np.sin(x[:, 0]) * x[:, 1])
+
+    x = np.random.default_rng(6).normal(size=(4, 3))
+    compiled = sg.value_and_grad(f)
+    _, grad = compiled(x)
+    expected = np.zeros_like(x)
+    expected[:, 0] = np.cos(x[:, 0]) * x[:, 1]
+    expected[:, 1] = np.sin(x[:, 0])
+    np.testing.assert_allclose(grad, expected, rtol=1e-15)
+    assert not re.search(r"^\s*\w+ = \w+$", compiled.lower(x).source, re.MULTILINE)
