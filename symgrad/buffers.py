@@ -44,8 +44,8 @@ def plan_reuse(items: Sequence[BufferItem], kept: set[Symbol],
                ) -> dict[Symbol, Symbol]:
     """For each value that is computed into an existing array, the value whose array it takes.
 
-    `kept`: values whose memory must never be reused (outputs). Values are processed in
-    statement order; an array is free from the statement after its last use on, or already
+    `items` come in dependency order. `kept`: values whose memory must never be reused
+    (outputs). Values are processed in statement order; an array is free from the statement after its last use on, or already
     at its last use when `consumes(value, holder, sharing)` says that the statement reads the
     holder (and `sharing`, every value that may share its memory) only in its first
     operation: `e = np.exp(scores, out=scores)`.
@@ -58,8 +58,10 @@ def plan_reuse(items: Sequence[BufferItem], kept: set[Symbol],
                 last_use[read] = max(last_use[read], item.position)
     for symbol in kept:
         last_use[symbol] = NEVER_FREED
-    # A view keeps the memory it shares in use for as long as the view is read.
-    for item in sorted(items, key=lambda i: i.position, reverse=True):
+    # A view keeps the memory it shares in use for as long as the view is read. Users before
+    # what they read: `items` is in dependency order (a view written inside its reader has the
+    # reader's position, so positions alone do not order them).
+    for item in reversed(items):
         if not item.fresh:
             for source in item.views:
                 if source in last_use:

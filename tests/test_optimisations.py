@@ -212,8 +212,21 @@ def mlp(x, w1, b1, w2):
     return np.mean(np.log(np.sum(np.exp(z), axis=1)) - z[:, 0])
 
 
+def multi_head_attention(x, wq, wk, wv):
+    """Heads as reshape-then-transpose views of the projections, read after later products
+    were written into reused arrays (a view of a view, inlined into its reader)."""
+    b, t, d = x.shape
+    q, k, v = ((x @ w).reshape(b, t, 4, d // 4).transpose(0, 2, 1, 3) for w in (wq, wk, wv))
+    s = q @ k.transpose(0, 1, 3, 2) / (d // 4) ** 0.5  # a Python float: float32 stays
+    e = np.exp(s - np.max(s, axis=-1, keepdims=True))
+    o = (e / np.sum(e, axis=-1, keepdims=True)) @ v
+    return np.mean(o.transpose(0, 2, 1, 3).reshape(b, t, d) ** 2)
+
+
 R = np.random.default_rng(3)
 REUSE_CASES = [
+    ("multi_head_attention", multi_head_attention, (R.standard_normal((2, 64, 128)),) + tuple(
+        R.standard_normal((128, 128)) / 11 for _ in range(3)), (1, 2, 3)),
     ("attention", attention, (R.standard_normal((4, 96, 32)),) + tuple(
         R.standard_normal((32, 32)) / 6 for _ in range(3)), (1, 2, 3)),
     ("views", views_and_reuse, (R.standard_normal((200, 200)), R.standard_normal((200, 200))),
