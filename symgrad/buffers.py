@@ -86,8 +86,8 @@ def plan_reuse(items: Sequence[BufferItem], kept: set[Symbol],
     reuse: dict[Symbol, Symbol] = {}
     holder_until: dict[Symbol, float] = {}  # buffer (named by its latest value) -> busy until
     for item in in_order:
-        if not item.fresh or item.nbytes < REUSE_MIN_BYTES:
-            continue
+        if not item.fresh or item.nbytes < REUSE_MIN_BYTES or item.layout[0] == ():
+            continue  # (numpy gives 0-d results as scalars, which cannot be written into)
         chosen = None
         if item.writable_into:
             for holder, until in reversed(list(holder_until.items())):  # the latest freed

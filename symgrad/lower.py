@@ -235,7 +235,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                                                 names)):
             continue
         source = _aliased(symbol, temps, by_symbol, lifted, shape_of)
-        if source is not None and source in names:
+        if source is not None and source in names and symbol not in blocked:
             names[symbol] = names[source]  # `t6 = t4` would be a second name for one array
             names.inlined.add(symbol)
             continue

@@ -330,7 +330,8 @@ class StatementWriter:
                 body.extend(self.statements(
                     symbol, f"{names[symbol]}[...]" if symbol in materialised else None))
         returns = ", ".join(sum_code(names[self.item_of[s].deps[0]]) for s in region.sums)
-        params = [names[s] for s in region.sliced + region.materialised]
+        # (a value that only renames another shares its name)
+        params = list(dict.fromkeys(names[s] for s in region.sliced + region.materialised))
         function = self.s.namer.claim("block")
         out.append(BlockFunction(function, params, body, returns + "," if region.sums else None,
                                  region.rows, region.block_rows))
