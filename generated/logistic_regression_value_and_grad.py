@@ -22,7 +22,7 @@ def logistic_regression_value_and_grad(x, y, w, b):
     # models.py:22  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
     t0 = y*np.logaddexp(0, -z) + (1 - y)*np.logaddexp(0, z)
     value = t0.sum()/16
-    z_bar = (16*((1 - y)/16)*_sigmoid(z) - y*_sigmoid(-z))/16
+    z_bar = ((1 - y)/16)*_sigmoid(z) - (y*_sigmoid(-z))/16
     # models.py:21  z = x @ w + b
     b_bar = z_bar.sum()
     w_bar = z_bar @ x

@@ -17,7 +17,8 @@ from typing import Callable
 
 import sympy as sp
 
-from .printer import NUMPY_FUNCTIONS, InlineCode, NumpyExpressionPrinter, float_literal
+from .printer import (NUMPY_FUNCTIONS, InlineCode, NumpyExpressionPrinter, common_divisor,
+                      float_literal)
 from .sympy_functions import softplus
 
 _UNARY = {name for name in NUMPY_FUNCTIONS if name not in (
@@ -81,8 +82,8 @@ class InplaceWriter:
         return [f"{function}({self._p(argument)}, out={out})"]
 
     def _add(self, e: sp.Add, out: str, name: str) -> list[str] | None:
-        content, primitive = e.primitive()
-        if content.is_Rational and content.p == 1 and content.q != 1 and primitive.is_Add:
+        content, primitive = common_divisor(e)
+        if content is not None:
             inner = self._add(primitive, out, name)
             return None if inner is None else inner + [f"{name} /= {content.q}"]
         terms = sorted(self.printer._as_ordered_terms(e, order=None),

@@ -50,6 +50,16 @@ def float_literal(value: float) -> str:
     return repr(float(value))
 
 
+def common_divisor(expr: sp.Add) -> tuple[sp.Rational | None, sp.Expr]:
+    """(1/q, the sum times q) when every term is divided by the same q: (a + b)/2 for a/2 + b/2.
+    Not for x - s/512, which as (512*x - s)/512 would cost a multiplication per element."""
+    content, primitive = expr.primitive()
+    if content.is_Rational and content.p == 1 and content.q != 1 and primitive.is_Add and all(
+            abs(term.as_coeff_Mul()[0]) == 1 for term in primitive.args):
+        return content, primitive
+    return None, expr
+
+
 class NumpyExpressionPrinter(NumPyPrinter):
     """SymPy -> numpy source, with names for symbols and a record of helpers used."""
 
@@ -112,8 +122,8 @@ class NumpyExpressionPrinter(NumPyPrinter):
         return expr.code
 
     def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
-        content, primitive = expr.primitive()
-        if content.is_Rational and content.p == 1 and content.q != 1 and primitive.is_Add:
+        content, primitive = common_divisor(expr)
+        if content is not None:
             return f"({self._print_Add(primitive)})/{content.q}"
         terms = sorted(self._as_ordered_terms(expr, order=None),
                        key=lambda t: t.could_extract_minus_sign())
