@@ -290,7 +290,9 @@ def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
     - on large arrays softplus(a) = max(a, 0) + log1p(e), and a sigmoid of the same `a` reuses
       log1p(e): sigmoid(a) = exp(min(a, 0) - log1p(e)); a sigmoid alone is
       exp(min(a, 0)) / (1 + e);
-    - anywhere, sigmoid(a) = exp(-softplus(-a)) where softplus(-a) is computed anyway.
+    - anywhere, sigmoid(a) = exp(-softplus(-a)) where softplus(-a) is computed anyway;
+    - on large arrays sigmoid(a) * sigmoid(-a), the derivative of a sigmoid, is e/(1 + e)**2:
+      exact for every a, with no second exponential.
     Elsewhere sigmoid stays the `_sigmoid` helper and softplus `np.logaddexp(0, a)`.
     On large arrays the step of a maximum's gradient, Heaviside(a) (1/2 at 0), is
     (sign(a) + 1)/2: the same values, NaN included, without a branch per element.
@@ -299,6 +301,8 @@ def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
     out = []
     for expr, size in zip(exprs, sizes):
         large = size >= LARGE_ELEMENTWISE
+        if large and expr.has(sigmoid):
+            expr = expr.replace(lambda e: e.is_Mul and e.has(sigmoid), _paired_sigmoids)
         if expr.has(sigmoid):
             expr = expr.replace(lambda e: isinstance(e, sigmoid),
                                 lambda e: _sigmoid_form(e.args[0], softplus_arguments, large))
@@ -310,6 +314,25 @@ def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
                                 lambda e: (sp.sign(e.args[0]) + 1) / 2)
         out.append(expr)
     return out
+
+
+def _paired_sigmoids(product: sp.Expr) -> sp.Expr:
+    """sigmoid(a)**p * sigmoid(-a)**q -> (e/(1 + e)**2)**min(p, q) * the rest, e = exp(-|a|)."""
+    powers = product.as_powers_dict()
+    pairs = []
+    for base, power in list(powers.items()):
+        partner = sigmoid(-base.args[0]) if isinstance(base, sigmoid) else None
+        if partner is None or base.args[0].could_extract_minus_sign() or partner not in powers \
+                or not (power.is_Integer and powers[partner].is_Integer):
+            continue
+        k = min(power, powers[partner])
+        powers[base] -= k
+        powers[partner] -= k
+        e = _exp_minus_abs(base.args[0])
+        pairs.append((e / (1 + e) ** 2) ** k)
+    if not pairs:
+        return product
+    return sp.Mul(*[b ** p for b, p in powers.items()], *pairs)
 
 
 def _exp_minus_abs(a: sp.Expr) -> sp.Expr:

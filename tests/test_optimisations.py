@@ -144,6 +144,23 @@ def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     np.testing.assert_allclose(got_bce_grad, want_sigmoid, rtol=rtol, atol=0)
 
 
+@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
+    z = np.resize(EXTREMES, size).astype(dtype)
+    derivative = sg.grad(lambda z: np.sum(1 / (1 + np.exp(-z))))
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(z.astype(np.float64)))
+    want = e / (1 + e) ** 2  # sigmoid(z) * sigmoid(-z), without cancellation
+    got = derivative(z)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32
+                               else 1e-14, atol=0)
+    code = [line for line in derivative.lower(z).source.split("\ndef ")[-1].splitlines()
+            if not line.lstrip().startswith("#")]
+    assert "\n".join(code).count("np.exp(") == (1 if size >= simplify.LARGE_ELEMENTWISE else 0)
+
+
 def test_large_arrays_use_the_shared_exponential():
     z = np.linspace(-5, 5, simplify.LARGE_ELEMENTWISE)
     source = sg.value_and_grad(
