@@ -91,6 +91,10 @@ class InplaceWriter:
         masked = [t for t in terms if _masked(t) is not None]
         if masked and len(masked) < len(terms):
             return self._add_masked(terms, masked, out, name)
+        if len(terms) == 2 and terms[1].could_extract_minus_sign():  # r - x: x, then r - it
+            lines = self._start(-terms[1], out, name)
+            if lines is not None:
+                return lines + [f"np.subtract({self._p(terms[0])}, {name}, out={name})"]
         lines = None
         for k, term in enumerate(terms):
             lines = self._start(term, out, name)

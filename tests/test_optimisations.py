@@ -297,6 +297,8 @@ def test_inplace_steps_print_exactly():
     assert writer.steps(a + sp.Piecewise((c, sp.Gt(m, 0)), (0, True)), "t", "a") == [
         "t = a", "np.add(t, c, out=t, where=(m > 0))"]
     assert writer.steps(a / 4, "t", "buf") == ["t = np.divide(a, 4, out=buf)"]
+    assert writer.steps((1 - m**2) * b, "t", "buf") == [  # tanh's derivative: no negation
+        "t = np.square(m, out=buf)", "np.subtract(1, t, out=t)", "t *= b"]
     assert writer.steps(a, "t", "buf") is None  # nothing to compute: an alias
 
 
