@@ -184,6 +184,8 @@ def time_cap(seconds: float):
 def fmt_time(s) -> str:
     if s is None or s != s:
         return "-"
+    if s < 0:  # a difference of two timings (warm - baseline) can be negative
+        return "-" + fmt_time(-s)
     if s < 1e-6:
         return f"{s * 1e9:.0f} ns"
     if s < 1e-3:

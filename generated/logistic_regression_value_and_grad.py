@@ -11,18 +11,15 @@ Needs numpy only.
 import numpy as np
 
 
-def _sigmoid(x):
-    """1 / (1 + exp(-x)), computed without overflow for any x."""
-    return np.exp(-np.logaddexp(0, -x))
-
-
 def logistic_regression_value_and_grad(x, y, w, b):
     # models.py:21  z = x @ w + b
     z = x @ w + b
     # models.py:22  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-    t0 = y*np.logaddexp(0, -z) + (1 - y)*np.logaddexp(0, z)
-    value = t0.sum()/16
-    z_bar = ((1 - y)/16)*_sigmoid(z) - (y*_sigmoid(-z))/16
+    t0 = np.logaddexp(0, -z)
+    t1 = np.logaddexp(0, z)
+    t2 = t0*y + t1*(1 - y)
+    value = t2.sum()/16
+    z_bar = ((1 - y)/16)*np.exp(-t0) - (y*np.exp(-t1))/16
     # models.py:21  z = x @ w + b
     b_bar = z_bar.sum()
     w_bar = z_bar @ x

@@ -47,9 +47,17 @@ class sigmoid_given_exp(sp.Function):
 
 
 class logaddexp(sp.Function):
-    """log(exp(a) + exp(b)) without overflow."""
+    """log(exp(a) + exp(b)) without overflow; with a zero operand, the softplus of the other
+    (whose evaluation forms share exp(-|x|) with its derivative on large arrays)."""
 
     nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_zero:
+            return softplus(b)
+        if b.is_zero:
+            return softplus(a)
 
     def fdiff(self, argindex=1):
         a, b = self.args

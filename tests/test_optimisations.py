@@ -117,6 +117,13 @@ EXTREMES = np.array([-np.inf, -1e308, -1000.0, -40.0, -1.5, -1e-300, 0.0, 1e-300
                      1000.0, 1e308, np.inf])
 
 
+def _generated_code(source: str) -> str:
+    """The generated function's statements, without the helpers and the comments (which
+    quote the user's source)."""
+    lines = source.split("\ndef ")[-1].splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+
+
 def _softplus_reference(z):
     return np.logaddexp(0, z)
 
@@ -143,6 +150,13 @@ def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     # softplus(z) and its derivative sigmoid(z) share exp(-|z|) on large arrays
     np.testing.assert_allclose(value, np.sum(want_softplus), rtol=rtol)
     np.testing.assert_allclose(got_bce_grad, want_sigmoid, rtol=rtol, atol=0)
+    # np.logaddexp(0, z) is a softplus: the same forms, with no scalar logaddexp loop
+    logaddexp = sg.value_and_grad(lambda z: np.sum(np.logaddexp(0, z)))
+    value, grad = logaddexp(z)
+    np.testing.assert_allclose(value, np.sum(want_softplus), rtol=rtol)
+    np.testing.assert_allclose(grad, want_sigmoid, rtol=rtol, atol=0)
+    large = size >= simplify.LARGE_ELEMENTWISE
+    assert ("np.logaddexp" in _generated_code(logaddexp.lower(z).source)) == (not large)
 
 
 @pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
@@ -158,9 +172,8 @@ def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
     assert got.dtype == dtype
     np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32
                                else 1e-14, atol=0)
-    code = [line for line in derivative.lower(z).source.split("\ndef ")[-1].splitlines()
-            if not line.lstrip().startswith("#")]
-    assert "\n".join(code).count("np.exp(") == (1 if size >= simplify.LARGE_ELEMENTWISE else 0)
+    code = _generated_code(derivative.lower(z).source)
+    assert code.count("np.exp(") == (1 if size >= simplify.LARGE_ELEMENTWISE else 0)
 
 
 def test_large_arrays_use_the_shared_exponential():
@@ -175,8 +188,7 @@ def test_large_arrays_use_the_shared_exponential():
 def test_square_root_computed_once_beside_its_reciprocal():
     source = sg.value_and_grad(lambda x: np.sum(np.sqrt(x * x + 1)) * 2).lower(
         np.ones(3)).source
-    code = [line for line in source.splitlines() if not line.lstrip().startswith("#")]
-    assert "\n".join(code).count("np.sqrt(") == 1
+    assert _generated_code(source).count("np.sqrt(") == 1
 
 
 # ---------------------------------------------------------------------------------------------
