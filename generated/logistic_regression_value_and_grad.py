@@ -19,7 +19,7 @@ def logistic_regression_value_and_grad(x, y, w, b):
     t1 = np.logaddexp(0, z)
     t2 = t0*y + t1*(1 - y)
     value = t2.sum()/16
-    z_bar = ((1 - y)/16)*np.exp(-t0) - (y*np.exp(-t1))/16
+    z_bar = ((1 - y)/16)*np.exp(-t0) - y*np.exp(-t1)/16
     # models.py:21  z = x @ w + b
     b_bar = z_bar.sum()
     w_bar = z_bar @ x

@@ -132,7 +132,8 @@ def _written_out(b: Builder, node: Node) -> Node | None:
 
 RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product, _sum_of_scaled,
                            _sum_of_cast_mask, _moved_scalar)
-FINAL_RULES: tuple[Rule, ...] = RULES + (_written_out, _product_summed)  # once nothing is differentiated again
+# After differentiation, once nothing is differentiated again:
+FINAL_RULES: tuple[Rule, ...] = RULES + (_written_out, _product_summed)
 # No rule fires on a graph without these ops.
 _RULE_OPS = ("matmul", "transpose", "sum", "reshape") + prim_reduce.NORMALISERS
 

@@ -142,7 +142,9 @@ class NumpyExpressionPrinter(NumPyPrinter):
         coefficient, rest = expr.as_coeff_Mul()
         if coefficient.is_Rational and not coefficient.is_Integer and abs(coefficient.p) == 1:
             sign = "-" if coefficient.p < 0 else ""
-            return f"{sign}{self.parenthesize(rest, PRECEDENCE['Mul'])}/{coefficient.q}"
+            # strict: a product needs no parentheses before /q (y*np.exp(-t)/16)
+            rest_code = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+            return f"{sign}{rest_code}/{coefficient.q}"
         squares = [f for f in expr.args if isinstance(f, sp.Pow) and f.exp in (-2, -3)]
         if squares:
             # x/b/b, not x/b**2: b**2 overflows or underflows long before x/b/b does (the

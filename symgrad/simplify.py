@@ -310,8 +310,9 @@ def evaluation_forms(exprs: list[sp.Expr], sizes: list[int]) -> list[sp.Expr]:
             expr = expr.replace(lambda e: isinstance(e, softplus),
                                 lambda e: sp.Max(e.args[0], 0) + log1p(_exp_minus_abs(e.args[0])))
         if large and expr.has(sp.Heaviside):
-            expr = expr.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] == (sp.S.Half,),
-                                lambda e: (sp.sign(e.args[0]) + 1) / 2)
+            expr = expr.replace(
+                lambda e: isinstance(e, sp.Heaviside) and e.args[1:] == (sp.S.Half,),
+                lambda e: (sp.sign(e.args[0]) + 1) / 2)
         out.append(expr)
     return out
 
