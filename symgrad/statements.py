@@ -20,9 +20,8 @@ from .graph import Site
 from .inplace import InplaceWriter
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
-                      blocks_call_code,
-                      cast_code, const_array_code, empty_code, fill_code, owned_copy_code,
-                      sum_code)
+                      blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
+                      owned_copy_code, sum_code)
 from .regions import Lifted, Value
 from .symbolic import Literal
 
@@ -202,16 +201,13 @@ class StatementWriter:
         guarded = symbol in s.guarded
         self.printer.float_dtype = s.dtype_of.get(symbol)
         site = s.by_symbol[symbol].node.site if symbol in s.by_symbol else self.site_of[symbol]
-        if symbol in self.reuse and target is None:
-            lines = self._in_place(symbol, name, s.names[self.reuse[symbol]])
-            if lines is not None:
-                return [Statement("", line, site, guarded, note if k == 0 else None)
-                        for k, (line, note) in enumerate(lines)]
         if target is None:
-            lines = self._in_product(symbol, name)
+            # Into an array no longer read, else into the array of its matrix product.
+            lines = self._in_place(symbol, name, s.names[self.reuse[symbol]]) \
+                if symbol in self.reuse else None
+            lines = lines if lines is not None else self._in_product(symbol, name)
             if lines is not None:
-                return [Statement("", line, site, guarded, note if k == 0 else None)
-                        for k, (line, note) in enumerate(lines)]
+                return [Statement("", line, site, guarded, note) for line, note in lines]
         if symbol in s.temps:
             self.equations.append((name, s.temps[symbol]))
             return [Statement(target or name, self.printer.doprint(s.temps[symbol]), site,
