@@ -17,7 +17,8 @@ import sympy as sp
 from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, sum_code
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
+                      sum_code)
 from .regions import Lifted, Value, broadcast_shapes, lift
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
@@ -340,9 +341,10 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
     if expr is None or expr.count(symbol) != 1:
         return False
     node = value.node
-    if code is None:
-        code = STRUCTURAL[node.op](node, *[names[lifted.of_node[i].symbol] for i in node.inputs])
-    replacement = {symbol: inline_code(node, symbol.name, code)}
+    arguments = [names[lifted.of_node[i].symbol] for i in node.inputs]
+    inline = inline_code(node, symbol.name, code or STRUCTURAL[node.op](node, *arguments))
+    inline.plain = code or plain_code(node, *arguments)
+    replacement = {symbol: inline}
     if reader in temps:
         temps[reader] = expr.xreplace(replacement)
     else:
@@ -396,7 +398,8 @@ def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, lis
 
 def _for_reading(expr: sp.Expr, renamed: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
     """Generated names for symbols; inlined structural code shown as itself."""
-    inlined = {a: sp.Symbol(a.code, real=True) for a in expr.atoms(InlineCode)}
+    inlined = {a: sp.Symbol(getattr(a, "plain", a.code), real=True)
+               for a in expr.atoms(InlineCode)}
     return expr.xreplace({**renamed, **inlined})
 
 

@@ -269,6 +269,7 @@ class InlineCode(sp.Symbol):
     """
 
     precedence = PRECEDENCE["Atom"]
+    plain: str  # the code as a reader expects it (printer.plain_code), for the math view
 
     def __new__(cls, name: str, code: str):
         # Not Symbol's cached constructor, and the code is part of equality and hashing:
@@ -312,14 +313,14 @@ def _kept_trailing(code: str, node: Node) -> str:
     return f"{code}[{', '.join([':'] * kept + ['None'] * len(node.param('axes')))}]"
 
 
-def _sum(node: Node, a: str) -> str:
+def _sum(node: Node, a: str, over_all_rows: bool = True) -> str:
     # The method, not np.sum: the same reduction without np.sum's Python-level dispatch
     # (about 1 us a call, which shows on small arrays).
     axes = node.param("axes")
     keep = ", keepdims=True" if node.param("keepdims") else ""
     if axes == tuple(range(node.inputs[0].ndim)) and not keep:
         return sum_code(a)
-    if row_reduction(node.inputs[0].shape, axes) and node.inputs[0].is_float \
+    if over_all_rows and row_reduction(node.inputs[0].shape, axes) and node.inputs[0].is_float \
             and node.dtype == node.inputs[0].dtype:  # einsum: one pass over all the rows
         letters = "ijklmnopqrstuvwxyzabcdefgh"[:node.inputs[0].ndim]
         kept = letters[:len(letters) - len(axes)]
@@ -332,18 +333,27 @@ def sum_code(a: str) -> str:
     return f"{a}.sum()"
 
 
-def _reduction(function: str) -> Callable[[Node, str], str]:
-    def formatter(node: Node, a: str) -> str:
+def _reduction(function: str) -> Callable[..., str]:
+    def formatter(node: Node, a: str, over_all_rows: bool = True) -> str:
         axes = node.param("axes")
         keep = ", keepdims=True" if node.param("keepdims") else ""
         if axes == tuple(range(node.inputs[0].ndim)) and not keep:
             return f"{function}({a})"
         rows = row_reduction(node.inputs[0].shape, axes)
-        if function in ("np.max", "np.min") and rows and len(axes) == 1 \
+        if over_all_rows and function in ("np.max", "np.min") and rows and len(axes) == 1 \
                 and rows[1] <= SHORT_ROW_FOR_EXTREMA:  # moved first: np.maximum over all rows
             return _kept_trailing(f"{function}(np.moveaxis({a}, -1, 0).copy(), axis=0)", node)
         return f"{function}({a}, axis={_axes_code(axes)}{keep})"
     return formatter
+
+
+def plain_code(node: Node, *arguments: str) -> str:
+    """A structural op as a reader expects it (`x.sum(axis=1)`), where STRUCTURAL prints a
+    faster form (`np.einsum('ij->i', x)`): for the comment above such a statement and for
+    the derivative shown as math."""
+    if node.op in ("sum", "max", "min"):
+        return STRUCTURAL[node.op](node, *arguments, over_all_rows=False)
+    return STRUCTURAL[node.op](node, *arguments)
 
 
 def _norm(node: Node, a: str) -> str:

@@ -21,7 +21,7 @@ from .inplace import InplaceWriter
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
                       blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
-                      owned_copy_code, sum_code)
+                      owned_copy_code, plain_code, sum_code)
 from .regions import Lifted, Value
 from .symbolic import Literal
 
@@ -233,7 +233,11 @@ class StatementWriter:
             code = STRUCTURAL[node.op](node, *self._arguments(value))
             if node.op == "broadcast_to" and value in s.lifted.outputs:
                 code = owned_copy_code(code)  # results are fresh, writable arrays
-            self.equations.append((name, code))
+            plain = plain_code(node, *self._arguments(value))
+            self.equations.append((name, plain))
+            if plain != code:
+                return [Statement(target or name, code, site, guarded,
+                                  f"{name} = {plain}, over all rows at once")]
         return [Statement(target or name, code, site, guarded)]
 
     def _arguments(self, value: Value) -> list[str]:

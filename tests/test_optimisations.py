@@ -349,8 +349,12 @@ def test_row_reductions_match_torch_in_every_printed_form(shape, dtype):
     np.testing.assert_allclose(value, expected.item(), rtol=rtol)
     for g, t in zip(grads, (tx.grad, tw.grad)):
         np.testing.assert_allclose(g, t.numpy(), rtol=rtol, atol=rtol)
-    source = f.lower(x, w).source
+    lowered = f.lower(x, w)
+    source = lowered.source
     many_rows = np.prod(shape[:-1]) >= 64
+    # the fast forms say what they compute, above them and in the math view
+    assert ("over all rows at once" in source) == (many_rows and shape[-1] <= 32)
+    assert "moveaxis" not in lowered.math() and "np.einsum('ij->i'" not in lowered.math()
     assert ("np.einsum('ij,ij->i'" in source or "np.einsum('ijk,ijk->ij'" in source) == many_rows
     assert ("np.moveaxis(x, -1, 0).copy()" in source) == (many_rows and shape[-1] <= 32)
 
