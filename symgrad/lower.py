@@ -342,9 +342,9 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
         return False
     node = value.node
     arguments = [names[lifted.of_node[i].symbol] for i in node.inputs]
-    inline = inline_code(node, symbol.name, code or STRUCTURAL[node.op](node, *arguments))
-    inline.plain = code or plain_code(node, *arguments)
-    replacement = {symbol: inline}
+    replacement = {symbol: inline_code(node, symbol.name,
+                                       code or STRUCTURAL[node.op](node, *arguments),
+                                       code or plain_code(node, *arguments))}
     if reader in temps:
         temps[reader] = expr.xreplace(replacement)
     else:

@@ -290,8 +290,10 @@ class InlineProduct(InlineCode):
     precedence = PRECEDENCE["Mul"] - 1
 
 
-def inline_code(node: Node, name: str, code: str) -> InlineCode:
-    return (InlineProduct if node.op == "matmul" else InlineCode)(name, code)
+def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> InlineCode:
+    inline = (InlineProduct if node.op == "matmul" else InlineCode)(name, code)
+    inline.plain = plain or code
+    return inline
 
 
 # ---------------------------------------------------------------------------------------------
