@@ -5,6 +5,7 @@ form) and to the whole derivative graph after it. Each rule is one short functio
 a rule returns a replacement for a node or None. Nodes are rebuilt through `primitives`, so
 shapes and dtypes are checked as for traced code, and a transpose of a transpose folds there.
 
+- a matrix product with one term per element (an outer product) is a broadcast multiply;
 - a stacked product with a shared 2-D weight, x (b, m, k) @ w (k, n), becomes one product of
   b*m rows: numpy runs a stacked matmul as one small GEMM per matrix, and the gradient of `w`
   becomes one product x_rows.T @ g_rows instead of b products summed over the batch;
@@ -45,6 +46,18 @@ def _fold_shared_weight(b: Builder, node: Node) -> Node | None:
         return None
     rows = prim.reshape(b, x, (-1, x.shape[-1]))
     return prim.reshape(b, prim.matmul(b, rows, w), node.shape)
+
+
+def _outer_product(b: Builder, node: Node) -> Node | None:
+    """a (..., m, 1) @ b (..., 1, n) -> a * b, broadcast: BLAS is slow at products with one
+    term each (the gradient of a single-output layer, g[:, None] @ w.T, took 0.75 ms for a
+    (2048, 256) result that a multiplication makes in 0.1 ms, and fuses with its neighbours)."""
+    if node.op != "matmul":
+        return None
+    x, y = node.inputs
+    if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != 1 or y.shape[-2] != 1:
+        return None
+    return prim.elementwise(b, "multiply", x, y)
 
 
 def _transpose_of_product(b: Builder, node: Node) -> Node | None:
@@ -130,8 +143,8 @@ def _written_out(b: Builder, node: Node) -> Node | None:
     return prim.elementwise(b, "subtract", shifted, prim.elementwise(b, "log", total))
 
 
-RULES: tuple[Rule, ...] = (_fold_shared_weight, _transpose_of_product, _sum_of_scaled,
-                           _sum_of_cast_mask, _moved_scalar)
+RULES: tuple[Rule, ...] = (_outer_product, _fold_shared_weight, _transpose_of_product,
+                           _sum_of_scaled, _sum_of_cast_mask, _moved_scalar)
 # After differentiation, once nothing is differentiated again:
 FINAL_RULES: tuple[Rule, ...] = RULES + (_written_out, _product_summed)
 # No rule fires on a graph without these ops.

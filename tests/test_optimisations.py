@@ -450,3 +450,35 @@ def test_a_sum_divides_by_a_common_factor_only_when_every_term_has_it():
     source = sg.grad(centring).lower(x).source
     assert "x.sum(axis=1, keepdims=True)/8 - x" in source and "8*x" not in source
     assert "(a + b)/2" in sg.grad(averaging).lower(x, x).source
+
+
+def test_products_with_one_term_per_element_are_broadcast_multiplications():
+    """g[:, None] @ w.T (a single-output layer's gradient) and batched outer products."""
+    import torch
+
+    def single_output_layer(x, w, v):
+        h = np.tanh(x @ w)            # (n, k)
+        return np.sum((h @ v) ** 2)   # v (k, 1): the backward has (n, 1) @ (1, k)
+
+    def batched_outer(a, b):
+        return np.sum(np.sin(a[..., None] @ b[:, None, :]))  # (2, 3, 1) @ (2, 1, 4)
+
+    rng = np.random.default_rng(9)
+    for fn, args, torch_fn in [
+        (single_output_layer, (rng.normal(size=(6, 3)), rng.normal(size=(3, 4)),
+                               rng.normal(size=(4, 1))),
+         lambda x, w, v: torch.sum((torch.tanh(x @ w) @ v) ** 2)),
+        (batched_outer, (rng.normal(size=(2, 3)), rng.normal(size=(2, 4))),
+         lambda a, b: torch.sum(torch.sin(a[..., None] @ b[:, None, :]))),
+    ]:
+        compiled = sg.value_and_grad(fn, wrt=tuple(range(len(args))))
+        value, grads = compiled(*args)
+        tensors = [torch.tensor(a, requires_grad=True) for a in args]
+        expected = torch_fn(*tensors)
+        expected.backward()
+        np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+        for g, t in zip(grads, tensors):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-11, atol=1e-13)
+        code = _generated_code(compiled.lower(*args).source)
+        assert code.count(" @ ") == (5 if fn is single_output_layer else 0), code
+        assert "@ v.T" not in code
