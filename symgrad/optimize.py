@@ -12,7 +12,8 @@ shapes and dtypes are checked as for traced code, and a transpose of a transpose
 - a transpose of a product is the product of the transposed operands in swapped order
   (swap(a @ b) = swap(b) @ swap(a)): numpy passes transposed operands to BLAS without copying,
   while a transposed result stays a strided view that later reads or reshapes must copy;
-- constant factors and casts move out of sums, onto the smaller result;
+- constant factors and casts move out of sums, onto the smaller result, and a sum over axes
+  its operand is only broadcast along is a multiplication by their size;
 - reshapes and broadcasts of a broadcast scalar collapse into one broadcast;
 - a sum of products over short rows is an einsum (no array of the products);
 - after differentiation only: softmax and log_softmax are written out as the max, exp, sum and
@@ -89,6 +90,29 @@ def _sum_of_scaled(b: Builder, node: Node) -> Node | None:
     return prim.ew(b, scaled.param("expr"), [summed], summed.shape, summed.dtype)
 
 
+def _sum_of_broadcast(b: Builder, node: Node) -> Node | None:
+    """sum(broadcast_to(v, shape)) over axes v is broadcast along -> v * (their size): the
+    gradient of a sum reaching another sum (np.sum(a * np.sum(b, 1, keepdims=True))) stays a
+    scaled value, with no array of ones made to be added up."""
+    if node.op != "sum" or node.inputs[0].op != "broadcast_to":
+        return None
+    v, shape, axes = node.inputs[0].inputs[0], node.inputs[0].shape, node.param("axes")
+    if not v.is_float or v.dtype != node.dtype:
+        return None
+    aligned = (1,) * (len(shape) - v.ndim) + v.shape
+    stretched = [a for a in axes if aligned[a] == 1 and shape[a] != 1]
+    if not stretched:
+        return None
+    count = 1
+    for a in stretched:
+        count *= shape[a]
+    summed = prim.reduce_sum(b, prim.reshape(b, v, aligned),
+                             tuple(a for a in axes if a not in stretched), True)
+    scaled = prim.elementwise(b, "multiply", summed, count)
+    kept = prim.broadcast_to(b, scaled, prim.reduced_shape(shape, axes, True))
+    return prim.reshape(b, kept, node.shape)
+
+
 def _sum_of_cast_mask(b: Builder, node: Node) -> Node | None:
     """sum(mask.astype(float)) -> sum(mask).astype(float): counts (a max's ties), without a
     float copy of the whole mask."""
@@ -144,7 +168,7 @@ def _written_out(b: Builder, node: Node) -> Node | None:
 
 
 RULES: tuple[Rule, ...] = (_outer_product, _fold_shared_weight, _transpose_of_product,
-                           _sum_of_scaled, _sum_of_cast_mask, _moved_scalar)
+                           _sum_of_scaled, _sum_of_broadcast, _sum_of_cast_mask, _moved_scalar)
 # After differentiation, once nothing is differentiated again:
 FINAL_RULES: tuple[Rule, ...] = RULES + (_written_out, _product_summed)
 # No rule fires on a graph without these ops.

@@ -482,3 +482,26 @@ def test_products_with_one_term_per_element_are_broadcast_multiplications():
         code = _generated_code(compiled.lower(*args).source)
         assert code.count(" @ ") == (5 if fn is single_output_layer else 0), code
         assert "@ v.T" not in code
+
+
+def test_a_sum_of_a_broadcast_is_a_multiplication_not_an_array_of_ones():
+    import torch
+
+    def nested(x):
+        return np.sum(np.sin(x) * np.sum(x * x, axis=(1, 2), keepdims=True)
+                      + np.max(x, axis=2)[..., None] * np.sum(np.cos(x), axis=(1, 2))[:, None, None])
+
+    def nested_torch(t):
+        return torch.sum(torch.sin(t) * torch.sum(t * t, (1, 2), keepdim=True)
+                         + torch.amax(t, 2)[..., None] * torch.sum(torch.cos(t), (1, 2))[:, None, None])
+
+    x = np.random.default_rng(1).normal(size=(100, 3, 4))
+    compiled = sg.value_and_grad(nested)
+    value, grad = compiled(x)
+    t = torch.tensor(x, requires_grad=True)
+    expected = nested_torch(t)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), rtol=1e-13)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=1e-13)
+    code = _generated_code(compiled.lower(x).source)
+    assert "np.ones" not in code and "np.full" not in code
