@@ -18,7 +18,7 @@ from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
-                      sum_code)
+                      structural_helper, sum_code)
 from .regions import Lifted, Value, broadcast_shapes, lift
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
@@ -262,8 +262,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     statements = writer.write()
     returns = _returns(structure, lifted, names, statements, namer)
     helpers = writer.printer.helpers | {
-        STRUCTURAL_HELPERS[by_symbol[s].node.op] for s in order
-        if s in by_symbol and by_symbol[s].node.op in STRUCTURAL_HELPERS}
+        structural_helper(by_symbol[s].node) for s in order
+        if s in by_symbol and structural_helper(by_symbol[s].node)}
     return Program(function_name, param_names, statements, returns, writer.constants,
                    sorted(helpers), rewrites, expression_sets, writer.equations, dict(names))
 

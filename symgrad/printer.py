@@ -17,6 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .einsum_forms import readable_einsum
 from .graph import Node
+from .prim_index import positions_distinct
 from .prim_reduce import SHORT_ROW_FOR_EXTREMA, row_reduction
 from .primitives import ConstArray
 from .symbolic import Literal
@@ -484,12 +485,20 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "gather": lambda node, a, *arrays: (
         f"{a}[{index_code(node.param('index'), node.inputs[0].shape, arrays)}]"),
     "scatter_add": lambda node, g, *arrays: (
-        f"_scatter_add({g}, {node.shape}, "
+        f"_{structural_helper(node)}({g}, {node.shape}, "
         f"np.s_[{index_code(node.param('index'), node.shape, arrays)}])"),
     "einsum": _einsum,
 }
 
 STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
+
+
+def structural_helper(node: Node) -> str | None:
+    """The helper of the generated module that computes `node`, if any: a scatter whose
+    positions are all distinct is an assignment (`_unslice`), not an accumulation."""
+    if node.op == "scatter_add" and positions_distinct(node.inputs[1:]):
+        return "unslice"
+    return STRUCTURAL_HELPERS.get(node.op)
 
 
 def const_array_code(value: ConstArray) -> str:

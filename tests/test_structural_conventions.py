@@ -293,14 +293,32 @@ def test_contractions_and_movement_print_readably(f, shapes, expected):
     assert expected in source
 
 
-def test_label_gather_prints_as_indexing_and_scatters_with_add_at():
+def test_label_gather_prints_as_indexing_and_scatters_by_assignment():
+    """logp[np.arange(n), labels] names every position once (the arange rows are distinct),
+    so its adjoint is an assignment; indices that may repeat accumulate with np.add.at."""
     def nll(logp, labels):
         return -np.mean(logp[np.arange(4), labels])
 
-    source = sg.value_and_grad(nll).lower(np.zeros((4, 3)), np.array([0, 1, 2, 1])).source
+    labels = np.array([0, 1, 2, 1])
+    compiled = sg.value_and_grad(nll)
+    _, grad = compiled(np.zeros((4, 3)), labels)
+    expected = np.zeros((4, 3))
+    expected[np.arange(4), labels] = -0.25
+    np.testing.assert_array_equal(grad, expected)
+    source = compiled.lower(np.zeros((4, 3)), labels).source
     assert "np.arange(4, dtype=np.int64)" in source
     assert "logp[const, labels]" in source
-    assert "np.add.at(full, index, values)" in source
+    assert "_unslice(" in source and "np.add.at" not in source
+
+    def repeated(x, rows):
+        return np.sum(x[rows] ** 2) + np.sum(x[np.array([1, 1, 0])] * 3)
+
+    x = np.arange(6.0).reshape(3, 2)
+    compiled = sg.value_and_grad(repeated)
+    _, grad = compiled(x, np.array([0, 2, 0]))
+    np.testing.assert_array_equal(grad, [[2 * 2 * 0 + 3, 2 * 2 * 1 + 3],
+                                         [6, 6], [2 * 4, 2 * 5]])
+    assert compiled.lower(x, np.array([0, 2, 0])).source.count("np.add.at") == 1  # the helper
 
 
 # ---------------------------------------------------------------------------------------------
