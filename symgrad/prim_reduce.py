@@ -28,6 +28,7 @@ def _where(b: Builder) -> str | None:
 MANY_ROWS = 64
 SHORT_ROW = 128  # numpy's pairwise summation adds up to 128 elements in one plain loop anyway
 SHORT_ROW_FOR_EXTREMA = 32  # beyond it, the copy the moved form makes costs more than it saves
+TINY_ROW = 4  # up to it, a sum is its columns added (x[..., 0] + x[..., 1]): 3-7x einsum
 
 
 def row_reduction(shape: Shape, axes: tuple[int, ...]) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .einsum_forms import readable_einsum
 from .graph import Node
 from .prim_index import positions_distinct
-from .prim_reduce import SHORT_ROW_FOR_EXTREMA, row_reduction
+from .prim_reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
 from .primitives import ConstArray
 from .symbolic import Literal
 
@@ -323,8 +323,12 @@ def _sum(node: Node, a: str, over_all_rows: bool = True) -> str:
     keep = ", keepdims=True" if node.param("keepdims") else ""
     if axes == tuple(range(node.inputs[0].ndim)) and not keep:
         return sum_code(a)
-    if over_all_rows and row_reduction(node.inputs[0].shape, axes) and node.inputs[0].is_float \
-            and node.dtype == node.inputs[0].dtype:  # einsum: one pass over all the rows
+    rows = row_reduction(node.inputs[0].shape, axes)
+    if over_all_rows and rows and node.inputs[0].is_float and node.dtype == node.inputs[0].dtype:
+        if len(axes) == 1 and 2 <= rows[1] <= TINY_ROW:  # the columns added, in numpy's order
+            columns = " + ".join(f"{a}[..., {j}]" for j in range(rows[1]))
+            return _kept_trailing(f"({columns})", node)
+        # einsum: one pass over all the rows
         letters = "ijklmnopqrstuvwxyzabcdefgh"[:node.inputs[0].ndim]
         kept = letters[:len(letters) - len(axes)]
         return _kept_trailing(readable_einsum([letters], kept, [a]), node)
