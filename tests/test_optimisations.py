@@ -508,3 +508,30 @@ def test_a_sum_of_a_broadcast_is_a_multiplication_not_an_array_of_ones():
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=1e-13)
     code = _generated_code(compiled.lower(x).source)
     assert "np.ones" not in code and "np.full" not in code
+
+
+def test_broadcasts_into_a_short_last_axis_are_computed_column_by_column():
+    """(n, k, 2) differences of broadcast operands: numpy's inner loop would be 2 long."""
+    import torch
+
+    def mixture(x, means, scale):
+        d = x[:, None, :] - means[None, :, :]
+        return np.sum(np.log1p(np.sum(d * d, axis=-1) * scale) + np.tanh(d * means).sum())
+
+    def mixture_torch(x, means, scale):
+        d = x[:, None, :] - means[None, :, :]
+        return torch.sum(torch.log1p(torch.sum(d * d, -1) * scale) + torch.tanh(d * means).sum())
+
+    rng = np.random.default_rng(12)
+    args = rng.normal(size=(4096, 2)), rng.normal(size=(8, 2)), rng.random(8)
+    compiled = sg.value_and_grad(mixture, wrt=(0, 1, 2))
+    value, grads = compiled(*args)
+    tensors = [torch.tensor(a, requires_grad=True) for a in args]
+    expected = mixture_torch(*tensors)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+    for g, t in zip(grads, tensors):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+    source = compiled.lower(*args).source
+    assert "one column of the last axis at a time" in source
+    assert "[..., 1] = " in source
