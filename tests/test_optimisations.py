@@ -124,6 +124,19 @@ def _generated_code(source: str) -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
+def _assert_matches_torch(compiled, torch_fn, args, atol):
+    """`compiled` (value_and_grad with respect to every argument) against PyTorch, float64."""
+    import torch
+
+    value, grads = compiled(*args)
+    tensors = [torch.tensor(a, requires_grad=True) for a in args]
+    expected = torch_fn(*tensors)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+    for g, t in zip(grads, tensors):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=atol)
+
+
 def _softplus_reference(z):
     return np.logaddexp(0, z)
 
@@ -475,13 +488,7 @@ def test_products_with_one_term_per_element_are_broadcast_multiplications():
          lambda a, b: torch.sum(torch.sin(a[..., None] @ b[:, None, :]))),
     ]:
         compiled = sg.value_and_grad(fn, wrt=tuple(range(len(args))))
-        value, grads = compiled(*args)
-        tensors = [torch.tensor(a, requires_grad=True) for a in args]
-        expected = torch_fn(*tensors)
-        expected.backward()
-        np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
-        for g, t in zip(grads, tensors):
-            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-11, atol=1e-13)
+        _assert_matches_torch(compiled, torch_fn, args, atol=1e-13)
         code = _generated_code(compiled.lower(*args).source)
         assert code.count(" @ ") == (5 if fn is single_output_layer else 0), code
         assert "@ v.T" not in code
@@ -525,13 +532,7 @@ def test_broadcasts_into_a_short_last_axis_are_computed_column_by_column():
     rng = np.random.default_rng(12)
     args = rng.normal(size=(4096, 2)), rng.normal(size=(8, 2)), rng.random(8)
     compiled = sg.value_and_grad(mixture, wrt=(0, 1, 2))
-    value, grads = compiled(*args)
-    tensors = [torch.tensor(a, requires_grad=True) for a in args]
-    expected = mixture_torch(*tensors)
-    expected.backward()
-    np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
-    for g, t in zip(grads, tensors):
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+    _assert_matches_torch(compiled, mixture_torch, args, atol=1e-10)
     source = compiled.lower(*args).source
     assert "one column of the last axis at a time" in source
     assert "[..., 1] = " in source
