@@ -46,10 +46,12 @@ def test_float32_gradients_stay_float32(model):
 def test_every_array_reused_and_blocked_still_matches_torch(model, tmp_path, monkeypatch):
     """The zoo's arrays are small; with the size thresholds at zero, every result that can be
     written into a dead array is, every large product expression is computed in the product's
-    array, and every elementwise region runs in row blocks: values must not change."""
-    from symgrad import blocking, buffers
+    array, every broadcast into a short last axis goes column by column, and every elementwise
+    region runs in row blocks: values must not change."""
+    from symgrad import blocking, buffers, statements
 
     monkeypatch.setattr(buffers, "REUSE_MIN_BYTES", 0)
+    monkeypatch.setattr(statements, "COLUMNWISE_MIN_BYTES", 0)
     monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
     monkeypatch.setattr(blocking, "BLOCK_BYTES", 64)
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
