@@ -35,6 +35,10 @@ class GraphRule:
     rewrite: GraphRewrite
 
 
+# What may wrap a shift by the maximum (x - max(x)) without changing its values.
+_SHIFT_WRAPPERS = ("stop_gradient", "reshape", "broadcast_to")
+
+
 def _peel(node: Node, ops: tuple[str, ...]) -> Node:
     while node.op in ops:
         node = node.inputs[0]
@@ -45,7 +49,7 @@ def _already_shifted(x: Node) -> bool:
     """x is `a - max(a)` (the user shifted it already)."""
     if x.op != "subtract":
         return False
-    shift = _peel(x.inputs[1], ("stop_gradient", "reshape", "broadcast_to"))
+    shift = _peel(x.inputs[1], _SHIFT_WRAPPERS)
     return shift.op == "max" and shift.inputs[0] is x.inputs[0]
 
 
@@ -136,7 +140,7 @@ def _unshifted(b: Builder, node: Node) -> Node | None:
     if node.op not in prim_reduce.NORMALISERS or node.inputs[0].op != "subtract":
         return None
     x, shift = node.inputs[0].inputs
-    peeled = _peel(shift, ("stop_gradient", "reshape", "broadcast_to"))
+    peeled = _peel(shift, _SHIFT_WRAPPERS)
     if peeled.op != "max" or peeled.inputs[0] is not x or x.shape != node.shape:
         return None
     aligned = (1,) * (x.ndim - len(shift.shape)) + shift.shape

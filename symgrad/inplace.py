@@ -13,6 +13,7 @@ name, np.where, a helper call) `steps` returns None and the statement keeps its 
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import sympy as sp
@@ -23,6 +24,7 @@ from .sympy_functions import softplus
 
 _UNARY = {name for name in NUMPY_FUNCTIONS if name not in (
     "hypot", "atan2", "logaddexp", "logaddexp2")}
+_UPDATES = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
 _BINARY = {"hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp",
            "logaddexp2": "logaddexp2", "Max": "maximum", "Min": "minimum"}
 
@@ -44,6 +46,23 @@ class InplaceWriter:
         if lines is None:
             return None
         return [f"{target} = {lines[0]}"] + lines[1:]
+
+    def updates(self, expr: sp.Expr, name: str) -> list[str] | None:
+        """Lines that turn the array `name`, which `expr` reads once, into `expr` in place
+        (`h += b`, `np.tanh(h, out=h)`); None where the first step would not read `name`,
+        since every later step sees it overwritten."""
+        self.full = self.shape_of(expr)
+        lines = self._into(expr, name, name)
+        first = None if lines is None else re.fullmatch(
+            rf"np\.(\w+)\((.*), out={re.escape(name)}\)", lines[0])
+        if first is None or not re.search(rf"\b{re.escape(name)}\b", first.group(2)):
+            return None
+        function, arguments = first.groups()
+        if function in _UPDATES and arguments.startswith(f"{name}, "):
+            lines[0] = f"{name} {_UPDATES[function]} {arguments[len(name) + 2:]}"
+        elif function in ("add", "multiply") and arguments.endswith(f", {name}"):
+            lines[0] = f"{name} {_UPDATES[function]} {arguments[:-len(name) - 2]}"
+        return lines
 
     # Each _into returns [call writing into `out`, statements updating `name`...] or None.
     def _into(self, e: sp.Expr, out: str, name: str) -> list[str] | None:

@@ -262,8 +262,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     statements = writer.write()
     returns = _returns(structure, lifted, names, statements, namer)
     helpers = writer.printer.helpers | {
-        structural_helper(by_symbol[s].node) for s in order
-        if s in by_symbol and structural_helper(by_symbol[s].node)}
+        structural_helper(by_symbol[s].node) for s in order if s in by_symbol} - {None}
     return Program(function_name, param_names, statements, returns, writer.constants,
                    sorted(helpers), rewrites, expression_sets, writer.equations, dict(names))
 

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 from . import prim_linalg, prim_reduce
 from . import primitives as prim
+from .einsum_forms import index_letters
 from .graph import Builder, Graph, Node, topological_order
 
 Rule = Callable[[Builder, Node], "Node | None"]
@@ -148,7 +149,7 @@ def _product_summed(b: Builder, node: Node) -> Node | None:
     if x.shape != y.shape or x.shape != node.inputs[0].shape or x.dtype != y.dtype \
             or x.dtype != node.dtype or not rows or rows[1] <= prim_reduce.TINY_ROW:
         return None  # (tiny rows: the product's columns added are faster still)
-    letters = "ijklmnopqrstuvwxyzabcdefgh"[:x.ndim]
+    letters = index_letters(x.ndim)
     kept = letters[:x.ndim - len(axes)]
     dot = prim_linalg.einsum(b, [letters, letters], kept, [x, y])
     return prim.reshape(b, dot, node.shape) if node.param("keepdims") else dot

@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .einsum_forms import readable_einsum
+from .einsum_forms import index_letters, readable_einsum
 from .graph import Node
 from .prim_index import positions_distinct
 from .prim_reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
@@ -329,7 +329,7 @@ def _sum(node: Node, a: str, over_all_rows: bool = True) -> str:
             columns = " + ".join(f"{a}[..., {j}]" for j in range(rows[1]))
             return _kept_trailing(f"({columns})", node)
         # einsum: one pass over all the rows
-        letters = "ijklmnopqrstuvwxyzabcdefgh"[:node.inputs[0].ndim]
+        letters = index_letters(node.inputs[0].ndim)
         kept = letters[:len(letters) - len(axes)]
         return _kept_trailing(readable_einsum([letters], kept, [a]), node)
     return f"{a}.sum(axis={_axes_code(axes)}{keep})"

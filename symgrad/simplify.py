@@ -208,10 +208,10 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
                 e, sp.Piecewise) else e
         e = e.func(*[fold(a) for a in e.args])
         if isinstance(e, sp.Add):
-            return _merge_piecewise_terms(e)
+            return _merge_piecewise(e)
         if not isinstance(e, sp.Mul):
             return e
-        e = _merge_piecewise_factors(e)
+        e = _merge_piecewise(e)
         if not isinstance(e, sp.Mul):
             return fold(e) if isinstance(e, sp.Piecewise) else e
         pieces = [f for f in e.args if isinstance(f, sp.Piecewise)]
@@ -225,38 +225,23 @@ def fold_piecewise_products(expr: sp.Expr) -> sp.Expr:
     return fold(expr)
 
 
-def _merge_piecewise_factors(e: sp.Mul) -> sp.Expr:
-    """Piecewise factors with the same conditions, in the same order, as one Piecewise."""
+def _merge_piecewise(e: sp.Expr) -> sp.Expr:
+    """The Piecewise arguments of a product (or sum) that have the same conditions, in the same
+    order, as one Piecewise of their products (or sums) per branch."""
+    combine = e.func  # sp.Mul or sp.Add
     groups: dict[tuple, list[sp.Piecewise]] = {}
     others = []
-    for factor in e.args:
-        if isinstance(factor, sp.Piecewise):
-            groups.setdefault(tuple(c for _, c in factor.args), []).append(factor)
+    for argument in e.args:
+        if isinstance(argument, sp.Piecewise):
+            groups.setdefault(tuple(c for _, c in argument.args), []).append(argument)
         else:
-            others.append(factor)
+            others.append(argument)
     if all(len(g) == 1 for g in groups.values()):
         return e
-    merged = [sp.Piecewise(*[(sp.Mul(*[t.args[k][0] for t in group]), condition)
+    merged = [sp.Piecewise(*[(combine(*[t.args[k][0] for t in group]), condition)
                              for k, condition in enumerate(conditions)])
               for conditions, group in groups.items()]
-    return sp.Mul(*others, *merged)
-
-
-def _merge_piecewise_terms(e: sp.Add) -> sp.Expr:
-    """Piecewise terms with the same conditions, in the same order, as one Piecewise."""
-    groups: dict[tuple, list[sp.Piecewise]] = {}
-    others = []
-    for term in e.args:
-        if isinstance(term, sp.Piecewise):
-            groups.setdefault(tuple(c for _, c in term.args), []).append(term)
-        else:
-            others.append(term)
-    if all(len(g) == 1 for g in groups.values()):
-        return e
-    merged = [sp.Piecewise(*[(sp.Add(*[t.args[k][0] for t in group]), condition)
-                             for k, condition in enumerate(conditions)])
-              for conditions, group in groups.items()]
-    return sp.Add(*others, *merged)
+    return combine(*others, *merged)
 
 
 def simplify_expression(expr: sp.Expr, fired: set[str]) -> sp.Expr:

@@ -172,6 +172,8 @@ class StatementWriter:
         # computed block by block, on row slices of the arrays their statements name
         self.in_blocks = {m for entry in scheduled.plan if isinstance(entry, BlockRegion)
                           for m in entry.members}
+        # a structural value written inside its reader, by the name its InlineCode carries
+        self.inlined_by_name = {symbol.name: symbol for symbol in scheduled.names.inlined}
         self.site_of: dict[sp.Symbol, Site | None] = {}
         for symbol in reversed(scheduled.order):
             if symbol in scheduled.by_symbol:
@@ -240,10 +242,11 @@ class StatementWriter:
             code = sum_code(s.partial_sums[symbol])
             self.equations.append((name, code))
         else:
-            code = STRUCTURAL[node.op](node, *self._arguments(value))
+            arguments = self._arguments(value)
+            code = STRUCTURAL[node.op](node, *arguments)
             if node.op == "broadcast_to" and value in s.lifted.outputs:
                 code = owned_copy_code(code)  # results are fresh, writable arrays
-            plain = plain_code(node, *self._arguments(value))
+            plain = plain_code(node, *arguments)
             self.equations.append((name, plain))
             if plain != code:
                 return [Statement(target or name, code, site, guarded,
@@ -279,29 +282,16 @@ class StatementWriter:
         if expr is None or _nbytes(item.shape, item.dtype) < buffers.REUSE_MIN_BYTES:
             return None
         products = list(expr.atoms(InlineProduct))
-        inlined = {inline.name: inline for inline in self.s.names.inlined}
         if len(products) != 1 or expr.count(products[0]) != 1 \
-                or products[0].name not in inlined:
+                or products[0].name not in self.inlined_by_name:
             return None
         product = products[0]
-        if (self.item_of[inlined[product.name]].shape, self.item_of[inlined[product.name]].dtype) \
-                != (item.shape, item.dtype):
+        inner = self.item_of[self.inlined_by_name[product.name]]
+        if (inner.shape, inner.dtype) != (item.shape, item.dtype):
             return None
-        lines = self.inplace.steps(expr.xreplace({product: symbol}), name, name)
+        lines = self.inplace.updates(expr.xreplace({product: symbol}), name)
         if lines is None:
             return None
-        first = re.fullmatch(rf"{re.escape(name)} = np\.(\w+)\((.*), out={re.escape(name)}\)",
-                             lines[0])
-        if first is None or not re.search(rf"\b{re.escape(name)}\b", first.group(2)):
-            return None  # the first step must read the product: later steps see it overwritten
-        function, arguments = first.groups()
-        update = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
-        if function in update and arguments.startswith(f"{name}, "):
-            lines[0] = f"{name} {update[function]} {arguments[len(name) + 2:]}"
-        elif function in ("add", "multiply") and arguments.endswith(f", {name}"):
-            lines[0] = f"{name} {update[function]} {arguments[:-len(name) - 2]}"
-        else:
-            lines[0] = f"np.{function}({arguments}, out={name})"
         self.equations.append((name, expr))
         note = f"{name} = {self.printer.doprint(expr)}, computed in the array of the product"
         return [(f"{name} = {product.code}", note)] + [(line, None) for line in lines]
@@ -319,12 +309,12 @@ class StatementWriter:
                 or _nbytes(shape, item.dtype) < COLUMNWISE_MIN_BYTES \
                 or (symbol in self.s.by_symbol and _filled(self.s.by_symbol[symbol], shape)):
             return None
-        inlined = {inline.name: inline for inline in self.s.names.inlined}
         shapes = {}
         for atom in expr.free_symbols:
             if isinstance(atom, Literal):
                 continue
-            source = inlined.get(atom.name, atom) if isinstance(atom, InlineCode) else atom
+            source = self.inlined_by_name.get(atom.name, atom) if isinstance(atom, InlineCode) \
+                else atom
             if source not in self.item_of:
                 return None
             operand = self.item_of[source].shape
