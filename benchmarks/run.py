@@ -361,20 +361,22 @@ def noisy_note(notes, label, mon):
                      "of the machine's CPU meanwhile; not trustworthy")
 
 
-def symgrad_parent_dir(loaded):
-    for s in loaded:
-        if s.name == SYMGRAD:
-            return os.path.dirname(os.path.dirname(os.path.abspath(s.sg.__file__)))
+def symgrad_parent_dir(loaded, skipped):
+    """The directory holding the symgrad package the run loaded, or None (said as a skip)."""
+    if SYMGRAD not in skipped:
+        for s in loaded:
+            if s.name == SYMGRAD:
+                return os.path.dirname(os.path.dirname(os.path.abspath(s.sg.__file__)))
+    print(f"   skipped: symgrad: {skipped.get(SYMGRAD, 'not selected')}")
+    print()
     return None
 
 
 def run_ttfg(opts, loaded, skipped):
     print("== time to first gradient in a fresh process (symgrad disk cache)")
-    if SYMGRAD in skipped or not any(s.name == SYMGRAD for s in loaded):
-        print(f"   skipped: symgrad: {skipped.get(SYMGRAD, 'not selected')}")
-        print()
+    parent = symgrad_parent_dir(loaded, skipped)
+    if parent is None:
         return {}
-    parent = symgrad_parent_dir(loaded)
     rows, out, notes = [], {}, []
     for wl in opts.workloads:
         try:
@@ -401,11 +403,9 @@ def run_ttfg(opts, loaded, skipped):
 
 def run_scaling(opts, loaded, skipped):
     print("== symgrad compile-time scaling (each case: fresh process, empty cache)")
-    if SYMGRAD in skipped or not any(s.name == SYMGRAD for s in loaded):
-        print(f"   skipped: symgrad: {skipped.get(SYMGRAD, 'not selected')}")
-        print()
+    parent = symgrad_parent_dir(loaded, skipped)
+    if parent is None:
         return {}
-    parent = symgrad_parent_dir(loaded)
     cases = [("chain", n) for n in scaling.CHAIN_SIZES if n <= opts.scaling_max]
     cases.append(("nested", scaling.NESTED_DEPTH))
     rows, out, notes = [], {}, []
