@@ -144,11 +144,12 @@ class ArgSpec:
     static_value: Any = None
 
 
-def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
+def trace_function(fn: Callable, specs: Sequence[ArgSpec],
+                   builder: Builder | None = None) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
     from .frontend_creation import tracing_numpy
 
-    builder = Builder()
+    builder = builder or Builder()
     inputs, args = [], []
     for position, spec in enumerate(specs):
         if spec.shape is None:

@@ -130,7 +130,7 @@ def test_killed_writers_never_leave_an_entry_that_loads(tmp_path):
 
 
 def test_sixty_four_threads_first_call_compiles_once(tmp_path, monkeypatch):
-    import symgrad.api as api
+    import symgrad.compiled as api
 
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
     compilations = []
