@@ -167,7 +167,7 @@ class CompiledFunction:
     def _prepare(self, args: tuple, kwargs: dict, specs_allowed: bool = False) -> Prepared:
         positional, keyword, extras = self._bind(args, kwargs)
         slots, leaves, specs, slot_of_leaf, key = [], [], [], [], []
-        wrt_slots = self._wrt_slots(len(positional))
+        wrt_slots = self._wrt_slots(len(positional), [n for n, _ in keyword])
         for index, (name, value) in enumerate(positional + keyword):
             values, tree = tree_flatten(value, _is_spec)
             slots.append((name, tree))
@@ -233,26 +233,28 @@ class CompiledFunction:
             else:
                 raise ArgumentError(f"{self!r} has no parameter {name!r}")
         for name, default in self.defaults.items():
-            if name in self.kwonly:
-                keyword.setdefault(name, default)
-            else:
+            if name not in self.kwonly:  # keyword-only defaults are left to Python
                 bound.setdefault(name, default)
-        missing = [n for n in names + self.kwonly if n not in bound and n not in keyword]
+        missing = [n for n in names if n not in bound] + [
+            n for n in self.kwonly if n not in keyword and n not in self.defaults]
         if missing:
             raise ArgumentError(f"{self!r} is missing arguments: {', '.join(missing)}")
         positional = [(n, bound[n]) for n in names]
         positional += [(f"{self.varargs}_{i}", v) for i, v in enumerate(rest)]
-        return (positional, [(n, keyword[n]) for n in self.kwonly],
+        return (positional, [(n, keyword[n]) for n in self.kwonly if n in keyword],
                 [(n, extras[n]) for n in self.extra_params])
 
-    def _wrt_slots(self, positional: int) -> list[int]:
+    def _wrt_slots(self, positional: int, keywords: Sequence[str]) -> list[int]:
         """Slot indices of the differentiated arguments (keyword-only ones after positional)."""
         if self._wrt == ALL:
             return list(range(positional))
         slots = []
         for item in self._wrt:
             if isinstance(item, str):
-                slots.append(positional + self.kwonly.index(item))
+                if item not in list(keywords):
+                    raise ArgumentError(f"wrt={item!r}: the keyword-only argument {item!r} "
+                                        "was not passed")
+                slots.append(positional + list(keywords).index(item))
             else:
                 if not -positional <= item < positional:
                     raise ArgumentError(f"wrt={item} is out of range for {positional} "
@@ -374,7 +376,7 @@ class CompiledFunction:
         if self.kind == "jit":
             return Transform("jit", out=layout.get("out"))
         wrt, groups, trees = [], [], False
-        for slot in self._wrt_slots(len(prepared.slots) - len(prepared.keyword)):
+        for slot in self._wrt_slots(len(prepared.slots) - len(prepared.keyword), prepared.keyword):
             leaves = [i for i, s in enumerate(prepared.slot_of_leaf) if s == slot]
             tree = prepared.slots[slot][1]
             if not tree.is_leaf:
@@ -397,7 +399,7 @@ class CompiledFunction:
         """Results in the user's structures; None when generated code already returns them."""
         layout = self._layouts.get(prepared.key, {})
         out_tree, aux_tree = layout.get("out_tree"), layout.get("aux_tree")
-        wrt_slots = self._wrt_slots(len(prepared.slots) - len(prepared.keyword))
+        wrt_slots = self._wrt_slots(len(prepared.slots) - len(prepared.keyword), prepared.keyword)
         if self._wrt == ALL and transform.groups is not None:
             wrt_slots = [s for s in wrt_slots
                          if any(prepared.slot_of_leaf[i] == s for i in transform.wrt)]

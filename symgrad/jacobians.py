@@ -102,7 +102,7 @@ class _Jacobian:
         positional, keyword, _ = product._bind(args + (None,) * len(product.extra_params),
                                                dict(kwargs))
         slots = positional + keyword
-        chosen = [slots[s][1] for s in product._wrt_slots(len(positional))]
+        chosen = [slots[s][1] for s in product._wrt_slots(len(positional), [n for n, _ in keyword])]
         value = chosen[0] if product.single else tuple(chosen)
         leaves, tree = tree_flatten(value)
         leaves = [x if isinstance(x, Tracer) else np.asarray(x, dtype=float)
