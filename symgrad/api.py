@@ -132,31 +132,53 @@ def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None
         raise ArgumentError("symgrad.vjp takes the primal values, as jax.vjp does: "
                             "out, pullback = sg.vjp(f, *primals); grads = pullback(cotangent)")
     chosen = resolve_wrt(wrt, argnums, None)
-    value = compiled_for(fn, "jit", None, backend)(*primals)
-    aux = None
-    if has_aux:
-        if not (isinstance(value, tuple) and len(value) == 2):
-            raise ArgumentError(f"{getattr(fn, '__name__', 'the function')}: has_aux=True "
-                                "needs the function to return a pair (output, aux)")
-        value, aux = value
-    pullback = Pullback(compiled_for(fn, "vjp", chosen, backend, has_aux), primals, value)
+    inner = compiled_for(fn, "vjp", chosen, backend, has_aux)
+    traced = any(isinstance(x, Tracer) for x in tree_flatten(primals)[0])
+    if traced:  # inside another transform: the value and the pullback are calls in its graph
+        value = compiled_for(fn, "jit", None, backend)(*primals)
+        aux = None
+        if has_aux:
+            value, aux = _pair(fn, value)
+        pullback: Any = Pullback(inner, primals, value)
+    else:
+        value, aux, run = inner.split(primals, {})
+        pullback = Pullback(inner, primals, value, run)
     return (value, pullback, aux) if has_aux else (value, pullback)
 
 
-class Pullback:
-    """cotangent -> cotangent @ d out / d wrt, at fixed primals."""
+def _pair(fn: Callable, value: Any) -> tuple:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise ArgumentError(f"{getattr(fn, '__name__', 'the function')}: has_aux=True "
+                            "needs the function to return a pair (output, aux)")
+    return value
 
-    def __init__(self, compiled: CompiledFunction, primals: tuple, value: Any):
-        self.compiled, self.primals = compiled, primals
+
+class Pullback:
+    """cotangent -> cotangent @ d out / d wrt, at fixed primals. The forward pass ran once,
+    in `sg.vjp`; each call runs the backward part only, on the residuals it saved."""
+
+    def __init__(self, compiled: CompiledFunction, primals: tuple, value: Any,
+                 run: Callable | None = None):
+        self.compiled, self.primals, self.run = compiled, primals, run
         self.tree = tree_flatten(value)[1]
-        self.value = value
 
     def __call__(self, cotangent: Any) -> Any:
         tree = tree_flatten(cotangent)[1]
         if tree != self.tree:
             raise ArgumentError(f"vjp: the cotangent's structure {tree} differs from the "
                                 f"output's {self.tree}")
+        if self.run is not None:
+            return self.run(cotangent)
         return self.compiled(*self.primals, cotangent)[1]
+
+    def lower(self) -> tuple[Lowered, Lowered]:
+        """The generated forward part (value and residuals) and pullback, as `Lowered`s."""
+        if self.run is None:
+            raise ArgumentError("lower() is for a pullback made outside traced code")
+        parts = self.run.lower()
+        return tuple(Lowered(source=c.source, path=c.path, graph=c.graph,
+                             signature=c.function.__name__, function=c.function, key=c.key,
+                             from_cache=c.from_cache) for c in parts)
 
     def __repr__(self) -> str:
         return f"<pullback of {self.compiled!r}>"

@@ -408,6 +408,55 @@ class CompiledFunction:
             return None
         return functools.partial(_finish, self.kind, transform, out_tree, aux_tree, trees)
 
+    # -- a VJP in two parts (sg.vjp's forward and pullback) ----------------------------------
+    def split(self, args: tuple, kwargs: dict) -> tuple[Any, Any, Callable]:
+        """Run the forward part once: (value, aux or None, pullback). The pullback runs only
+        the backward part on the saved residuals (a vjp CompiledFunction only)."""
+        import dataclasses
+
+        prepared = self._prepare(tuple(args) + (None,), dict(kwargs))
+        parts = self._split_parts.get(prepared.key)
+        if parts is None:
+            with self._lock:
+                graph, structure, transform = self._trace(prepared)
+                expected = extra_parameters(graph, structure, prepared.specs, transform)
+                compiled = [compile_function(
+                    self.fn, prepared.specs, dataclasses.replace(transform, split=part),
+                    DiskCache.shared(), self.backend,
+                    trace=lambda part=part: (graph, structure,
+                                             dataclasses.replace(transform, split=part)))
+                    for part in ("forward", "backward")]
+                parts = (compiled[0], compiled[1], expected,
+                         self._finisher(prepared, transform), transform.aux is not None)
+                self._split_parts[prepared.key] = parts
+        forward, backward, expected, finish, has_aux = parts
+        result = forward.function(*prepared.leaves)
+        value, residuals = result[0], result[1]
+        aux = result[2] if has_aux else None
+        done = finish((value, None, aux) if has_aux else (value, None)) if finish else None
+        shown_value = done[0] if done else value
+        shown_aux = done[2] if done and has_aux else aux
+
+        def pullback(cotangent: Any) -> Any:
+            leaves, specs = [], []
+            values, _ = tree_flatten(cotangent, _is_spec)
+            for k, leaf in enumerate(values):
+                leaf, spec = self._leaf(leaf, f"cotangent_{k}", "cotangent", True, False)
+                leaves.append(leaf)
+                specs.append(spec)
+            check_extras(self, expected, specs)
+            grads = backward.function(*residuals, *leaves)
+            if finish is None:
+                return grads
+            return finish((value, grads, aux) if has_aux else (value, grads))[1]
+
+        pullback.lower = lambda: (forward, backward)
+        return shown_value, shown_aux, pullback
+
+    @functools.cached_property
+    def _split_parts(self) -> dict:
+        return {}
+
     # -- inside a traced function ------------------------------------------------------------
     def _call_traced(self, prepared: Prepared) -> Any:
         """Record this transform as a call in the graph being traced (see calls.py)."""

@@ -48,6 +48,7 @@ class Transform:
     groups: tuple[int | None, ...] | None = None
     out: Any = None
     aux: Any = None
+    split: str | None = None  # vjp only: 'forward' or 'backward' part (residuals.py)
 
     @property
     def order(self) -> int:
@@ -58,7 +59,7 @@ class Transform:
         kind = "grad" if self.kind == "hvp" else self.kind
         text = (f"Transform(kind={kind!r}, wrt={self.wrt!r}, single={self.single!r}, "
                 f"order={self.order!r}")
-        for name in ("groups", "out", "aux"):
+        for name in ("groups", "out", "aux", "split"):
             if getattr(self, name) is not None:
                 text += f", {name}={getattr(self, name)!r}"
         return text + ")"
@@ -105,7 +106,8 @@ def generated_name(fn: Callable, transform: Transform) -> str:
         base = "f_" + base
     suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp",
               "jvp": "_jvp", "hvp": "_hvp"}
-    name = base + suffix[transform.kind]
+    name = base + suffix[transform.kind] + {None: "", "forward": "_forward",
+                                            "backward": "_pullback"}[transform.split]
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) \
             or name in ("np", "numpy"):
         name += "_fn"  # `lambda`, `sum`, `np` would not parse or would shadow what code uses
@@ -429,16 +431,22 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
         outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
                                                               specs, transform)
         outputs, hints = optimize(outputs, hints)
+        described = transform.describe(params)
+        if transform.split is not None:
+            from .residuals import split_vjp
+
+            outputs, out_structure, params, hints = split_vjp(
+                outputs, out_structure, params, hints, len(specs), transform.split)
         progress.stage("simplify")
         program = lower(outputs, out_structure, params, hints, name)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     progress.stage("render")
     header = {
-        "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
+        "title": f"{name}: {described} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,
         "source": _source_location(fn),
         "signature": signature_text(specs),
-        "transform": transform.describe(params),
+        "transform": described,
         "graph_hash": (graph_digest or key)[:16],
         "rewrites": program.rewrites,
     }

@@ -360,3 +360,22 @@ def test_python_floats_are_differentiable_primals():
     assert sg.grad(lambda x: x ** 3)(2.0) == pytest.approx(12.0)
     out, t = sg.jvp(lambda x: x ** 3, (2.0,), (1.0,))
     assert t == pytest.approx(12.0)
+
+
+def test_pullback_runs_only_the_backward_part():
+    def layer(x, w):
+        z = x @ w
+        return np.tanh(z) * 2
+
+    out, pullback = sg.vjp(layer, X, W)
+    forward, backward = pullback.lower()
+    statement = "\n    z = x @ w\n"
+    assert statement in forward.source and statement not in backward.source
+    assert "cotangent" in backward.source.split("def ")[1].split(")")[0]
+    for seed in range(2):
+        ct = np.random.default_rng(seed).normal(size=4)
+        gx, gw = pullback(ct)
+        tx, tw = tf.vjp(lambda a, b: torch.tanh(a @ b) * 2, torch.tensor(X),
+                        torch.tensor(W))[1](torch.tensor(ct))
+        np.testing.assert_allclose(gx, tx.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gw, tw.numpy(), rtol=1e-12)
