@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .errors import ArgumentError
 from .graph import Graph
 from .specs import Spec, looks_like_spec, parse_spec
 from .trace import ArgSpec, Tracer
+
+if TYPE_CHECKING:
+    from .picture import PictureGraph
 
 Wrt = Union[int, str, Sequence[Union[int, str]]]
 
@@ -106,6 +109,11 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<symgrad {self.transform.kind} of {getattr(self.fn, '__name__', self.fn)}>"
+
+    def _repr_html_(self) -> str:
+        from .display import compiled_html
+
+        return compiled_html(self)
 
     # -- the per-call path -------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -241,7 +249,8 @@ class CompiledFunction:
         return Lowered(source=compiled.source, path=compiled.path, graph=compiled.graph,
                        signature=signature_text(specs), function=compiled.function,
                        key=compiled.key, from_cache=compiled.from_cache,
-                       _details=compiled.details or None, _make_details=details)
+                       _details=compiled.details or None, _make_details=details,
+                       differentiated=tuple(self.params[p] for p in self.transform.wrt))
 
     def explain_miss(self, *args: Any, **kwargs: Any) -> str:
         """Why a call with these arguments (arrays or specs) would miss the disk cache: which
@@ -281,6 +290,12 @@ class Lowered:
     from_cache: bool = False
     _details: dict | None = None
     _make_details: Callable[[], dict] | None = None
+    differentiated: tuple[str, ...] = ()  # the parameters in wrt
+
+    def __post_init__(self) -> None:
+        from .picture import picture_graph  # the graph also draws itself (.to_dot(), .to_svg())
+
+        self.graph = picture_graph(self.graph, self.differentiated, title="forward")
 
     @property
     def details(self) -> dict:
@@ -299,10 +314,24 @@ class Lowered:
         return self.details["program"].op_counts
 
     @property
-    def derivative_graph(self) -> str:
-        """The traced forward graph extended by the backward pass, as text."""
-        outputs = self.details["outputs"]
-        return Graph(self.graph.inputs, tuple(outputs)).pretty()
+    def derivative_graph(self) -> "PictureGraph":
+        """The traced forward graph extended by the backward pass (`str()`: its text;
+        `.to_dot()`, `.to_svg()`, `.to_png()`: its picture, the backward pass drawn apart)."""
+        from .picture import picture_graph
+
+        outputs = Graph(self.graph.inputs, tuple(self.details["outputs"]))
+        return picture_graph(outputs, self.differentiated, forward=self.graph,
+                             title="forward and backward")
+
+    def _repr_html_(self) -> str:
+        from .display import lowered_html
+
+        return lowered_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import lowered_latex
+
+        return lowered_latex(self)
 
     def math(self, latex: bool = False) -> str:
         """Each statement of the generated code, as math (SymPy pretty print or LaTeX)."""
