@@ -228,7 +228,17 @@ def test_cache_info_why_prune_clear(model, tmp_path, capsys):
     assert out.startswith("hit: entry")
     bigger = [a.replace("[5", "[6") for a in ARGS]
     code, out, err = run(capsys, "cache", "why", f"{model}:loss", *bigger, "--wrt", "w,b")
-    assert "inputs: the argument shapes or dtypes: was x=f64[5]" in out
+    assert out.splitlines()[1:] == ["  argument x: its shape or dtype: was f64[5], now f64[6]",
+                                    "  argument w: its shape or dtype: was f64[5,3], now f64[6,3]"]
+    code, out, err = run(capsys, "cache", "why", f"{model}:scaled", "--arg", "x=f64[3]",
+                         "--arg", "power=2", "--arg", "mode='sum'", "--mode", "grad")
+    run(capsys, "show", f"{model}:scaled", "--arg", "x=f64[3]", "--arg", "power=2",
+        "--arg", "mode='sum'", "--mode", "grad")
+    code, out, err = run(capsys, "cache", "why", f"{model}:scaled", "--arg", "x=f64[3]",
+                         "--arg", "power=3", "--arg", "mode='sum'", "--mode", "grad")
+    assert out.splitlines()[1:] == ["  argument power: its static value: was 2, now 3"]
+    run(capsys, "cache", "clear")
+    run(capsys, "show", f"{model}:loss", *ARGS, "--wrt", "w,b")
     code, out, err = run(capsys, "cache", "info", "--verbose")
     assert "entries:  1" in out and "loss_value_and_grad(x=f64[5]" in out
     code, out, err = run(capsys, "cache", "prune", "--older-than", "1d", "--max-size", "1M")
