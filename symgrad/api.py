@@ -233,7 +233,16 @@ class CompiledFunction:
 
         Arguments may be arrays, or specs with no data: `sg.spec("f64[5,3]")` or the string
         `"f64[5,3]"` (a string shaped like `name[...]` is read as a spec; other strings are
-        static values).
+        static values). Returns a `Lowered`; in a notebook it displays as the source, the
+        math and the graph's picture.
+
+        Example::
+
+            import numpy as np
+            import symgrad as sg
+
+            low = sg.grad(lambda x: np.sum(np.exp(x)), wrt="x").lower("f64[3]")
+            assert "np.exp(x)" in low.source and "x_bar" in low.math()
         """
         call_args, key = self._prepare(args, kwargs)
         compiled = self._compile(key, call_args)
@@ -276,9 +285,13 @@ class CompiledFunction:
 class Lowered:
     """Everything a compilation produced, for reading.
 
-    `.source`, `.path`, `.graph`, `.function` come from the compilation itself (a warm cache
-    answers them without SymPy); the derivative's math, rewrites, op counts and backward graph
-    are derived again on first use when the entry came from the disk cache.
+    `.source` (the generated module), `.path` (its file in the cache), `.graph` (the traced
+    graph: `print(low.graph)` one line a node, `low.graph.to_svg()` / `.to_png()` /
+    `.to_dot()` a picture), `.signature`, `.function` (the generated function) come from the
+    compilation itself (a warm cache answers them without SymPy); the derivative's math,
+    rewrites, op counts and backward graph are derived again on first use when the entry came
+    from the disk cache. In a notebook it displays as the highlighted source, the math typeset
+    and the graph's picture.
     """
 
     source: str
@@ -365,16 +378,77 @@ def _transform(kind: str) -> Callable:
 
 grad = _transform("grad")
 grad.__doc__ = """The gradient of a scalar function with respect to `wrt` (default: the first
-parameter). A single name or position gives one array; a tuple gives a tuple."""
+parameter).
+
+Arguments: `fn` (a numpy function returning one scalar), `wrt` (a parameter name or position,
+or a tuple of them), `backend` ("numpy"). Returns a compiled function taking `fn`'s arguments;
+it returns one array shaped like the parameter for a single `wrt`, a tuple of such arrays for
+a tuple.
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    def f(x, w):
+        return np.sum(np.tanh(x @ w))
+
+    x, w = np.ones((2, 3)), np.full((3, 4), 0.1)
+    gw = sg.grad(f, wrt="w")(x, w)                       # shape (3, 4), like w
+    assert np.allclose(gw, x.T @ (1 - np.tanh(x @ w) ** 2))
+"""
 value_and_grad = _transform("value_and_grad")
-value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation."""
+value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation.
+
+Arguments as `grad`. Returns a compiled function returning the scalar value and the gradient
+(one array for a single `wrt`, a tuple for a tuple).
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    def loss(x, w, b):
+        return np.mean((x @ w + b) ** 2)
+
+    x, w, b = np.ones((4, 3)), np.full(3, 0.5), np.zeros(())
+    value, (gw, gb) = sg.value_and_grad(loss, wrt=("w", "b"))(x, w, b)
+    assert np.isclose(value, 2.25) and np.allclose(gw, 3.0) and np.isclose(gb, 3.0)
+"""
 vjp = _transform("vjp")
-vjp.__doc__ = """Vector-Jacobian product: the compiled function takes the arguments and then a
-`cotangent` shaped like the output, and returns `(value, cotangent @ d output / d wrt)`."""
+vjp.__doc__ = """Vector-Jacobian product (PyTorch's `out.backward(v)`, `jax.vjp`).
+
+Arguments as `grad`; `fn` returns one array of any shape. The compiled function takes `fn`'s
+arguments and then a `cotangent` shaped like the output, and returns `(value, vjp)`: the
+output and `cotangent @ d output / d wrt`, shaped like the parameter (a tuple for a tuple).
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    def squared_shifted(inp):
+        return ((inp + 1) ** 2).T
+
+    inp, v = np.eye(4, 5), np.ones((5, 4))
+    out, inp_bar = sg.vjp(squared_shifted, wrt="inp")(inp, v)
+    assert out.shape == (5, 4) and np.array_equal(inp_bar, 2 * (inp + 1))
+"""
 
 
 def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
-    """Compile the function's forward computation only (PyTorch's `no_grad` evaluation)."""
+    """Compile the function's forward computation only (PyTorch's `no_grad` evaluation).
+
+    Arguments: `fn`, `backend`. Returns a compiled function with `fn`'s arguments and results.
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        forward = sg.jit(lambda x, w: np.maximum(x @ w, 0))
+        assert np.array_equal(forward(np.ones((2, 3)), np.ones((3, 2))), np.full((2, 2), 3.0))
+    """
     if fn is None:
         return lambda f: CompiledFunction(f, "jit", None, backend)
     return CompiledFunction(fn, "jit", None, backend)
@@ -426,7 +500,20 @@ class _Jacobian:
 
 def jacobian(fn: Callable | None = None, wrt: Wrt | None = None, *,
              backend: str = "numpy") -> Any:
-    """d output / d wrt, of shape output.shape + wrt.shape (a tuple for several wrt)."""
+    """The full Jacobian d output / d wrt.
+
+    Arguments as `grad`; `fn` returns one array. Returns a compiled function returning an
+    array of shape `output.shape + wrt.shape` (a tuple of them for several `wrt`).
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        x = np.array([1.0, 2.0, 3.0])
+        J = sg.jacobian(lambda x: np.sin(x) * 2, wrt="x")(x)
+        assert J.shape == (3, 3) and np.allclose(J, np.diag(2 * np.cos(x)))
+    """
     if fn is None:
         return lambda f: _Jacobian(f, wrt, backend, hessian=False)
     return _Jacobian(fn, wrt, backend, hessian=False)
@@ -434,15 +521,41 @@ def jacobian(fn: Callable | None = None, wrt: Wrt | None = None, *,
 
 def hessian(fn: Callable | None = None, wrt: Wrt | None = None, *,
             backend: str = "numpy") -> Any:
-    """Second derivatives of a scalar function: shape wrt.shape + wrt.shape (blocks for several
-    wrt), by differentiating the generated gradient graph again (reverse over reverse)."""
+    """Second derivatives of a scalar function, by differentiating the gradient graph again
+    (reverse over reverse).
+
+    Arguments as `grad`. Returns a compiled function returning an array of shape
+    `wrt.shape + wrt.shape` (for several `wrt`, a tuple of tuples of blocks).
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        x = np.array([0.5, -1.0])
+        H = sg.hessian(lambda x: np.sum(x ** 3), wrt="x")(x)
+        assert np.allclose(H, np.diag(6 * x))
+    """
     if fn is None:
         return lambda f: _Jacobian(f, wrt, backend, hessian=True)
     return _Jacobian(fn, wrt, backend, hessian=True)
 
 
 def stop_gradient(x: Any) -> Any:
-    """The value of `x`, through which no gradient flows (PyTorch's `detach`)."""
+    """The value of `x`, through which no gradient flows (PyTorch's `detach`,
+    `jax.lax.stop_gradient`). Use it inside a traced function; returns an array like `x`.
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        def f(z):
+            return np.sum(z * sg.stop_gradient(z))       # d/dz = z, not 2 z
+
+        z = np.array([1.0, -2.0])
+        assert np.array_equal(sg.grad(f)(z), z)
+    """
     if isinstance(x, Tracer):
         from .numpy_frontend import stop_gradient as traced_stop_gradient
 
