@@ -130,7 +130,7 @@ def to_dot(graph: PictureGraph) -> str:
         numbers.setdefault(node, len(numbers))
     outputs = {node: index for index, node in enumerate(graph.outputs)}
     lines = ["digraph symgrad {"]
-    title = graph.title + ("\\n" if graph.title else "") + _legend(graph)
+    title = "\\n".join(filter(None, [graph.title, _legend(graph)]))
     lines.append(f"  graph [{_attributes({**_GRAPH_ATTRIBUTES, 'label': title})}];")
     lines.append(f"  node [{_attributes({'fontname': 'Helvetica', 'fontsize': '10'})}];")
     clusters: dict[Any, list[str]] = {}

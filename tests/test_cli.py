@@ -140,7 +140,8 @@ def test_math_pretty_and_latex(model, capsys):
     code, out, err = run(capsys, "math", f"{model}:loss", *ARGS, "--wrt", "b")
     assert code == 0 and "b_bar =" in out and "sigmoid" in out
     code, out, err = run(capsys, "math", f"{model}:loss", *ARGS, "--wrt", "b", "--latex")
-    assert code == 0 and r"\operatorname{sigmoid}" in out
+    assert code == 0 and r"\operatorname{sigmoid}" in out and r"\bar{b} = " in out
+    assert ".sum(" not in out and "texttt" not in out and "@" not in out  # pure math
 
 
 def test_codegen_writes_module_and_test(model, tmp_path, capsys):

@@ -54,6 +54,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Version(argparse.Action):
+    """`--version`: the versions are looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> NoReturn:
+        print(version_text())
+        parser.exit(0)
+
+
 def version_text() -> str:
     """symgrad's version, then numpy's, SymPy's and Python's (SymPy is not imported)."""
     from importlib import metadata
@@ -111,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                "`symgrad COMMAND --help` shows each command's options and an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("--version", action="version", version=version_text(),
+    parser.add_argument("--version", action=_Version,
                         help="symgrad's, numpy's, SymPy's and Python's versions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, (_, add_arguments, summary, example) in COMMANDS.items():
