@@ -18,7 +18,7 @@ from symgrad import picture
 from symgrad.latex_math import code_latex, name_latex
 
 REPO = Path(__file__).resolve().parent.parent
-KATEX = Path("/usr/share/javascript/katex")
+KATEX = Path(os.environ.get("SYMGRAD_KATEX_DIR", "/usr/share/javascript/katex"))  # libjs-katex
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(os.environ.get("SYMGRAD_SCREENSHOTS", REPO / "build" / "screenshots"))
 
