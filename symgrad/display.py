@@ -15,11 +15,12 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .latex_math import program_latex
-from .picture import INSTALL_HINT, graphviz_available
+from .picture import INSTALL_HINT, GraphvizError, graphviz_available
 
 if TYPE_CHECKING:
     from .api import CompiledFunction, Lowered
 
+MAX_PICTURE_NODES = 1500  # dot takes seconds at a few thousand nodes, and nobody reads more
 _STYLE = ("font-family: var(--jp-code-font-family, monospace); font-size: 12px; "
           "overflow-x: auto; padding: 6px; background: #f7f7f7; border-radius: 4px")
 _SECTION = ('<details class="symgrad-{kind}" open><summary><b>{title}</b></summary>\n'
@@ -81,10 +82,18 @@ def picture_title(lowered: "Lowered") -> str:
 
 def picture_html(lowered: "Lowered") -> str:
     graph = lowered.derivative_graph if lowered.differentiated else lowered.graph
+    size = len(set(graph.nodes()) | set(graph.inputs))
     if not graphviz_available():
         return (f"<p>The picture needs Graphviz: {html.escape(INSTALL_HINT)}.</p>"
                 f'<pre style="{_STYLE}">{html.escape(graph.pretty())}</pre>')
-    svg = graph.to_svg()
+    if size > MAX_PICTURE_NODES:
+        return (f"<p>{size} nodes: more than a picture in a notebook can show "
+                f"({MAX_PICTURE_NODES}); <code>.derivative_graph.to_svg()</code> or "
+                "<code>symgrad graph --format svg</code> draw it anyway.</p>")
+    try:
+        svg = graph.to_svg()
+    except GraphvizError as error:
+        return f"<p>No picture: {html.escape(str(error))}</p>"
     start = svg.find("<svg")  # the XML prologue and doctype do not belong inside HTML
     svg = svg[start:].replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1)
     return f'<div class="symgrad-picture">{svg}</div>'

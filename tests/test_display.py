@@ -112,6 +112,16 @@ def test_html_without_graphviz_says_how_to_install(lowered, monkeypatch):
     assert "<svg" not in page and "{ lambda x:float64[5]" in page
 
 
+def test_html_of_a_large_graph_skips_the_picture(lowered, monkeypatch):
+    from symgrad import display
+
+    monkeypatch.setattr(display, "MAX_PICTURE_NODES", 10)
+    page = lowered._repr_html_()
+    size = len(set(lowered.derivative_graph.nodes()) | set(lowered.derivative_graph.inputs))
+    assert f"{size} nodes: more than a picture in a notebook can show (10)" in page
+    assert "<svg" not in page and r"\bar{b} &= " in page
+
+
 def test_compiled_function_html_lists_its_signatures():
     f = sg.grad(loss, wrt="b")
     assert "not compiled yet" in f._repr_html_()
