@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .compiled import CompiledFunction, Wrt, compiled_for, resolve_wrt
+from .compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
 from .errors import ArgumentError
 from .graph import Graph
 from .jacobians import hessian, jacfwd, jacobian, jacrev
@@ -240,7 +240,7 @@ def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None
 def _pair(fn: Callable, value: Any) -> tuple:
     if not (isinstance(value, tuple) and len(value) == 2):
         raise ArgumentError(f"{getattr(fn, '__name__', 'the function')}: has_aux=True "
-                            "needs the function to return a pair (output, aux)")
+                            f"needs the function to return a pair (output, aux){at_user_line()}")
     return value
 
 
@@ -257,7 +257,7 @@ class Pullback:
         tree = tree_flatten(cotangent)[1]
         if tree != self.tree:
             raise ArgumentError(f"vjp: the cotangent's structure {tree} differs from the "
-                                f"output's {self.tree}")
+                                f"output's {self.tree}{at_user_line()}")
         if self.run is not None:
             return self.run(cotangent)
         return self.compiled(*self.primals, cotangent)[1]
@@ -299,13 +299,14 @@ def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
         raise ArgumentError("jvp takes primals and tangents as tuples: "
                             "sg.jvp(f, (x, y), (tx, ty))")
     if len(primals) != len(tangents):
-        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents"
+                            f"{at_user_line()}")
     positions = tuple(i for i, t in enumerate(tangents) if t is not None)
     for i in positions:
         if tree_flatten(primals[i])[1] != tree_flatten(tangents[i])[1]:
             raise ArgumentError(f"jvp: the tangent of argument {i} has structure "
                                 f"{tree_flatten(tangents[i])[1]}, its primal "
-                                f"{tree_flatten(primals[i])[1]}")
+                                f"{tree_flatten(primals[i])[1]}{at_user_line()}")
     if not positions:
         value = compiled_for(fn, "jit", None, backend)(*primals)
         return value, _zeros_like_tree(value[0] if has_aux else value), *(

@@ -33,10 +33,16 @@ _ndarray = np.ndarray
 _compiling = threading.local()
 
 
+def at_user_line() -> str:
+    """` (at model.py:12)`: the user's line that called into symgrad, for messages."""
+    site = user_site()
+    return f" (at {site})" if site else ""
+
+
 def resolve_wrt(wrt: Wrt | None, argnums: Any, default: Any) -> Any:
     if wrt is not None and argnums is not None:
         raise ArgumentError("give wrt= or argnums=, not both (argnums is JAX's spelling of "
-                            "wrt with positions)")
+                            f"wrt with positions){at_user_line()}")
     chosen = wrt if wrt is not None else argnums
     return default if chosen is None else chosen
 
@@ -351,7 +357,7 @@ class CompiledFunction:
                 if not (isinstance(result, tuple) and len(result) == 2):
                     raise ArgumentError(f"{self._fn_name()}: has_aux=True needs the function "
                                         "to return a pair (output, aux); it returned "
-                                        f"{_describe(result)}")
+                                        f"{_describe(result)}{at_user_line()}")
                 out, aux = result
             else:
                 out, aux = result, None
@@ -576,8 +582,7 @@ def _at_specs(prepared: Prepared, specs: Sequence[ArgSpec]) -> Prepared:
 
 def check_extras(function: Any, expected: Sequence[ArgSpec], given: Sequence[ArgSpec]) -> None:
     """A cotangent or tangent must match what it pairs with: one clear error otherwise."""
-    site = user_site()
-    where = f" (at {site})" if site else ""
+    where = at_user_line()
     if len(expected) != len(given):
         raise ArgumentError(f"{function!r}: expected {len(expected)} "
                             f"{'cotangent' if function.kind == 'vjp' else 'tangent'} "
