@@ -65,13 +65,16 @@ class CompiledFunction:
     """A user function under a transform, compiled once per call signature."""
 
     def __init__(self, fn: Callable, kind: str, wrt: Wrt | None = None, backend: str = "numpy",
-                 *, argnums: Any = None, has_aux: bool = False):
+                 *, argnums: Any = None, has_aux: bool = False, static_argnums: Any = (),
+                 static_argnames: Any = ()):
         if not callable(fn):
             raise ArgumentError(f"expected a function, got {fn!r}")
         if backend != "numpy":
             raise ArgumentError(f"backend={backend!r} is not available (backends: 'numpy')")
         self.fn, self.kind, self.backend, self.has_aux = fn, kind, backend, bool(has_aux)
         self._read_signature(fn)
+        self.static_argnums = _as_tuple(static_argnums, "static_argnums", int)
+        self.static_argnames = set(_as_tuple(static_argnames, "static_argnames", str))
         default = ALL if kind in ("vjp", "jvp") else 0
         wrt = resolve_wrt(wrt, argnums, default)
         if kind == "jit":
@@ -99,6 +102,18 @@ class CompiledFunction:
         functools.update_wrapper(self, fn, updated=())
 
     # -- parameters --------------------------------------------------------------------------
+    def with_static(self, args: Sequence[Any]) -> "CompiledFunction":
+        """This transform with every Python number among positional `args` static: what the
+        command line and `export` mean by a value given for an argument (`--arg n=3`)."""
+        names = {self.params[i] for i, a in enumerate(args[:len(self.params)])
+                 if isinstance(a, (bool, int, float)) and not isinstance(a, np.generic)}
+        if names <= self.static_argnames:
+            return self
+        wrt = None if self._wrt == ALL else (self._wrt[0] if self.single else self._wrt)
+        return CompiledFunction(self.fn, self.kind, wrt, self.backend, has_aux=self.has_aux,
+                                static_argnums=self.static_argnums,
+                                static_argnames=self.static_argnames | names)
+
     def _read_signature(self, fn: Callable) -> None:
         try:
             signature = inspect.signature(fn)
@@ -180,6 +195,12 @@ class CompiledFunction:
         slots, leaves, specs, slot_of_leaf, key = [], [], [], [], []
         wrt_slots = self._wrt_slots(len(positional), [n for n, _ in keyword])
         for index, (name, value) in enumerate(positional + keyword):
+            static = name in self.static_argnames or (
+                index < len(positional) and (index in self.static_argnums
+                                             or index - len(positional) in self.static_argnums))
+            if static and index in wrt_slots:
+                raise ArgumentError(f"{name!r} is both static and differentiated (wrt)"
+                                    f"{at_user_line()}")
             values, tree = tree_flatten(value, _is_spec)
             slots.append((name, tree))
             key.append(tree)
@@ -187,7 +208,7 @@ class CompiledFunction:
                 leaf_name = name if tree.is_leaf else _leaf_name(name, path)
                 where = f"{name}{path_text(path)}"
                 leaf, spec = self._leaf(leaf, leaf_name, where, index in wrt_slots,
-                                        specs_allowed)
+                                        specs_allowed, static)
                 leaves.append(leaf)
                 specs.append(spec)
                 slot_of_leaf.append(index)
@@ -274,8 +295,17 @@ class CompiledFunction:
         return slots
 
     def _leaf(self, value: Any, name: str, where: str, differentiated: bool,
-              specs_allowed: bool) -> tuple[Any, ArgSpec]:
-        """A leaf as passed to the generated function, and what tracing receives for it."""
+              specs_allowed: bool, static: bool = False) -> tuple[Any, ArgSpec]:
+        """A leaf as passed to the generated function, and what tracing receives for it.
+
+        Python ints and floats are traced as weakly typed 0-d values (one compilation for
+        every value, as in JAX) unless the argument is static; bools, strings and None are
+        static values baked into the code."""
+        if static:
+            if isinstance(value, (np.ndarray, Tracer)):
+                raise ArgumentError(f"static argument {where!r} must be a Python value "
+                                    f"(a number, bool, string or None), not an array")
+            return value, ArgSpec(name, None, None, value)
         if isinstance(value, Tracer):
             return value, ArgSpec(name, tuple(value.shape), value.dtype.name)
         if type(value) is np.ndarray:
@@ -288,8 +318,13 @@ class CompiledFunction:
                                     "arguments for .lower() and explain_miss(); calls need "
                                     "arrays")
             return value, ArgSpec(name, tuple(value.shape), np.dtype(value.dtype).name)
-        if isinstance(value, (bool, int, float)) and not differentiated:
+        if isinstance(value, bool) and not differentiated:
             return value, ArgSpec(name, None, None, value)
+        if type(value) in (int, float) and not differentiated:
+            if type(value) is int and not -2**63 <= value < 2**63:
+                return value, ArgSpec(name, None, None, value)  # numpy would need an object
+            array = np.asarray(value, np.float64 if type(value) is float else np.int64)
+            return array, ArgSpec(name, (), array.dtype.name, weak=True)
         if isinstance(value, (str, type(None))):
             return value, ArgSpec(name, None, None, value)
         if isinstance(value, np.ma.MaskedArray):
@@ -333,6 +368,7 @@ class CompiledFunction:
         """Serve later calls with these plain-ndarray arguments from one dict lookup."""
         leaves = prepared.leaves + prepared.extra_leaves
         if prepared.key in self._fast_keys or prepared.keyword \
+                or any(s.weak for s in prepared.specs) \
                 or not all(type(a) is _ndarray for a in leaves) \
                 or not all(t.is_leaf for _, t in prepared.slots):
             return
@@ -593,6 +629,13 @@ def check_extras(function: Any, expected: Sequence[ArgSpec], given: Sequence[Arg
             got = "a static value" if g.shape is None else f"{g.dtype}{list(g.shape)}"
             raise ArgumentError(f"{function!r}: {e.name} must be {e.dtype}{list(e.shape)} like "
                                 f"the value it pairs with, got {got}{where}")
+
+
+def _as_tuple(value: Any, what: str, kind: type) -> tuple:
+    items = (value,) if isinstance(value, kind) else tuple(value or ())
+    if not all(isinstance(v, kind) and not isinstance(v, bool) for v in items):
+        raise ArgumentError(f"{what} takes {kind.__name__}s, got {value!r}")
+    return items
 
 
 def _placeholder(builder: Any, position: int, node: Any) -> Any:

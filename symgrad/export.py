@@ -42,6 +42,7 @@ def export(compiled: CompiledFunction, args: Sequence[Any], directory: str | os.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    compiled = compiled.with_static(args)
     args = complete_arguments(compiled, args)
     lowered = compiled.lower(*args)
     name = lowered.function.__name__
