@@ -140,7 +140,7 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
             graph, structure, transform = trace()
         _check_transform(graph, structure, specs, transform)
         if extra_specs is not None:
-            from .compiled import check_extras
+            from .arguments import check_extras
 
             check_extras(_Named(name, transform.kind),
                          extra_parameters(graph, structure, specs, transform), extra_specs)
