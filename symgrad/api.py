@@ -19,7 +19,7 @@ import numpy as np
 from .cache import DiskCache
 from .compiler import (Compiled, Transform, compile_function, generate_source, signature_text,
                        tangent_names)
-from .errors import ArgumentError
+from .errors import ArgumentError, TracingError
 from .graph import Graph
 from .specs import Spec, looks_like_spec, parse_spec
 from .trace import ArgSpec, Tracer
@@ -101,7 +101,8 @@ class CompiledFunction:
         # alone: the common call costs one list comprehension and one dict lookup.
         self._signatures: OrderedDict[tuple, Compiled] = OrderedDict()
         self._fast: dict[tuple, Callable] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant, so that a self-call is an error, not a hang
+        self._compiling = False  # held with the lock: only this thread can find it True
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -207,8 +208,17 @@ class CompiledFunction:
             compiled = self._signatures.get(key)
             if compiled is not None:
                 return compiled
-            compiled = compile_function(self.fn, self._specs(call_args), self.transform,
-                                        DiskCache.shared(), self.backend)
+            if self._compiling:
+                raise TracingError(
+                    f"{getattr(self.fn, '__qualname__', self.fn)} calls its own compiled form "
+                    f"({self!r}) while it is being traced; call the plain function inside it, "
+                    "or compile the inner call separately")
+            self._compiling = True
+            try:
+                compiled = compile_function(self.fn, self._specs(call_args), self.transform,
+                                            DiskCache.shared(), self.backend)
+            finally:
+                self._compiling = False
             self._signatures[key] = compiled
             if all(type(a) is np.ndarray for a in call_args):
                 self._fast[key] = compiled.function

@@ -131,6 +131,9 @@ def _load_cached(cache: DiskCache, key: str) -> tuple[ModuleType, str, dict] | N
     except GeneratedCodeError as error:
         cache.warn_damaged(key, f"it failed the safety check ({error})")
         return None
+    except Exception as error:  # noqa: BLE001 -- anything while loading an entry is damage
+        cache.warn_damaged(key, f"loading it failed ({type(error).__name__}: {error})")
+        return None
     if not callable(function):
         cache.warn_damaged(key, "its metadata names no function of its source")
         return None

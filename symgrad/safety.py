@@ -1,42 +1,57 @@
-"""The check every generated module passes before it is executed, fresh or from the cache.
+"""The numpy backend's load-time check: allow by grammar, never deny by pattern.
 
-Loading cached source is code execution, so what may run is an allowlist of what the templates
-and printers produce:
+Loading cached source is code execution. A module runs only if its parsed tree has exactly the
+shapes that `templates/numpy_module.py.j2` and the printers write:
 
-* module level: the docstring, `import numpy as np`, constants (`NAME = <expression>`),
-  functions, and any top-level statement that is, whole line for whole line, plain text of one
-  of symgrad's templates (the helpers the templates hold: their imports, constants and
-  functions are symgrad's code, whatever they do);
-* in functions: assignments (to names, tuples of names, or items of a local array), augmented
-  assignments, calls for their effect (`np.add(a, b, out=t0)`), `with np.errstate(...):`,
-  nested functions (blocks of rows handed to a helper), `return`;
-* expressions: names that are bound (parameters, locals and enclosing locals, the module's
-  constants and functions, `np`, a few pure builtins), numbers and strings, arithmetic,
-  comparisons, conditional expressions, tuples, lists, slices and subscripts; attributes of `np`
-  from the public numpy namespace except I/O and callback-taking functions (`NUMPY_REFUSED`),
-  ufunc methods (`np.add.reduce`), `np.linalg.*`, and the public array attributes and methods
-  except those that write files (`ARRAY_REFUSED`); calls of those, of the module's functions,
-  of nested functions and of `PURE_BUILTINS`.
+module    := docstring import* constant* helper* function          (in any order after the
+                                                                    docstring, each name once)
+import    := `import numpy as np` | `import os` | `import threading` | `import contextvars`
+constant  := NAME = np.array(literal, dtype=np.D) | np.arange(int, dtype=np.D)
+             | np.eye(int, dtype=np.D)                              (no other module-level call)
+helper    := a `_name` function or constant equal, node for node, to one the templates hold
+function  := def NAME(NAME, ...): statement* return expr          (the generated function)
+statement := target = expr | NAME op= expr | np.F(..., out=NAME) | _in_blocks(BLOCK, int, int,
+             NAME, ...) | with np.errstate(K="ignore"|"warn"|"raise", ...): statement*
+             | block                                                (nested functions: one level)
+block     := def BLOCK(NAME, ...): statement* [return expr, ...]
+target    := NAME | (NAME, ...) | NAME[index]
+expr      := NAME | number | str | None | ... | arithmetic, comparisons, tuples, lists, slices,
+             subscripts | np.F(...) | np.linalg.F(...) | np.UFUNC.METHOD(...) | np.DTYPE | np.inf
+             | expr.ARRAY_ATTRIBUTE | expr.ARRAY_METHOD(...) | _helper(...) | PURE_BUILTIN(...)
 
-Anything else (imports of other modules, `exec`, dunder attributes, lambdas, loops, `global`,
-f-strings, names a template imports, ...) raises `GeneratedCodeError` naming the line. A new
-construct in the printers' output is added to these tables, with a test; a new helper in a
-template needs nothing. The check imports neither SymPy nor jinja2 and walks the tree once; the
-caller compiles the checked tree, so the source is parsed only once.
+Names: every binding (parameter, temporary, constant, block) is an identifier `sanitise.py`
+could have made -- never a builtin, `np`, a module the templates import, a helper (`_...`) or a
+keyword -- bound once at module level, a block's name bound once and only ever handed to
+`_in_blocks`. Every name read is the current function's, an enclosing one's, a module constant
+or (called) a helper or one of `PURE_BUILTINS`; helpers, blocks and numpy functions are never
+values, so nothing callable can be passed around. `np.F` is from the public numpy namespace
+except I/O, callback-taking and process-state functions (`NUMPY_REFUSED`).
+
+Text: only printable characters and `\\n` (no `\\r`, U+2028, `\\x0c`, `\\x1c`, `\\x85`, ...), at
+most `MAX_SOURCE_CHARS`; expressions nest at most `MAX_DEPTH` deep. Anything else raises
+`GeneratedCodeError` naming the line. The check imports neither SymPy nor jinja2 and walks the
+tree once; the caller compiles the checked tree, so what runs is what was checked.
 """
 from __future__ import annotations
 
 import ast
+import builtins
+import re
 from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 
 from .errors import GeneratedCodeError
+from .sanitise import MODULE_NAMES, is_safe_identifier
 
 NUMPY_ALIAS = "np"
+MAX_SOURCE_CHARS = 64 << 20
+MAX_DEPTH = 100  # the printers keep expressions about 10 deep; CPython refuses 200 parentheses
 PURE_BUILTINS = frozenset({"slice", "tuple", "len", "range", "int", "float", "bool", "abs",
                            "min", "max"})
+HELPER_MODULES = frozenset({"os", "threading", "contextvars"})
+BLOCKS_HELPER = "_in_blocks"
 # Public numpy names that read or write files, take Python callables, change process-wide
 # state, or are whole subpackages: never needed by generated code.
 NUMPY_REFUSED = frozenset({
@@ -46,29 +61,58 @@ NUMPY_REFUSED = frozenset({
     "set_printoptions", "vectorize", "frompyfunc", "apply_along_axis", "apply_over_axes",
     "piecewise", "fromfunction", "fromiter", "get_include", "char", "rec", "ma", "polynomial",
     "random", "fft", "dtypes", "exceptions", "typing", "version", "core", "matlib", "strings",
-    "emath", "os", "sys", "who", "source", "lookfor", "test", "_core", "from_dlpack",
+    "emath", "os", "sys", "who", "source", "lookfor", "test", "_core", "from_dlpack", "errstate",
+    "nditer", "nested_iters", "frombuffer", "set_string_function", "add_newdoc",
 })
 NUMPY_SUBMODULES = frozenset({"linalg"})
+NUMPY_VALUES = frozenset({"inf", "nan", "pi", "e", "euler_gamma", "newaxis", "s_"})
+CONSTANT_MAKERS = frozenset({"array", "arange", "eye"})
 UFUNC_METHODS = frozenset({"reduce", "accumulate", "reduceat", "outer", "at"})
+ERRSTATE = (frozenset({"all", "divide", "over", "under", "invalid"}),
+            frozenset({"ignore", "warn", "raise"}))
 ARRAY_REFUSED = frozenset({"tofile", "dump", "dumps", "ctypes", "setflags", "setfield",
                            "itemset", "resize", "newbyteorder", "data", "base", "flat"})
 _ARRAY_ATTRIBUTES = frozenset(n for n in dir(np.ndarray) if not n.startswith("_")) - ARRAY_REFUSED
+_BUILTINS = frozenset(dir(builtins))
+_FAST_TEXT = re.compile(r"[\n\x20-\x7e]*")  # printable ASCII and \n: the usual whole source
 
 _ARITHMETIC = (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Tuple,
-               ast.List, ast.Slice, ast.Subscript, ast.Starred)
+               ast.List, ast.Slice, ast.Subscript)
 _OPERATORS = (ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context)
 _CONSTANT_TYPES = (int, float, complex, str, bool, type(None), type(Ellipsis))
 
 
 def check_source(source: str, filename: str = "<generated>") -> ast.Module:
-    """Parse `source` and check it against the allowlist; the tree, ready for `compile`."""
+    """Check `source` against the grammar; its tree, ready for `compile`."""
+    check_text(source, filename)
     try:
         tree = ast.parse(source, filename)
     except SyntaxError as error:
         raise GeneratedCodeError(f"{filename}:{error.lineno}: generated code does not parse "
                                  f"({error.msg})") from None
-    _Checker(filename).module(tree, source)
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise GeneratedCodeError(f"{filename}: generated code refused before execution: it "
+                                 f"nests too deeply to parse ({type(error).__name__})") from None
+    _Checker(filename).module(tree)
     return tree
+
+
+def check_text(source: str, filename: str = "<generated>") -> None:
+    """Printable characters and `\\n` only, and not too long."""
+    if not isinstance(source, str):
+        raise GeneratedCodeError(f"{filename}: generated code is not text")
+    if len(source) > MAX_SOURCE_CHARS:
+        raise GeneratedCodeError(f"{filename}: generated code refused before execution: "
+                                 f"{len(source)} characters (at most {MAX_SOURCE_CHARS})")
+    if _FAST_TEXT.fullmatch(source):
+        return
+    for index, char in enumerate(source):
+        if char != "\n" and not char.isprintable():
+            line = source.count("\n", 0, index) + 1
+            raise GeneratedCodeError(
+                f"{filename}:{line}: generated code refused before execution: the character "
+                f"{char!r} (symgrad writes printable characters and '\\n' only; any other line "
+                "break would make lines mean different things to different readers)")
 
 
 @lru_cache(maxsize=1024)
@@ -82,202 +126,324 @@ def _numpy_name_allowed(name: str) -> bool:
     return not isinstance(value, ModuleType) or name in NUMPY_SUBMODULES
 
 
+@lru_cache(maxsize=256)
+def _numpy_value_allowed(name: str) -> bool:
+    """`np.NAME` read as a value (not called): a scalar type (`dtype=np.float32`) or a
+    constant, never a function."""
+    if name in NUMPY_VALUES:
+        return True
+    value = getattr(np, name, None)
+    return isinstance(value, type) and issubclass(value, np.generic)
+
+
+@lru_cache(maxsize=None)
+def template_helpers() -> dict[str, str]:
+    """Every helper the templates hold as plain text (`{% if ... in helpers %}` blocks): its
+    name and its tree (`ast.dump`), against which a module's `_name` statements are compared."""
+    from .key import templates_dir
+
+    helpers: dict[str, str] = {}
+    block = re.compile(r"^{%-? if [^%]*%}\n(.*?)^{%-? endif %}", re.MULTILINE | re.DOTALL)
+    for path in sorted(templates_dir().glob("*.j2")):
+        for match in block.finditer(path.read_text(encoding="utf-8")):
+            text = match[1]
+            if "{{" in text or "{%" in text or "{#" in text:
+                continue  # generated layout, not a helper
+            try:
+                statements = ast.parse(text).body
+            except SyntaxError:
+                continue
+            for statement in statements:
+                name = _helper_name(statement)
+                if name is not None:
+                    helpers[name] = ast.dump(statement)
+    return helpers
+
+
+def _helper_name(statement: ast.stmt) -> str | None:
+    if isinstance(statement, ast.FunctionDef):
+        name = statement.name
+    elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+            and isinstance(statement.targets[0], ast.Name):
+        name = statement.targets[0].id
+    else:
+        return None
+    return name if name.startswith("_") and not name.startswith("__") else None
+
+
+class _Scope:
+    """The names one generated function binds."""
+
+    def __init__(self, parent: "_Scope | None"):
+        self.parent = parent
+        self.names: set[str] = set()
+        self.blocks: set[str] = set()  # nested block functions, handed to _in_blocks only
+
+    def reads(self, name: str) -> bool:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.names:
+                return True
+            if name in scope.blocks:
+                return False
+            scope = scope.parent
+        return False
+
+
 class _Checker:
     def __init__(self, filename: str):
         self.filename = filename
-        self.module_names: set[str] = {NUMPY_ALIAS}
-        self.helpers: set[str] = set()
-        self.scopes: list[set[str]] = []  # the names bound in each enclosing function
-        self.local_names: set[str] = set()  # their union: what a closure may read
-        self.nested_functions: set[str] = set()  # functions defined inside functions
+        self.constants: set[str] = set()
+        self.helpers: set[str] = set()  # helper functions present in the module
+        self.bound: set[str] = set()  # every module-level name
 
-    def refuse(self, node: ast.AST, what: str) -> None:
+    def refuse(self, node: ast.AST | None, what: str) -> None:
         line = getattr(node, "lineno", "?")
         raise GeneratedCodeError(
             f"{self.filename}:{line}: generated code refused before execution: {what}. "
-            "Generated modules may hold only what symgrad's templates and printers produce "
+            "Generated modules may hold only what symgrad's templates and printers write "
             "(see symgrad/safety.py); a cache entry like this was not written by symgrad.")
 
     # -- module level --------------------------------------------------------------------------
-    def module(self, tree: ast.Module, source: str) -> None:
-        lines = source.splitlines()
-        trusted = {id(statement) for statement in tree.body
-                   if _verbatim_from_templates(statement, lines)}
-        for statement in tree.body:  # bind every module-level name first (order-free reads)
-            if isinstance(statement, ast.FunctionDef):
-                self.check_store_name(statement, statement.name)
-                self.helpers.add(statement.name)
-                self.module_names.add(statement.name)
-            elif isinstance(statement, ast.Assign) and id(statement) not in trusted:
-                for target in statement.targets:
-                    self.module_names.update(self.stored_names(target, module=True))
-        for statement in tree.body:
-            if id(statement) in trusted:
-                continue  # the templates' own code (helpers), not generated from user input
-            if isinstance(statement, ast.Expr) and _is_string(statement.value):
-                continue
+    def module(self, tree: ast.Module) -> None:
+        body = list(tree.body)
+        if body and _is_docstring(body[0]):
+            body.pop(0)
+        trusted = template_helpers()
+        functions = []
+        for statement in body:
+            helper = _helper_name(statement)
             if isinstance(statement, ast.Import):
-                if [(a.name, a.asname) for a in statement.names] != [("numpy", NUMPY_ALIAS)]:
-                    self.refuse(statement, "an import other than `import numpy as np`")
+                self.import_(statement)
+            elif helper is not None:
+                if trusted.get(helper) != ast.dump(statement):
+                    self.refuse(statement, f"{helper!r} is not one of the templates' helpers "
+                                           "as they hold it")
+                self.bind(statement, helper, module=True)
+                if isinstance(statement, ast.FunctionDef):
+                    self.helpers.add(helper)
             elif isinstance(statement, ast.Assign):
-                self.expression(statement.value)
+                self.constant(statement)
             elif isinstance(statement, ast.FunctionDef):
-                self.function(statement)
+                functions.append(statement)
+                self.bind(statement, statement.name)
             else:
                 self.refuse(statement, f"a module-level {type(statement).__name__} statement")
+        if NUMPY_ALIAS not in self.bound:
+            self.refuse(None, "no `import numpy as np`")
+        if len(functions) != 1:
+            self.refuse(functions[1] if functions else None,
+                        f"{len(functions)} generated functions (symgrad writes one)")
+        self.function(functions[0], _Scope(None))
 
-    def enter(self, scope: set[str]) -> None:
-        self.scopes.append(scope)
-        self.local_names = set().union(*self.scopes)
+    def import_(self, node: ast.Import) -> None:
+        names = [(a.name, a.asname) for a in node.names]
+        if names == [("numpy", NUMPY_ALIAS)]:
+            self.bind(node, NUMPY_ALIAS, module=True)
+        elif len(names) == 1 and names[0][0] in HELPER_MODULES and names[0][1] is None:
+            self.bind(node, names[0][0], module=True)
+        else:
+            self.refuse(node, "an import other than numpy (as np) and the blocks helper's "
+                              "os, threading and contextvars")
 
-    def leave(self) -> None:
-        self.scopes.pop()
-        self.local_names = set().union(*self.scopes) if self.scopes else set()
+    def bind(self, node: ast.AST, name: str, module: bool = False) -> None:
+        """A module-level binding: each name once; generated names are safe identifiers."""
+        if not module and not is_safe_identifier(name):
+            self.refuse(node, f"a binding of the name {name!r}")
+        if name in self.bound:
+            self.refuse(node, f"a second binding of {name!r}")
+        self.bound.add(name)
 
-    def function(self, node: ast.FunctionDef) -> None:
-        if node.decorator_list or node.returns is not None:
-            self.refuse(node, f"decorators or annotations on function {node.name!r}")
+    def constant(self, node: ast.Assign) -> None:
+        target = node.targets[0] if len(node.targets) == 1 else None
+        if not isinstance(target, ast.Name):
+            self.refuse(node, "a module-level assignment other than `NAME = <constant array>`")
+        value = node.value
+        if not (isinstance(value, ast.Call) and _is_numpy_attribute(value.func)
+                and value.func.attr in CONSTANT_MAKERS and len(value.args) == 1
+                and len(value.keywords) == 1 and value.keywords[0].arg == "dtype"
+                and _is_numpy_attribute(value.keywords[0].value)
+                and _numpy_value_allowed(value.keywords[0].value.attr)):
+            self.refuse(node, "a module-level value other than np.array / np.arange / np.eye "
+                              "of literal numbers with a numpy dtype")
+        if value.func.attr == "array":
+            self.literal(value.args[0], 0)
+        elif not (isinstance(value.args[0], ast.Constant) and type(value.args[0].value) is int):
+            self.refuse(node, f"np.{value.func.attr} of something other than an int")
+        self.bind(node, target.id)
+        self.constants.add(target.id)
+
+    def literal(self, node: ast.expr, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            self.refuse(node, "a constant nested too deeply")
+        if isinstance(node, ast.List):
+            for element in node.elts:
+                self.literal(element, depth + 1)
+            return
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            node = node.operand
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float, bool, complex):
+            return
+        if _is_numpy_attribute(node) and node.attr in ("inf", "nan"):
+            return
+        self.refuse(node, "a constant array holding something other than numbers")
+
+    # -- functions -----------------------------------------------------------------------------
+    def function(self, node: ast.FunctionDef, parent: _Scope) -> _Scope:
         arguments = node.args
-        if arguments.vararg or arguments.kwarg or arguments.kwonlyargs:
-            self.refuse(node, f"*args, **kwargs or keyword-only parameters on {node.name!r}")
-        params = arguments.posonlyargs + arguments.args
-        for default in arguments.defaults:
-            if not isinstance(default, ast.Constant):
-                self.refuse(default, "a parameter default that is not a constant")
-        scope: set[str] = set()
-        for param in params:
-            if param.annotation is not None:
+        if node.decorator_list or node.returns is not None or node.type_comment is not None:
+            self.refuse(node, f"decorators or annotations on function {node.name!r}")
+        if (arguments.vararg or arguments.kwarg or arguments.kwonlyargs or arguments.posonlyargs
+                or arguments.defaults or arguments.kw_defaults):
+            self.refuse(node, f"*args, **kwargs, defaults or keyword-only parameters on "
+                              f"{node.name!r}")
+        scope = _Scope(parent)
+        for param in arguments.args:
+            if param.annotation is not None or param.type_comment is not None:
                 self.refuse(param, "a parameter annotation")
-            self.check_store_name(param, param.arg)
-            scope.add(param.arg)
-        for statement in _own_statements(node):
-            if isinstance(statement, (ast.Assign, ast.AugAssign)):
-                targets = statement.targets if isinstance(statement, ast.Assign) else [
-                    statement.target]
-                for target in targets:
-                    scope.update(self.stored_names(target))
-            elif isinstance(statement, ast.FunctionDef):
-                self.check_store_name(statement, statement.name)
-                scope.add(statement.name)
-                self.nested_functions.add(statement.name)
-        self.enter(scope)
-        self.body(node.body)
-        self.leave()
-
-    def body(self, statements: list[ast.stmt]) -> None:
+            self.local(scope, param, param.arg)
+        statements = _own_statements(node)
         for statement in statements:
-            kind = type(statement)
-            if kind is ast.Assign:
-                for target in statement.targets:
-                    self.target(target)
-                self.expression(statement.value)
-            elif kind is ast.AugAssign:
-                self.target(statement.target)
-                self.expression(statement.value)
-            elif kind is ast.Return:
-                if statement.value is not None:
-                    self.expression(statement.value)
-            elif kind is ast.With:
-                self.with_block(statement)
-            elif kind is ast.Expr and _is_string(statement.value):
-                continue
-            elif kind is ast.Expr and isinstance(statement.value, ast.Call):
-                self.call(statement.value)  # np.add(a, b, out=t0): a call for its effect
-            elif kind is ast.FunctionDef:
-                self.function(statement)  # a block of rows, called through a helper
-            elif kind is ast.Pass:
-                continue
+            if isinstance(statement, ast.FunctionDef):
+                if parent.parent is not None:
+                    self.refuse(statement, "a function nested two deep")
+                if not self.may_bind(statement.name) or statement.name in scope.blocks:
+                    self.refuse(statement, f"a block function named {statement.name!r}")
+                scope.blocks.add(statement.name)
+            for target in _targets(statement):
+                self.store(scope, target)
+        if scope.names & scope.blocks:
+            self.refuse(node, f"a block function named like a value of {node.name!r}")
+        body = node.body
+        if parent.parent is None and (not body or not isinstance(body[-1], ast.Return)):
+            self.refuse(node, f"the function {node.name!r} does not end with `return`")
+        for index, statement in enumerate(body):
+            last = index == len(body) - 1
+            if isinstance(statement, ast.Return):
+                if not last or statement.value is None:
+                    self.refuse(statement, "a `return` that is not the function's last line")
+                self.expression(statement.value, scope, 0)
             else:
-                self.refuse(statement, f"a {kind.__name__} statement")
+                self.statement(statement, scope)
+        return scope
 
-    def with_block(self, node: ast.With) -> None:
+    def local(self, scope: _Scope, node: ast.AST, name: str) -> None:
+        if not self.may_bind(name):
+            self.refuse(node, f"a binding of the name {name!r}")
+        if name in scope.names:
+            self.refuse(node, f"a second parameter named {name!r}")
+        scope.names.add(name)
+
+    @staticmethod
+    def may_bind(name: str) -> bool:
+        """A local may take any safe identifier: it can shadow a module constant or the
+        function's own name (data only), never a helper, module or builtin."""
+        return is_safe_identifier(name)
+
+    def store(self, scope: _Scope, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            if not self.may_bind(target.id):
+                self.refuse(target, f"a binding of the name {target.id!r}")
+            scope.names.add(target.id)
+        elif isinstance(target, ast.Tuple) and target.elts \
+                and all(isinstance(e, ast.Name) for e in target.elts):
+            for element in target.elts:
+                self.store(scope, element)
+        elif not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
+            self.refuse(target, f"an assignment to a {type(target).__name__}")
+
+    def statement(self, node: ast.stmt, scope: _Scope) -> None:
+        kind = type(node)
+        if kind is ast.Assign:
+            if len(node.targets) != 1:
+                self.refuse(node, "a chained assignment")
+            target = node.targets[0]
+            if isinstance(target, ast.Subscript):
+                self.name(target.value, scope)
+                self.expression(target.slice, scope, 1)
+            self.expression(node.value, scope, 0)
+        elif kind is ast.AugAssign:
+            if not isinstance(node.target, ast.Name):
+                self.refuse(node, "an augmented assignment to something other than a name")
+            self.name(node.target, scope)
+            self.expression(node.value, scope, 0)
+        elif kind is ast.Expr and _is_docstring(node):
+            return
+        elif kind is ast.Expr and isinstance(node.value, ast.Call):
+            call = node.value
+            in_place = _is_numpy_attribute(call.func) and any(k.arg == "out"
+                                                              for k in call.keywords)
+            if not (in_place or _is_name(call.func, BLOCKS_HELPER)):
+                self.refuse(node, "a call for its effect other than np.F(..., out=...) or "
+                                  "_in_blocks(...)")
+            self.call(call, scope, 0)
+        elif kind is ast.With:
+            self.errstate(node, scope)
+        elif kind is ast.FunctionDef:
+            self.function(node, scope)
+        else:
+            self.refuse(node, f"a {kind.__name__} statement")
+
+    def errstate(self, node: ast.With, scope: _Scope) -> None:
+        names, modes = ERRSTATE
         for item in node.items:
             call = item.context_expr
             if (item.optional_vars is not None or not isinstance(call, ast.Call)
-                    or not _is_numpy_attribute(call.func, "errstate")):
-                self.refuse(node, "a `with` block other than `with np.errstate(...)`")
-            self.expression(call)
-        self.body(node.body)
-
-    # -- names ---------------------------------------------------------------------------------
-    def stored_names(self, target: ast.expr, module: bool = False) -> list[str]:
-        if isinstance(target, ast.Name):
-            self.check_store_name(target, target.id)
-            if target.id in self.helpers and not module:
-                self.refuse(target, f"an assignment to the helper {target.id!r}")
-            return [target.id]
-        if isinstance(target, ast.Tuple) and not module:
-            return [n for element in target.elts for n in self.stored_names(element)]
-        if isinstance(target, ast.Subscript) and not module:
-            return []
-        self.refuse(target, f"an assignment to a {type(target).__name__}")
-        return []
-
-    def check_store_name(self, node: ast.AST, name: str) -> None:
-        if name.startswith("__") or name == NUMPY_ALIAS:
-            self.refuse(node, f"a binding of the name {name!r}")
-
-    def target(self, target: ast.expr) -> None:
-        if isinstance(target, ast.Name):
-            return
-        if isinstance(target, ast.Tuple):
-            for element in target.elts:
-                self.target(element)
-            return
-        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
-                and target.value.id in self.local_names:
-            self.expression(target.slice)
-            return
-        self.refuse(target, "an assignment target that is not a local name or array item")
+                    or not _is_numpy_attribute(call.func, "errstate") or call.args
+                    or not all(k.arg in names and isinstance(k.value, ast.Constant)
+                               and k.value.value in modes for k in call.keywords)):
+                self.refuse(node, "a `with` block other than `with np.errstate(all=\"ignore\")`")
+        for statement in node.body:
+            if isinstance(statement, (ast.FunctionDef, ast.Return)):
+                self.refuse(statement, "a function or return inside np.errstate")
+            self.statement(statement, scope)
 
     # -- expressions ---------------------------------------------------------------------------
-    def expression(self, node: ast.expr) -> None:
+    def expression(self, node: ast.expr, scope: _Scope, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            self.refuse(node, f"an expression nested more than {MAX_DEPTH} deep")
         kind = type(node)
         if kind is ast.Name:
-            self.name(node)
+            self.name(node, scope)
         elif kind is ast.Constant:
             if not isinstance(node.value, _CONSTANT_TYPES):
                 self.refuse(node, f"a constant of type {type(node.value).__name__}")
         elif kind is ast.Call:
-            self.call(node)
+            self.call(node, scope, depth)
         elif kind is ast.Attribute:
-            self.attribute(node)
+            self.attribute(node, scope, depth)
         elif isinstance(node, _ARITHMETIC):
-            if kind is ast.Starred:
-                self.refuse(node, "a starred expression")
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
-                    self.expression(child)
+                    self.expression(child, scope, depth + 1)
                 elif not isinstance(child, _OPERATORS):
                     self.refuse(child, f"a {type(child).__name__} inside an expression")
         else:
             self.refuse(node, f"a {kind.__name__} expression")
 
-    def name(self, node: ast.Name) -> None:
-        name = node.id
-        if name in self.local_names or name in self.module_names:
-            return
-        if name in PURE_BUILTINS:
-            return
-        self.refuse(node, f"the unbound or forbidden name {name!r}")
+    def name(self, node: ast.expr, scope: _Scope) -> None:
+        if not isinstance(node, ast.Name):
+            self.refuse(node, f"a {type(node).__name__} where a name belongs")
+        if not (scope.reads(node.id) or node.id in self.constants):
+            self.refuse(node, f"the unbound or forbidden name {node.id!r}")
 
-    def attribute(self, node: ast.Attribute) -> None:
+    def attribute(self, node: ast.Attribute, scope: _Scope, depth: int,
+                  called: bool = False) -> None:
         attr = node.attr
         if attr.startswith("_"):
             self.refuse(node, f"the private attribute {attr!r}")
         base = node.value
-        if isinstance(base, ast.Name) and base.id == NUMPY_ALIAS:
-            if not _numpy_name_allowed(attr):
-                self.refuse(node, f"np.{attr}")
+        if _is_name(base, NUMPY_ALIAS):
+            allowed = _numpy_name_allowed(attr) if called else _numpy_value_allowed(attr)
+            if not allowed:
+                self.refuse(node, f"np.{attr}{'(...)' if called else ' as a value'}")
             return
         if _is_numpy_attribute(base):
             parent = base.attr
-            if not _numpy_name_allowed(parent):
-                self.refuse(node, f"np.{parent}")
-            owner = getattr(np, parent)
-            if parent in NUMPY_SUBMODULES:
-                if not hasattr(owner, attr):
-                    self.refuse(node, f"np.{parent}.{attr}")
+            owner = getattr(np, parent, None)
+            if not called or not _numpy_name_allowed(parent):
+                self.refuse(node, f"np.{parent}.{attr}")
+            if parent in NUMPY_SUBMODULES and _numpy_function(owner, attr):
                 return
             if isinstance(owner, np.ufunc) and attr in UFUNC_METHODS:
                 return
@@ -286,33 +452,53 @@ class _Checker:
             self.refuse(node, f"an attribute of a constant ({attr!r})")
         if attr not in _ARRAY_ATTRIBUTES:
             self.refuse(node, f"the attribute or method {attr!r}")
-        if isinstance(base, ast.Name) and base.id in self.helpers:
-            self.refuse(node, f"an attribute of the helper function {base.id!r}")
-        self.expression(base)
+        self.expression(base, scope, depth + 1)
 
-    def call(self, node: ast.Call) -> None:
+    def call(self, node: ast.Call, scope: _Scope, depth: int) -> None:
         func = node.func
+        arguments = list(node.args)
         if isinstance(func, ast.Name):
-            if func.id in self.local_names:
-                if func.id not in self.nested_functions:
-                    self.refuse(node, f"a call of the local value {func.id!r}")
-            elif func.id not in self.helpers and func.id not in PURE_BUILTINS:
+            if func.id == BLOCKS_HELPER:
+                self.blocks_call(node, scope)
+                arguments = arguments[1:]
+            elif func.id in self.helpers and func.id != BLOCKS_HELPER:
+                pass
+            elif func.id not in PURE_BUILTINS:
                 self.refuse(node, f"a call of {func.id!r} (neither numpy nor a helper of this "
                                   "module)")
         elif isinstance(func, ast.Attribute):
-            self.attribute(func)
+            self.attribute(func, scope, depth, called=True)
         else:
             self.refuse(node, f"a call of a {type(func).__name__}")
-        for argument in node.args:
-            self.expression(argument)
+        for argument in arguments:
+            if isinstance(argument, ast.Starred):
+                self.refuse(argument, "a starred argument")
+            self.expression(argument, scope, depth + 1)
         for keyword in node.keywords:
             if keyword.arg is None:
                 self.refuse(node, "a **keywords argument")
-            self.expression(keyword.value)
+            self.expression(keyword.value, scope, depth + 1)
+
+    def blocks_call(self, node: ast.Call, scope: _Scope) -> None:
+        """`_in_blocks(block, rows, block_rows, a, b, ...)`: a block of this very function."""
+        args = node.args
+        if (BLOCKS_HELPER not in self.helpers or len(args) < 3 or node.keywords
+                or not isinstance(args[0], ast.Name) or args[0].id not in scope.blocks
+                or not all(isinstance(a, ast.Constant) and type(a.value) is int
+                           for a in args[1:3])
+                or not all(isinstance(a, ast.Name) for a in args[3:])):
+            self.refuse(node, "an _in_blocks call other than (block of this function, rows, "
+                              "block rows, arrays...)")
+
+
+def _numpy_function(owner: object, attr: str) -> bool:
+    value = getattr(owner, attr, None)
+    return value is not None and not isinstance(value, ModuleType) and callable(value)
 
 
 def _own_statements(function: ast.FunctionDef) -> list[ast.stmt]:
-    """The statements of `function` itself, nested blocks included, nested functions not."""
+    """The statements of `function` itself, those in `with` blocks included, nested functions'
+    bodies not."""
     found, pending = [], list(function.body)
     while pending:
         statement = pending.pop()
@@ -322,31 +508,23 @@ def _own_statements(function: ast.FunctionDef) -> list[ast.stmt]:
     return found
 
 
-@lru_cache(maxsize=None)
-def _template_texts() -> tuple[str, ...]:
-    from .key import templates_dir
-
-    return tuple("\n" + path.read_text(encoding="utf-8") + "\n"
-                 for path in sorted(templates_dir().glob("*.j2")))
-
-
-def _verbatim_from_templates(statement: ast.stmt, lines: list[str]) -> bool:
-    """Whether a top-level statement is, whole line for whole line, top-level text of one of
-    symgrad's templates: a helper (its imports, constants and functions) that the templates
-    hold as plain text. Its code is symgrad's, whatever it does; only what is generated from
-    the user's function needs the allowlist."""
-    first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
-    text = "\n".join(lines[first - 1:statement.end_lineno])
-    if not text or text[0].isspace():
-        return False
-    needle = "\n" + text + "\n"
-    return any(needle in template for template in _template_texts())
+def _targets(statement: ast.stmt) -> list[ast.expr]:
+    if isinstance(statement, ast.Assign):
+        return list(statement.targets)
+    if isinstance(statement, ast.AugAssign):
+        return [statement.target]
+    return []
 
 
-def _is_string(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+def _is_docstring(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str))
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def _is_numpy_attribute(node: ast.expr, attr: str | None = None) -> bool:
-    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-            and node.value.id == NUMPY_ALIAS and (attr is None or node.attr == attr))
+    return (isinstance(node, ast.Attribute) and _is_name(node.value, NUMPY_ALIAS)
+            and (attr is None or node.attr == attr))
