@@ -343,3 +343,117 @@ def test_inlined_code_never_leaks_from_an_earlier_compilation(tmp_path, monkeypa
     assert "x @ w" not in g.lower(a, b).source
     t = np.tanh(a @ b)
     np.testing.assert_allclose(ga, (1 - t ** 2) @ b.T, rtol=1e-12)
+
+
+# -- the one sanitiser -------------------------------------------------------------------------
+HOSTILE_TEXT = ["x\nimport os", "x\u2028import os", "a\rb", "a\x0cb", "a\x1cb", "a\x85b",
+                "a\u2029b", "\"\"\"", "\\", "sum", "np", "os", "threading", "_in_blocks", "__x",
+                "0day", "", "_", "é", "lambda", "match", "a" * 300, "x y", "t0"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT, ids=range(len(HOSTILE_TEXT)))
+def test_sanitiser_names_and_comments(text):
+    name = identifier(text)
+    assert is_safe_identifier(name) and name.isidentifier() and not keyword.iskeyword(name)
+    comment = comment_text(text)
+    assert all(c.isprintable() for c in comment) and len(comment) == len(text)
+    assert len(("# " + comment + "\n").splitlines()) == 1
+
+
+def _forged(name: str):
+    """A function whose signature names a parameter `name` (inspect.Parameter refuses such a
+    name; a forged __signature__ does not)."""
+    def fn(x, w):
+        return np.sum((x * w) ** 2)
+
+    params = [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("w", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params[1]._name = name
+    fn.__signature__ = inspect.Signature(params)
+    return fn
+
+
+@pytest.mark.parametrize("separator", ["\n", "\u2028", "\r", "\x0c", "\x85"])
+def test_forged_parameter_name_never_becomes_code(tmp_path, monkeypatch, separator):
+    """A parameter name holding a line break and code: in the generated module it is a plain
+    identifier; in the exported pytest file's WRT comment it stays one line of comment."""
+    from symgrad.export import export
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    marker = tmp_path / "ran"
+    name = f"w{separator}__import__('os').mkdir({str(marker)!r}){separator}#"
+    g = sg.grad(_forged(name), wrt=name)
+    x, w = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(g(x, w), 2 * x * x * w)
+    source = g.lower(x, w).source
+    tree = check_source(source)
+    assert {n.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)} <= {"_sigmoid"}
+    exported = export(g, [x, w], tmp_path / "out", test=True)
+    text = exported.test.read_text()
+    assert all(c.isprintable() or c == "\n" for c in text)
+    test_tree = ast.parse(text)
+    calls = {n.func.id for n in ast.walk(test_tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}
+    assert "__import__" not in calls
+    wrt_line = next(line for line in text.splitlines() if line.startswith("WRT = "))
+    assert wrt_line.startswith("WRT = [1]  # positions of w")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             exported.test.name], cwd=exported.test.parent, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists()
+
+
+# -- the grammar accepts everything symgrad writes --------------------------------------------
+def test_every_zoo_module_passes_blocked_and_in_place(tmp_path, monkeypatch):
+    """Every model of the zoo in float32 with every size threshold at zero: row blocks, the
+    blocks helper and its imports, in-place `out=` calls and updates, column-by-column sums."""
+    from models_zoo import MODELS
+
+    from symgrad import blocking, buffers, statements
+
+    monkeypatch.setattr(buffers, "REUSE_MIN_BYTES", 0)
+    monkeypatch.setattr(statements, "COLUMNWISE_MIN_BYTES", 0)
+    monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
+    monkeypatch.setattr(blocking, "BLOCK_BYTES", 64)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    seen = {"_in_blocks(": 0, "out=": 0, " += ": 0, "def block": 0}
+    for model in MODELS:
+        args = model.make_args(np.random.default_rng(0), np.float32)
+        source = sg.value_and_grad(model.numpy_fn, wrt=model.wrt).lower(**args).source
+        check_source(source, model.name)
+        for form in seen:
+            seen[form] += form in source
+    assert all(count > 0 for count in seen.values()), seen
+
+
+def test_every_property_program_passes(tmp_path, monkeypatch):
+    """The property tests' programs (every elementwise op, helpers such as _erf included),
+    whole and in row blocks."""
+    from hypothesis import given, settings
+    from test_property_elementwise import _data, _loss, programs
+
+    from symgrad import blocking
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    helpers = set()
+
+    @settings(max_examples=8, deadline=None, derandomize=True, database=None)
+    @given(programs())
+    def check(program):
+        shapes, steps, seed = program
+        args, weights = _data(shapes, seed)
+        fn = sg.value_and_grad(_loss(steps, weights, len(args)), wrt=tuple(range(len(args))))
+        source = fn.lower(*args).source
+        check_source(source)
+        helpers.update(n for n in template_helpers() if f"def {n}(" in source)
+
+    check()
+    monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "blocked"))
+    check()
+    assert {"_sigmoid", "_in_blocks"} <= helpers, helpers
