@@ -36,12 +36,13 @@ from types import ModuleType
 from typing import Any, Callable, Iterator, Mapping
 
 from . import signing
+from .cache_files import Damaged, directory_problem as _directory_problem
+from .cache_files import atomic_write as _atomic_write, mtime as _mtime
+from .cache_files import open_directory as _open_directory, read_private as _read_private
+from .cache_files import unlink as _unlink
 from .errors import GeneratedCodeError
 
 ENV_VAR = "SYMGRAD_CACHE_DIR"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_READ = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)  # a FIFO must not block a load
 _KEY = re.compile(r"[0-9a-f]{64}")
 _SUFFIX = re.compile(r"[a-z0-9]{1,8}")  # an artefact's file suffix (`so`, `ptx`)
 STALE_TEMPORARY_SECONDS = 3600  # a temporary file this old belongs to a writer that died
@@ -53,10 +54,6 @@ SIGNATURE_FIELD = "hmac"  # ("signature" is the call signature, `x=f64[5]`)
 
 class CacheWarning(UserWarning):
     """The disk cache could not be used as intended; symgrad carried on without it."""
-
-
-class Damaged(Exception):
-    """An entry that must not be used; the message says why."""
 
 
 def default_dir() -> Path:
@@ -393,102 +390,6 @@ class DiskCache:
         for path in temporaries:
             if now - _mtime(path) >= max_age:
                 _unlink(path)
-
-
-def _directory_problem(info: os.stat_result, directory: Path) -> str | None:
-    if stat.S_ISLNK(info.st_mode):
-        return "it is a symbolic link (loading cached code runs it: the directory must be " \
-               "private)"
-    if not stat.S_ISDIR(info.st_mode):
-        return "it is not a directory"
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return f"it is owned by another user (uid {info.st_uid})"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return (f"it is writable by group or others (mode {stat.filemode(info.st_mode)}; "
-                f"`chmod 700 {directory}` makes it private)")
-    if not info.st_mode & stat.S_IWUSR:
-        return "it is read-only"
-    return None
-
-
-class _open_directory:
-    """The cache directory opened once for a load (never through a symbolic link), checked
-    on the open descriptor, so its files are read from the directory that was checked."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.fd: int | None = None
-
-    def __enter__(self) -> int | Path:
-        if not _DIRECTORY or os.open not in os.supports_dir_fd:
-            return self.directory  # no descriptor-relative opens here: paths, after lstat
-        self.fd = os.open(self.directory, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
-        problem = _directory_problem(os.fstat(self.fd), self.directory)
-        if problem:
-            raise Damaged(f"its directory changed while in use: {problem}")
-        return self.fd
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-
-
-def _read_private(name: str, directory: int | Path, limit: int) -> bytes | None:
-    """The bytes of a regular file of ours, never through a symbolic link, at most `limit`;
-    None if absent. Anything else (a link, another user's file, too large) is `Damaged`."""
-    try:
-        if isinstance(directory, int):
-            fd = os.open(name, _READ, dir_fd=directory)
-        else:
-            fd = os.open(os.path.join(directory, name), _READ)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise Damaged(f"its file {name} cannot be opened as a plain file "
-                      f"({error.strerror or error})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid")
-                                               and info.st_uid != os.getuid()):
-            raise Damaged(f"its file {name} is not a regular file of this user")
-        if info.st_size > limit:
-            raise Damaged(f"its file {name} is {info.st_size} bytes (at most {limit})")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise Damaged(f"its file {name} is over {limit} bytes")
-    return data
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.lstat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass  # absent, or not a file of ours to remove (a directory): left as it is
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # ~4 ms to import: only writers pay for it
-
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp makes it 0600
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def import_source(source: str, path: Path | None, module_name: str,
