@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from . import signing
 from .cache_files import Damaged, directory_problem as _directory_problem
@@ -172,9 +172,9 @@ class DiskCache:
         problem = _directory_problem(info, self.directory)
         if problem is None and not os.access(self.directory, os.W_OK | os.X_OK):
             problem = "it is read-only"
-        return problem or self._key_problem()
+        return problem or self._key_problem(create)
 
-    def _key_problem(self) -> str | None:
+    def _key_problem(self, create: bool) -> str | None:
         path = signing.key_path()
         try:
             inside = Path(os.path.abspath(path)).is_relative_to(os.path.abspath(self.directory))
@@ -183,6 +183,8 @@ class DiskCache:
         if inside:
             return (f"the signing key {path} would be inside it (anyone who can write the cache "
                     "must not hold the key; set SYMGRAD_KEY_FILE elsewhere)")
+        if not create and not os.path.lexists(path):
+            return None  # made on first use; `symgrad cache info` does not make it
         try:
             signing.user_key(path)
         except signing.KeyUnavailable as error:
@@ -297,16 +299,16 @@ class DiskCache:
         """Every entry with metadata, newest use first. A damaged one is listed with empty
         metadata (so `prune` can remove it); nothing in an entry can make this raise."""
         found = []
-        for meta_path in self._files("*.json"):
-            key = meta_path.stem
+        for key, paths in self._files_by_key().items():
+            meta_path = self.meta_path(key)
+            if meta_path not in paths:
+                continue
             meta: Any = {}
             size, last_used = 0, 0.0
             try:
                 info = meta_path.lstat()
-                size, last_used = info.st_size, info.st_mtime
-                for other in self.directory.glob(f"{key}.*"):
-                    if other != meta_path:
-                        size += other.lstat().st_size
+                last_used = info.st_mtime
+                size = sum(_size(p) for p in paths)
                 if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_META_BYTES:
                     meta = json.loads(meta_path.read_bytes().decode("utf-8"))
             except Exception:  # noqa: BLE001 -- a damaged entry is still listed
@@ -314,43 +316,41 @@ class DiskCache:
             found.append(Entry(key, meta if isinstance(meta, dict) else {}, size, last_used))
         return sorted(found, key=lambda e: -e.last_used)
 
-    def _files(self, pattern: str) -> Iterator[Path]:
+    def _files_by_key(self) -> dict[str, list[Path]]:
+        """The directory's files by entry key (`<key>.py`, `<key>.json`, `<key>.so`), read in
+        one listing."""
+        grouped: dict[str, list[Path]] = {}
         try:
-            if not self.directory.is_dir():
-                return iter(())
-            return iter([p for p in self.directory.glob(pattern) if _KEY.fullmatch(p.stem)])
+            names = os.listdir(self.directory) if self.directory.is_dir() else []
         except OSError:
-            return iter(())
+            return grouped
+        for name in sorted(names):
+            key, _, suffix = name.partition(".")
+            if _KEY.fullmatch(key) and (suffix in ("py", "json") or _SUFFIX.fullmatch(suffix)):
+                grouped.setdefault(key, []).append(self.directory / name)
+        return grouped
 
     def total_size(self) -> int:
-        total = 0
         try:
             paths = list(self.directory.iterdir()) if self.directory.is_dir() else []
         except OSError:
             return 0
-        for path in paths:
-            try:
-                total += path.lstat().st_size
-            except OSError:
-                pass
-        return total
+        return sum(_size(p) for p in paths)
 
-    def remove(self, key: str) -> None:
-        paths = [self.meta_path(key), self.source_path(key)]  # metadata first: no half-load
-        try:
-            paths += [p for p in self.directory.glob(f"{key}.*") if p not in paths]
-        except OSError:
-            pass
-        for path in paths:
+    def remove(self, key: str, paths: list[Path] | None = None) -> None:
+        """Remove an entry's files, its metadata first (never a half-loadable entry)."""
+        paths = paths if paths is not None else self._files_by_key().get(key, [])
+        first = [self.meta_path(key), self.source_path(key)]
+        for path in first + [p for p in paths if p not in first]:
             _unlink(path)
 
     def clear(self) -> int:
         """Remove every entry and temporary file; the number of entries removed."""
-        keys = {p.stem for p in self._files("*.json")} | {p.stem for p in self._files("*.py")}
-        for key in keys:
-            self.remove(key)
+        files = self._files_by_key()
+        for key, paths in files.items():
+            self.remove(key, paths)
         self._remove_temporaries(max_age=0.0)
-        return len(keys)
+        return len(files)
 
     def prune(self, max_size: int | None = None, older_than: float | None = None) -> list[str]:
         """Remove entries unused for `older_than` seconds, then the least recently used ones
@@ -370,12 +370,13 @@ class DiskCache:
                     break
                 total -= entry.size
                 removed.append(entry.key)
+        files = self._files_by_key()
         for key in removed:
-            self.remove(key)
-        complete = {e.key for e in self.entries()}
-        for source in self._files("*.py"):
-            if source.stem not in complete and now - _mtime(source) > STALE_TEMPORARY_SECONDS:
-                _unlink(source)
+            self.remove(key, files.pop(key, []))
+        for key, paths in files.items():  # no metadata: a writer that died long ago
+            if self.meta_path(key) not in paths and all(
+                    now - _mtime(p) > STALE_TEMPORARY_SECONDS for p in paths):
+                self.remove(key, paths)
         self._remove_temporaries(max_age=STALE_TEMPORARY_SECONDS)
         return removed
 
@@ -390,6 +391,13 @@ class DiskCache:
         for path in temporaries:
             if now - _mtime(path) >= max_age:
                 _unlink(path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
 
 
 def import_source(source: str, path: Path | None, module_name: str,

@@ -273,3 +273,61 @@ def test_management_survives_every_fault_at_once(tmp_path):
     assert main(["cache", "info", "-v", "--dir", str(directory)]) == 0
     assert main(["cache", "prune", "--max-size", "0", "--dir", str(directory)]) == 0
     assert main(["cache", "clear", "--dir", str(directory)]) == 0
+
+
+def test_management_marks_damaged_entries(tmp_path, capsys):
+    from symgrad.cli import main
+
+    directory = tmp_path / "c"
+    cache = DiskCache(directory)
+    assert cache.usable()
+    key = "1" * 64
+    cache.store(key, '"""doc"""\nimport numpy as np\n\n\ndef f(x):\n    return x\n', {})
+    METADATA_FAULTS["200,000 deep JSON"](directory, key)
+    assert main(["cache", "info", "-v", "--dir", str(directory)]) == 0
+    assert "damaged: rebuilt on its next use" in capsys.readouterr().out
+    assert main(["cache", "prune", "--older-than", "0s", "--dir", str(directory)]) == 0
+    assert list(directory.iterdir()) == []
+
+
+def test_info_does_not_make_a_key(tmp_path, key_file):
+    from symgrad.cli import main
+
+    assert main(["cache", "info", "--dir", str(tmp_path)]) == 0
+    assert not key_file.exists()
+
+
+def test_processes_making_the_key_at_once_agree_on_one(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "fresh" / "key"
+    code = ("import sys; from symgrad.signing import user_key; "
+            f"print(user_key(__import__('pathlib').Path({str(path)!r})).hex())")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    keys = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert len(keys) == 1 and path.read_text().strip() in keys
+    assert [p.name for p in path.parent.iterdir()] == ["key"]  # no temporary left behind
+
+
+def test_artefacts_are_signed_and_checked(tmp_path):
+    """The seam a compiling backend uses: a library stored beside the source is covered by the
+    sha256 and the signature, and comes back only intact."""
+    directory = tmp_path / "c"
+    cache = DiskCache(directory)
+    key = "2" * 64
+    source = '"""doc"""\nimport numpy as np\n\n\ndef f(x):\n    return x\n'
+    cache.store(key, source, {"function": "f"}, artefacts={"so": b"\x7fELF library"})
+    entry = cache.load_entry(key)
+    assert entry.artefacts == {"so": b"\x7fELF library"} and entry.source == source
+    (directory / f"{key}.so").write_bytes(b"\x7fELF other")
+    with pytest.warns(CacheWarning, match="so file is missing or does not match"):
+        assert cache.load_entry(key) is None
+    meta = json.loads((directory / f"{key}.json").read_text())
+    import hashlib
+
+    meta["artefacts"]["so"] = hashlib.sha256(b"\x7fELF other").hexdigest()  # fixed, not signed
+    (directory / f"{key}.json").write_text(json.dumps(meta))
+    with pytest.warns(CacheWarning, match="not signed with this user's key"):
+        assert cache.load_entry(key) is None
