@@ -21,6 +21,7 @@ from .errors import (ArgumentError, GeneratedCodeError, NonScalarOutputError,
 from .graph import Builder, Graph, Node
 from .key import key_parts
 from .progress import Progress
+from .sanitise import MODULE_NAMES, is_safe_identifier
 from .specs import format_spec
 from .trace import ArgSpec, trace_function
 
@@ -75,7 +76,7 @@ def generated_name(fn: Callable, transform: Transform) -> str:
     suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp"}
     name = base + suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) \
-            or name in ("np", "numpy"):
+            or name in MODULE_NAMES:
         name += "_fn"  # `lambda`, `sum`, `np` would not parse or would shadow what code uses
     return name
 
@@ -127,7 +128,8 @@ def _load_cached(cache: DiskCache, key: str) -> tuple[ModuleType, str, dict] | N
     source, meta = entry
     try:
         module = import_source(source, cache.source_path(key), f"symgrad_generated_{key[:20]}")
-        function = getattr(module, str(meta.get("function")), None)
+        name = str(meta.get("function"))
+        function = getattr(module, name, None) if is_safe_identifier(name) else None
     except GeneratedCodeError as error:
         cache.warn_damaged(key, f"it failed the safety check ({error})")
         return None

@@ -28,7 +28,8 @@ NUMPY_REFUSED = frozenset({
     "piecewise", "fromfunction", "fromiter", "get_include", "char", "rec", "ma", "polynomial",
     "random", "fft", "dtypes", "exceptions", "typing", "version", "core", "matlib", "strings",
     "emath", "os", "sys", "who", "source", "lookfor", "test", "_core", "from_dlpack", "errstate",
-    "nditer", "nested_iters", "frombuffer", "set_string_function", "add_newdoc",
+    "nditer", "nested_iters", "frombuffer", "set_string_function", "add_newdoc", "bmat",
+    "geterrcall", "printoptions", "sctypeDict",
 })
 NUMPY_SUBMODULES = frozenset({"linalg"})
 NUMPY_VALUES = frozenset({"inf", "nan", "pi", "e", "euler_gamma", "newaxis", "s_"})

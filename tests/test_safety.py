@@ -308,7 +308,8 @@ def test_hostile_source_text_in_comments_and_docstring(tmp_path, monkeypatch):
 def test_generated_name_is_always_an_identifier():
     from symgrad.compiler import Transform, generated_name
 
-    for name in ["lambda", "<lambda>", "np", "sum", "x" * 500, "", "0day", "a-b", "é", "def"]:
+    for name in ["lambda", "<lambda>", "np", "sum", "x" * 500, "", "0day", "a-b", "é", "def",
+                 "os", "threading", "contextvars", "_in_blocks", "__import__"]:
         fn = types.FunctionType((lambda: None).__code__, {})
         fn.__name__ = name
         for kind in ("jit", "grad"):
@@ -316,6 +317,7 @@ def test_generated_name_is_always_an_identifier():
             assert generated.isidentifier() and generated.isascii()
             assert not keyword.iskeyword(generated) and not hasattr(builtins, generated)
             assert generated not in ("np", "numpy") and len(generated) <= 80
+            assert is_safe_identifier(generated)
 
 
 def test_inlined_code_never_leaks_from_an_earlier_compilation(tmp_path, monkeypatch):
