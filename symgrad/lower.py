@@ -124,7 +124,8 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     expression_sets = {"lifted": lifted_exprs, "before_cse": simplified_exprs,
                        "after_cse": [e for _, e in replacements] + list(reduced)}
 
-    namer = Namer(RESERVED | {"_sigmoid"} | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})
+    namer = Namer(RESERVED | {"_sigmoid", function_name}  # a value named like the function
+                  | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})  # would shadow it
     param_names = [namer.claim(p) for p in params]
     names = Names()
     for value in lifted.values:

@@ -459,3 +459,26 @@ def test_every_property_program_passes(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "blocked"))
     check()
     assert {"_sigmoid", "_in_blocks"} <= helpers, helpers
+
+
+@pytest.mark.parametrize("name", ["const", "block", "parts", "os", "threading", "_in_blocks",
+                                  "t0", "value", "x"])
+def test_function_named_like_generated_names(name, tmp_path, monkeypatch):
+    """Found by the grammar: a jit'd function named `const` once shared its name with a module
+    constant (`const = np.eye(...)`), which the function's own def then replaced."""
+    from symgrad import blocking
+
+    monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    eye = np.eye(3)
+
+    def f(x, w):
+        t = np.tanh(x * w) + eye * x
+        return np.sum(t * t)
+
+    f.__name__ = f.__qualname__ = name
+    x, w = np.linspace(-1, 1, 9).reshape(3, 3), np.linspace(0.5, 1.5, 9).reshape(3, 3)
+    t = np.tanh(x * w) + eye * x
+    np.testing.assert_allclose(sg.jit(f)(x, w), np.sum(t * t), rtol=1e-12)
+    value, (gx, gw) = sg.value_and_grad(f, wrt=(0, 1))(x, w)
+    np.testing.assert_allclose(gw, 2 * t * (1 - np.tanh(x * w) ** 2) * x, rtol=1e-12)
