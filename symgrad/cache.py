@@ -249,8 +249,9 @@ class DiskCache:
         return LoadedEntry(text, meta, artefacts)
 
     def warn_damaged(self, key: str, why: str) -> None:
-        warnings.warn(f"symgrad cache entry {key[:16]}... in {self.directory} is not used: "
-                      f"{why}; rebuilding it", CacheWarning, stacklevel=5)
+        """One warning per entry and problem, however often the process meets it."""
+        self.warn_once(f"damaged {key}: {why}", f"symgrad cache entry {key[:16]}... in "
+                       f"{self.directory} is not used: {why}; rebuilding it")
 
     # -- write ---------------------------------------------------------------------------------
     def store(self, key: str, source: str, meta: dict[str, Any],

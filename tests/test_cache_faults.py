@@ -331,3 +331,28 @@ def test_artefacts_are_signed_and_checked(tmp_path):
     (directory / f"{key}.json").write_text(json.dumps(meta))
     with pytest.warns(CacheWarning, match="not signed with this user's key"):
         assert cache.load_entry(key) is None
+
+
+def test_damage_that_cannot_be_repaired_warns_once(cache_env, monkeypatch):
+    """An unsigned entry on a full disk: it cannot be rewritten, so every new compiled function
+    meets it again -- one warning about it (and one about the disk), not one per call."""
+    key = victim().key
+    plant(cache_env, key, sign=False)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_atomic_write", full)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert victim_quietly().from_cache is False
+    messages = sorted(str(w.message) for w in caught if issubclass(w.category, CacheWarning))
+    assert len(messages) == 2, messages
+    assert "not signed" in messages[0] and "No space left" in messages[1]
+
+
+def victim_quietly():
+    g = sg.grad(loss, wrt="w")
+    np.testing.assert_allclose(g(*ARGS), expected_gradient(), rtol=1e-12)
+    return g.lower(*ARGS)
