@@ -271,12 +271,18 @@ class DiskCache:
         if artefacts:
             meta["artefacts"] = {s: hashlib.sha256(d).hexdigest() for s, d in artefacts.items()}
         meta[SIGNATURE_FIELD] = signing.sign_entry(entry_parts(source, meta, artefacts))
+        meta_text = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        source_bytes = source.encode("utf-8")
+        if len(source_bytes) > MAX_SOURCE_BYTES or len(meta_text) > MAX_META_BYTES or any(
+                len(data) > MAX_ARTEFACT_BYTES for data in artefacts.values()):
+            self.warn_once(f"too large {key}", f"symgrad cache entry {key[:16]}... is larger "
+                           "than a cache entry may be; compiled in memory only")
+            return None
         try:
-            _atomic_write(self.source_path(key), source.encode("utf-8"))
+            _atomic_write(self.source_path(key), source_bytes)
             for suffix, data in sorted(artefacts.items()):
                 _atomic_write(self.artefact_path(key, suffix), data)
-            _atomic_write(self.meta_path(key),
-                          (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            _atomic_write(self.meta_path(key), meta_text)
         except OSError as error:
             self.warn_once("write", f"symgrad could not write its cache entry in "
                            f"{self.directory} ({error}); compiling in memory only (warned "

@@ -68,8 +68,8 @@ def _numpy_value_allowed(name: str) -> bool:
     return isinstance(value, type) and issubclass(value, np.generic)
 
 
-
 def helper_name(statement: ast.stmt) -> str | None:
+    """The name a top-level statement binds if it is helper-shaped (`_name`), else None."""
     if isinstance(statement, ast.FunctionDef):
         name = statement.name
     elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
@@ -78,7 +78,6 @@ def helper_name(statement: ast.stmt) -> str | None:
     else:
         return None
     return name if name.startswith("_") and not name.startswith("__") else None
-
 
 
 class _Scope:

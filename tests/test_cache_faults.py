@@ -125,9 +125,11 @@ def test_file_faults(cache_env, fault, capsys):
 
 
 def test_source_over_the_size_cap(cache_env, monkeypatch):
+    """Never read past the cap (and, rebuilt, not written either: it could never load)."""
     key = victim().key
     monkeypatch.setattr(cache_module, "MAX_SOURCE_BYTES", 100)
-    victim(expect_warnings=1, match="at most 100")
+    with pytest.warns(CacheWarning, match="at most 100"):
+        assert DiskCache.shared(cache_env).load(key) is None
     monkeypatch.undo()
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache_env))
     assert victim().from_cache and victim().key == key
@@ -356,3 +358,9 @@ def victim_quietly():
     g = sg.grad(loss, wrt="w")
     np.testing.assert_allclose(g(*ARGS), expected_gradient(), rtol=1e-12)
     return g.lower(*ARGS)
+
+
+def test_entry_too_large_to_load_is_not_written(cache_env, monkeypatch):
+    monkeypatch.setattr(cache_module, "MAX_SOURCE_BYTES", 100)
+    lowered = victim(expect_warnings=1, match="larger than a cache entry may be")
+    assert lowered.path is None and not any(cache_env.glob("*.json"))
