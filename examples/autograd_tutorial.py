@@ -108,7 +108,8 @@ def main() -> None:
     inp_grad = sg.grad(weighted_output, wrt="inp")(inp, v)
     print("4. vector-Jacobian product (torch: out.backward(torch.ones_like(out)))")
     print(f"   inp.grad =\n{_indented(inp_grad, 1)}")
-    _, same = sg.vjp(squared_shifted, wrt="inp")(inp, v)
+    _, pullback = sg.vjp(squared_shifted, inp, wrt="inp")
+    same = pullback(v)
     print("   sg.vjp gives the same:", np.array_equal(inp_grad, same))
 
     # -- 6. retain_graph and zeroing .grad ---------------------------------------------------

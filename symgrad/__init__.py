@@ -16,15 +16,18 @@ code that a person can read, diff and ship::
 """
 __version__ = "0.1.0"
 
-from .api import (CompiledFunction, Lowered, grad, hessian, jacobian, jit, stop_gradient,
-                  value_and_grad, vjp)
+from .api import (CompiledFunction, Lowered, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit,
+                  jvp, stop_gradient, value_and_grad, vjp)
 from .errors import (ArgumentError, GeneratedCodeError, GradientError, NonScalarOutputError,
                      NotDifferentiableError, ShapeError, SymgradError, TracedBoolError,
                      TracingError, UnsupportedFunctionError)
+from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "jacobian", "hessian", "jit", "stop_gradient", "spec",
+    "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian", "hessian",
+    "jit", "stop_gradient", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
+    "tree_map",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
     "NonScalarOutputError", "ArgumentError",

@@ -1,276 +1,30 @@
-"""The public transforms: jit, grad, value_and_grad, vjp, jacobian, hessian, stop_gradient.
+"""The public transforms: jit, grad, value_and_grad, vjp, jvp, hvp, jacfwd, jacrev,
+jacobian, hessian, stop_gradient -- JAX's signatures, each composable with any other.
 
-Each is usable as `sg.grad(f, wrt="w")`, as a bare decorator `@sg.grad`, and as a decorator with
-options `@sg.grad(wrt=("w", "b"))`. A compiled function keeps one generated function per call
-signature (shapes, dtypes, static values) in memory and on disk.
+`grad`, `value_and_grad`, `jit`, `hvp` and the Jacobians are usable as `sg.grad(f, wrt="w")`,
+as a bare decorator `@sg.grad`, and as a decorator with options `@sg.grad(wrt=("w", "b"))`;
+`vjp` and `jvp` take the primal values, as JAX's do. A compiled function keeps one generated
+function per call signature (shapes, dtypes, static values, pytree structures) in memory and
+on disk. Called inside a traced function, a transform becomes part of the outer graph
+(`calls.py`): `sg.grad(sg.grad(f))` is one graph, differentiated twice and compiled once.
 """
 from __future__ import annotations
 
-import functools
-import inspect
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable
 
 import numpy as np
 
-from .cache import DiskCache
-from .compiler import (Compiled, Transform, compile_function, generate_source, signature_text,
-                       tangent_names)
-from .errors import ArgumentError, TracingError
+from .compiled import CompiledFunction, Wrt, compiled_for, resolve_wrt
+from .errors import ArgumentError
 from .graph import Graph
-from .specs import Spec, looks_like_spec, parse_spec
-from .trace import ArgSpec, Tracer
+from .jacobians import hessian, jacfwd, jacobian, jacrev
+from .pytree import tree_flatten
+from .trace import Tracer
 
-Wrt = Union[int, str, Sequence[Union[int, str]]]
-
-MAX_SIGNATURES = 64  # per compiled function; the oldest signature is dropped first
-_ndarray = np.ndarray
-
-
-def _defaults(fn: Callable) -> dict[str, Any]:
-    """Default values of the function's parameters (used like passed arguments)."""
-    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
-            if p.default is not inspect.Parameter.empty}
-
-
-def _parameters(fn: Callable) -> list[str]:
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"cannot read the parameters of {fn!r}") from None
-    names = []
-    for p in signature.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise ArgumentError(f"{getattr(fn, '__name__', fn)}: *args and **kwargs parameters "
-                                "are not supported; name each array parameter")
-        names.append(p.name)
-    return names
-
-
-def _resolve_wrt(fn: Callable, params: list[str], wrt: Wrt) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(wrt, (int, str))
-    items = [wrt] if single else list(wrt)
-    if not items:
-        raise ArgumentError("wrt names no parameter")
-    positions = []
-    for item in items:
-        if isinstance(item, str):
-            if item not in params:
-                raise ArgumentError(f"wrt={item!r} names no parameter of "
-                                    f"{getattr(fn, '__name__', 'the function')}"
-                                    f"({', '.join(params)})")
-            positions.append(params.index(item))
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            if not -len(params) <= item < len(params):
-                raise ArgumentError(f"wrt={item} is out of range for "
-                                    f"{len(params)} parameters ({', '.join(params)})")
-            positions.append(int(item) % len(params))
-        else:
-            raise ArgumentError(f"wrt entries are parameter names or positions, not {item!r}")
-    if len(set(positions)) != len(positions):
-        raise ArgumentError(f"wrt={wrt!r} names a parameter twice")
-    return tuple(positions), single
-
-
-class CompiledFunction:
-    """A user function under a transform, compiled once per call signature."""
-
-    def __init__(self, fn: Callable, kind: str, wrt: Wrt | None = None, backend: str = "numpy",
-                 order: int = 1):
-        if not callable(fn):
-            raise ArgumentError(f"expected a function, got {fn!r}")
-        if backend != "numpy":
-            raise ArgumentError(f"backend={backend!r} is not available (backends: 'numpy')")
-        self.fn = fn
-        self.params = _parameters(fn)
-        self.defaults = _defaults(fn)
-        if kind == "jit":
-            self.transform = Transform("jit")
-        else:
-            positions, single = _resolve_wrt(fn, self.params, 0 if wrt is None else wrt)
-            self.transform = Transform(kind, positions, single, order)
-        self.backend = backend
-        self.extra_params = ["cotangent"] if kind == "vjp" else (
-            tangent_names(self.params, self.transform) if order == 2 else [])
-        self._arity = len(self.params) + len(self.extra_params)
-        # Signature -> compiled function, bounded (oldest first out). `_fast` holds the same
-        # entries for calls whose arguments are all plain ndarrays, keyed by (shape, dtype)
-        # alone: the common call costs one list comprehension and one dict lookup.
-        self._signatures: OrderedDict[tuple, Compiled] = OrderedDict()
-        self._fast: dict[tuple, Callable] = {}
-        self._lock = threading.RLock()  # reentrant, so that a self-call is an error, not a hang
-        self._compiling = False  # held with the lock: only this thread can find it True
-        functools.update_wrapper(self, fn)
-
-    def __repr__(self) -> str:
-        return f"<symgrad {self.transform.kind} of {getattr(self.fn, '__name__', self.fn)}>"
-
-    # -- the per-call path -------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs:
-            function = self._fast.get(tuple([(a.shape, a.dtype) for a in args
-                                             if type(a) is _ndarray]))
-            if function is not None and len(args) == self._arity:
-                return function(*args)
-        if kwargs or len(args) != self._arity:
-            args = self._bind(args, kwargs)
-        key, call_args = self._signature(args)
-        compiled = self._signatures.get(key)
-        if compiled is None:
-            compiled = self._compile(key, call_args)
-        elif key not in self._fast and all(type(a) is _ndarray for a in call_args):
-            self._fast[key] = compiled.function  # compiled by .lower() from specs
-        return compiled.function(*call_args)
-
-    def _bind(self, args: tuple, kwargs: dict) -> tuple:
-        names = self.params + self.extra_params
-        if len(args) > len(names):
-            raise ArgumentError(f"{self!r} takes {len(names)} arguments ({', '.join(names)}), "
-                                f"got {len(args)}")
-        bound = dict(zip(names, args))
-        for name, value in kwargs.items():
-            if name not in names:
-                raise ArgumentError(f"{self!r} has no parameter {name!r}")
-            if name in bound:
-                raise ArgumentError(f"{self!r} got two values for {name!r}")
-            bound[name] = value
-        for name, default in self.defaults.items():
-            bound.setdefault(name, default)
-        missing = [n for n in names if n not in bound]
-        if missing:
-            raise ArgumentError(f"{self!r} is missing arguments: {', '.join(missing)}")
-        return tuple(bound[n] for n in names)
-
-    def _signature(self, args: tuple, specs_allowed: bool = False) -> tuple[tuple, tuple]:
-        key = []
-        converted = None
-        for position, value in enumerate(args):
-            if type(value) is np.ndarray:
-                key.append((value.shape, value.dtype))
-                continue
-            if isinstance(value, str) and specs_allowed and looks_like_spec(value):
-                value = parse_spec(value)
-            if isinstance(value, Spec):
-                if not specs_allowed:
-                    raise ArgumentError(f"argument {self._name(position)!r} is a spec "
-                                        f"({value}): specs describe arguments for .lower() "
-                                        "and explain_miss(); calls need arrays")
-                if converted is None:
-                    converted = list(args)
-                converted[position] = value
-                key.append((value.shape, np.dtype(value.dtype)))
-                continue
-            array = self._as_argument(position, value)
-            if array is None:
-                # repr, not the value: -0.0 == 0.0 and nan != nan, yet each is its own program
-                key.append(("static", type(value).__name__, repr(value)))
-                continue
-            if converted is None:
-                converted = list(args)
-            converted[position] = array
-            key.append((array.shape, array.dtype))
-        return tuple(key), args if converted is None else tuple(converted)
-
-    def _as_argument(self, position: int, value: Any) -> np.ndarray | None:
-        """Arrays for traced arguments; None for static ones (Python numbers not in wrt)."""
-        if isinstance(value, Tracer):
-            raise ArgumentError("symgrad transforms cannot be nested inside a traced function")
-        if isinstance(value, (bool, int, float)) and position not in self.transform.wrt \
-                and position < len(self.params):
-            return None
-        if isinstance(value, (str, type(None))):
-            return None
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise ArgumentError(f"argument {self._name(position)!r}: arrays of dtype "
-                                f"{array.dtype} are not supported")
-        return array
-
-    def _name(self, position: int) -> str:
-        return (self.params + self.extra_params)[position]
-
-    def _specs(self, call_args: tuple) -> list[ArgSpec]:
-        specs = []
-        for position, value in enumerate(call_args[:len(self.params)]):
-            name = self.params[position]
-            if isinstance(value, (np.ndarray, Spec)):
-                specs.append(ArgSpec(name, tuple(value.shape), np.dtype(value.dtype).name))
-            else:
-                specs.append(ArgSpec(name, None, None, value))
-        return specs
-
-    def _compile(self, key: tuple, call_args: tuple) -> Compiled:
-        """Compile (or load) once per signature, however many threads ask at the same time."""
-        with self._lock:
-            compiled = self._signatures.get(key)
-            if compiled is not None:
-                return compiled
-            if self._compiling:
-                raise TracingError(
-                    f"{getattr(self.fn, '__qualname__', self.fn)} calls its own compiled form "
-                    f"({self!r}) while it is being traced; call the plain function inside it, "
-                    "or compile the inner call separately")
-            self._compiling = True
-            try:
-                compiled = compile_function(self.fn, self._specs(call_args), self.transform,
-                                            DiskCache.shared(), self.backend)
-            finally:
-                self._compiling = False
-            self._signatures[key] = compiled
-            if all(type(a) is np.ndarray for a in call_args):
-                self._fast[key] = compiled.function
-            while len(self._signatures) > MAX_SIGNATURES:
-                old_key, _ = self._signatures.popitem(last=False)
-                self._fast.pop(old_key, None)
-            if len(self._fast) > len(self._signatures):  # a call raced an eviction
-                self._fast = {k: f for k, f in self._fast.items() if k in self._signatures}
-            return compiled
-
-    # -- inspection --------------------------------------------------------------------------
-    def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
-        """Compile for these arguments and show every stage: source, path, graphs, math.
-
-        Arguments may be arrays, or specs with no data: `sg.spec("f64[5,3]")` or the string
-        `"f64[5,3]"` (a string shaped like `name[...]` is read as a spec; other strings are
-        static values).
-        """
-        call_args, key = self._prepare(args, kwargs)
-        compiled = self._compile(key, call_args)
-        specs = self._specs(call_args)
-
-        def details() -> dict:
-            from .trace import trace_function
-
-            graph, structure = trace_function(self.fn, specs)
-            return generate_source(self.fn, graph, structure, specs, self.transform,
-                                   compiled.function.__name__, compiled.key)[1]
-
-        return Lowered(source=compiled.source, path=compiled.path, graph=compiled.graph,
-                       signature=signature_text(specs), function=compiled.function,
-                       key=compiled.key, from_cache=compiled.from_cache,
-                       _details=compiled.details or None, _make_details=details)
-
-    def explain_miss(self, *args: Any, **kwargs: Any) -> str:
-        """Why a call with these arguments (arrays or specs) would miss the disk cache: which
-        key component differs from the nearest entry of this function, or that it hits."""
-        from .explain import explain_miss
-
-        call_args, key = self._prepare(args, kwargs)
-        return explain_miss(self.fn, self._specs(call_args), self.transform, self.backend,
-                            DiskCache.shared(), in_memory=key in self._signatures)
-
-    def specs_for(self, *args: Any) -> list[ArgSpec]:
-        """What tracing receives for these arguments (arrays, specs or static values)."""
-        return self._specs(self._signature(tuple(args), specs_allowed=True)[1])
-
-    def _prepare(self, args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
-        if kwargs or len(args) != self._arity:
-            args = self._bind(args, kwargs)
-        key, call_args = self._signature(args, specs_allowed=True)
-        return call_args, key
+__all__ = ["CompiledFunction", "Lowered", "grad", "value_and_grad", "jit", "vjp", "jvp", "hvp",
+           "jacfwd", "jacrev", "jacobian", "hessian", "stop_gradient"]
 
 
 @dataclass
@@ -330,28 +84,33 @@ class Lowered:
         return self.source
 
 
-def _transform(kind: str) -> Callable:
-    def transform(fn: Callable | None = None, wrt: Wrt | None = None, *,
-                  backend: str = "numpy") -> Any:
-        if fn is None:
-            return lambda f: CompiledFunction(f, kind, wrt, backend)
-        if isinstance(fn, (str, int, tuple, list)) and wrt is None:
-            raise ArgumentError(f"symgrad.{kind}: pass the function first, or use "
-                                f"@symgrad.{kind}(wrt=...) as a decorator")
-        return CompiledFunction(fn, kind, wrt, backend)
 
-    transform.__name__ = kind
+def _decorator(make: Callable[..., Any], name: str) -> Callable:
+    """`sg.name(f, ...)`, `@sg.name` and `@sg.name(wrt=...)` alike."""
+    def transform(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
+                  has_aux: bool = False, backend: str = "numpy") -> Any:
+        if fn is not None and not callable(fn):
+            raise ArgumentError(f"symgrad.{name}: pass the function first, or use "
+                                f"@symgrad.{name}(wrt=...) as a decorator")
+        chosen = resolve_wrt(wrt, argnums, None)
+        if fn is None:
+            return lambda f: make(f, chosen, has_aux, backend)
+        return make(fn, chosen, has_aux, backend)
+
+    transform.__name__ = transform.__qualname__ = name
     return transform
 
 
-grad = _transform("grad")
-grad.__doc__ = """The gradient of a scalar function with respect to `wrt` (default: the first
-parameter). A single name or position gives one array; a tuple gives a tuple."""
-value_and_grad = _transform("value_and_grad")
-value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation."""
-vjp = _transform("vjp")
-vjp.__doc__ = """Vector-Jacobian product: the compiled function takes the arguments and then a
-`cotangent` shaped like the output, and returns `(value, cotangent @ d output / d wrt)`."""
+grad = _decorator(lambda f, w, aux, b: CompiledFunction(f, "grad", w, b, has_aux=aux), "grad")
+grad.__doc__ = """The gradient of a scalar function with respect to `wrt` (names or positions;
+`argnums=` is JAX's spelling; default: the first parameter). A single name or position gives
+one result, a tuple gives a tuple; a pytree argument gives a gradient of the same structure.
+`has_aux=True`: the function returns `(value, aux)` and the result is `(gradient, aux)`."""
+value_and_grad = _decorator(
+    lambda f, w, aux, b: CompiledFunction(f, "value_and_grad", w, b, has_aux=aux),
+    "value_and_grad")
+value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation;
+with `has_aux=True`, `((value, aux), gradient)`."""
 
 
 def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
@@ -361,65 +120,128 @@ def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
     return CompiledFunction(fn, "jit", None, backend)
 
 
-class _Jacobian:
-    """Full Jacobian from one compiled VJP, applied to each basis cotangent."""
-
-    def __init__(self, fn: Callable, wrt: Wrt | None, backend: str, hessian: bool):
-        kind, order = ("grad", 2) if hessian else ("vjp", 1)
-        self.inner = CompiledFunction(fn, kind, wrt, backend, order=order)
-        self.hessian = hessian
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args: Any) -> Any:
-        inner = self.inner
-        n = len(inner.params)
-        positions = inner.transform.wrt
-        args = tuple(np.asarray(a) if i in positions else a for i, a in enumerate(args[:n]))
-        if self.hessian:
-            shapes = [(args[p].shape, args[p].dtype) for p in positions]
-            blocks = [[None] * len(positions) for _ in positions]
-            for j, (shape, dtype) in enumerate(shapes):
-                columns = []
-                for k in range(int(np.prod(shape))):
-                    tangents = [np.zeros(s, d) for s, d in shapes]
-                    tangents[j].reshape(-1)[k] = 1
-                    result = inner(*args, *tangents)
-                    columns.append(result if not inner.transform.single else (result,))
-                for i, (shape_i, _) in enumerate(shapes):
-                    stacked = np.stack([np.asarray(c[i]) for c in columns], axis=-1)
-                    blocks[i][j] = stacked.reshape(shape_i + shape)
-            if inner.transform.single:
-                return blocks[0][0]
-            return tuple(tuple(row) for row in blocks)
-        value = CompiledFunction(inner.fn, "jit", None, inner.backend)(*args)
-        value = np.asarray(value)
-        rows = []
-        for k in range(value.size):
-            cotangent = np.zeros(value.shape, value.dtype)
-            cotangent.reshape(-1)[k] = 1
-            _, grads = inner(*args, cotangent)
-            rows.append(grads if not inner.transform.single else (grads,))
-        result = tuple(
-            np.stack([np.asarray(r[i]) for r in rows]).reshape(value.shape + args[p].shape)
-            for i, p in enumerate(positions))
-        return result[0] if inner.transform.single else result
+def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None,
+        has_aux: bool = False, backend: str = "numpy") -> Any:
+    """`out, pullback = sg.vjp(f, *primals)`: the value, and a function of a cotangent shaped
+    like the value (a pytree of them for a pytree output) returning cotangent @ Jacobian for
+    each `wrt` argument (default: every positional array argument, as a tuple). With
+    `has_aux=True`: `out, pullback, aux`. `pullback` can be called many times."""
+    if not callable(fn):
+        raise ArgumentError(f"symgrad.vjp: the first argument must be a function, got {fn!r}")
+    if not primals:
+        raise ArgumentError("symgrad.vjp takes the primal values, as jax.vjp does: "
+                            "out, pullback = sg.vjp(f, *primals); grads = pullback(cotangent)")
+    chosen = resolve_wrt(wrt, argnums, None)
+    inner = compiled_for(fn, "vjp", chosen, backend, has_aux)
+    traced = any(isinstance(x, Tracer) for x in tree_flatten(primals)[0])
+    if traced:  # inside another transform: the value and the pullback are calls in its graph
+        value = compiled_for(fn, "jit", None, backend)(*primals)
+        aux = None
+        if has_aux:
+            value, aux = _pair(fn, value)
+        pullback: Any = Pullback(inner, primals, value)
+    else:
+        value, aux, run = inner.split(primals, {})
+        pullback = Pullback(inner, primals, value, run)
+    return (value, pullback, aux) if has_aux else (value, pullback)
 
 
-def jacobian(fn: Callable | None = None, wrt: Wrt | None = None, *,
-             backend: str = "numpy") -> Any:
-    """d output / d wrt, of shape output.shape + wrt.shape (a tuple for several wrt)."""
-    if fn is None:
-        return lambda f: _Jacobian(f, wrt, backend, hessian=False)
-    return _Jacobian(fn, wrt, backend, hessian=False)
+def _pair(fn: Callable, value: Any) -> tuple:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise ArgumentError(f"{getattr(fn, '__name__', 'the function')}: has_aux=True "
+                            "needs the function to return a pair (output, aux)")
+    return value
 
 
-def hessian(fn: Callable | None = None, wrt: Wrt | None = None, *,
-            backend: str = "numpy") -> Any:
-    """Second derivatives of a scalar function: shape wrt.shape + wrt.shape (blocks for several
-    wrt), by differentiating the generated gradient graph again (reverse over reverse)."""
-    if fn is None:
-        return lambda f: _Jacobian(f, wrt, backend, hessian=True)
-    return _Jacobian(fn, wrt, backend, hessian=True)
+class Pullback:
+    """cotangent -> cotangent @ d out / d wrt, at fixed primals. The forward pass ran once,
+    in `sg.vjp`; each call runs the backward part only, on the residuals it saved."""
+
+    def __init__(self, compiled: CompiledFunction, primals: tuple, value: Any,
+                 run: Callable | None = None):
+        self.compiled, self.primals, self.run = compiled, primals, run
+        self.tree = tree_flatten(value)[1]
+
+    def __call__(self, cotangent: Any) -> Any:
+        tree = tree_flatten(cotangent)[1]
+        if tree != self.tree:
+            raise ArgumentError(f"vjp: the cotangent's structure {tree} differs from the "
+                                f"output's {self.tree}")
+        if self.run is not None:
+            return self.run(cotangent)
+        return self.compiled(*self.primals, cotangent)[1]
+
+    def lower(self) -> tuple[Lowered, Lowered]:
+        """The generated forward part (value and residuals) and pullback, as `Lowered`s."""
+        if self.run is None:
+            raise ArgumentError("lower() is for a pullback made outside traced code")
+        parts = self.run.lower()
+        return tuple(Lowered(source=c.source, path=c.path, graph=c.graph,
+                             signature=c.function.__name__, function=c.function, key=c.key,
+                             from_cache=c.from_cache) for c in parts)
+
+    def __repr__(self) -> str:
+        return f"<pullback of {self.compiled!r}>"
+
+
+def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
+        backend: str = "numpy") -> Any:
+    """`out, tangent_out = sg.jvp(f, primals, tangents)`: the value and Jacobian @ tangents,
+    in forward mode. `primals` and `tangents` are tuples of the same length and structure; an
+    integer or boolean primal takes `None`. With `has_aux=True`: `out, tangent_out, aux`."""
+    if not callable(fn):
+        raise ArgumentError(f"symgrad.jvp: the first argument must be a function, got {fn!r}")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise ArgumentError("jvp takes primals and tangents as tuples: "
+                            "sg.jvp(f, (x, y), (tx, ty))")
+    if len(primals) != len(tangents):
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    positions = tuple(i for i, t in enumerate(tangents) if t is not None)
+    for i in positions:
+        if tree_flatten(primals[i])[1] != tree_flatten(tangents[i])[1]:
+            raise ArgumentError(f"jvp: the tangent of argument {i} has structure "
+                                f"{tree_flatten(tangents[i])[1]}, its primal "
+                                f"{tree_flatten(primals[i])[1]}")
+    if not positions:
+        value = compiled_for(fn, "jit", None, backend)(*primals)
+        return value, _zeros_like_tree(value[0] if has_aux else value), *(
+            (value[1],) if has_aux else ())
+    wrt = positions[0] if len(positions) == 1 else positions
+    inner = compiled_for(fn, "jvp", wrt, backend, has_aux)
+    return inner(*primals, *[tangents[i] for i in positions])
+
+
+def _zeros_like_tree(value: Any) -> Any:
+    leaves, tree = tree_flatten(value)
+    return tree.unflatten([np.zeros_like(x) for x in leaves])
+
+
+def hvp(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
+        backend: str = "numpy") -> Any:
+    """`sg.hvp(f, wrt=...)(*args, v)`: the Hessian of scalar `f` times `v`, shaped like the
+    `wrt` argument (a tuple `v` and a tuple result for several), without forming the Hessian
+    (one reverse pass over the gradient's graph)."""
+    chosen = resolve_wrt(wrt, argnums, None)
+
+    def make(f: Callable) -> Callable:
+        inner = CompiledFunction(f, "hvp", chosen, backend)
+
+        def product(*args: Any) -> Any:
+            if not args:
+                raise ArgumentError("hvp: call as hvp(f)(*args, v)")
+            *primals, v = args
+            if inner.single:
+                return inner(*primals, v)
+            if not isinstance(v, (tuple, list)) or len(v) != len(inner.extra_params):
+                raise ArgumentError(f"hvp: v must be a tuple of {len(inner.extra_params)} "
+                                    "arrays, one per wrt argument")
+            return inner(*primals, *v)
+
+        product.__name__ = f"{getattr(f, '__name__', 'f')}_hvp"
+        product.lower = lambda *a: inner.lower(*a[:-1], *(a[-1] if not inner.single else a[-1:]))
+        return product
+
+    return make if fn is None else make(fn)
 
 
 def stop_gradient(x: Any) -> Any:
@@ -429,3 +251,5 @@ def stop_gradient(x: Any) -> Any:
 
         return traced_stop_gradient(x)
     return x
+
+

@@ -26,20 +26,51 @@ from .specs import format_spec
 from .trace import ArgSpec, trace_function
 
 
+KINDS = ("jit", "grad", "value_and_grad", "vjp", "jvp", "hvp")
+
+
 @dataclass(frozen=True)
 class Transform:
-    """What to compute: 'jit', 'grad', 'value_and_grad' or 'vjp', with respect to `wrt`."""
+    """What to compute from the traced function, with respect to the inputs at `wrt`.
+
+    kind: 'jit' (the value), 'grad', 'value_and_grad', 'vjp' (value and cotangent @ Jacobian,
+    the cotangents are extra parameters), 'jvp' (value and Jacobian @ tangent, the tangents
+    are extra parameters) or 'hvp' (Hessian @ tangent of a scalar function).
+    `wrt` lists input positions (leaves). `groups` says how the leaves form the differentiated
+    arguments (None: each is a bare array; else per argument None or its number of leaves);
+    `single`: one argument, so one result rather than a tuple. `out` and `aux` are the
+    traced outputs' layout (nested tuples of output indices) when the function returned a
+    pytree or, with `has_aux`, an auxiliary value; None: the traced structure, no aux.
+    """
 
     kind: str
     wrt: tuple[int, ...] = ()
-    single: bool = True  # wrt was one name/position: one gradient, not a tuple
-    order: int = 1  # 2: the vjp of the gradient (hessian-vector products)
+    single: bool = True
+    groups: tuple[int | None, ...] | None = None
+    out: Any = None
+    aux: Any = None
+    split: str | None = None  # vjp only: 'forward' or 'backward' part (residuals.py)
+
+    @property
+    def order(self) -> int:
+        return 2 if self.kind == "hvp" else 1
+
+    def __repr__(self) -> str:
+        # Part of the cache key: the form of the first release while nothing new is set.
+        kind = "grad" if self.kind == "hvp" else self.kind
+        text = (f"Transform(kind={kind!r}, wrt={self.wrt!r}, single={self.single!r}, "
+                f"order={self.order!r}")
+        for name in ("groups", "out", "aux", "split"):
+            if getattr(self, name) is not None:
+                text += f", {name}={getattr(self, name)!r}"
+        return text + ")"
 
     def describe(self, params: Sequence[str]) -> str:
         if self.kind == "jit":
             return "jit (value only)"
         names = ", ".join(params[i] for i in self.wrt)
-        return f"{self.kind}{'' if self.order == 1 else ' of the gradient'}, wrt=({names})"
+        kind = "grad of the gradient" if self.kind == "hvp" else self.kind
+        return f"{kind}, wrt=({names})"
 
 
 @dataclass
@@ -54,6 +85,7 @@ class Compiled:
     module: ModuleType
     from_cache: bool
     details: dict[str, Any] = field(default_factory=dict)
+    transform: Transform | None = None
 
 
 def signature_text(specs: Sequence[ArgSpec]) -> str:
@@ -73,8 +105,10 @@ def generated_name(fn: Callable, transform: Transform) -> str:
     base = (base or "function")[:60]
     if base[0].isdigit():
         base = "f_" + base
-    suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp"}
-    name = base + suffix[transform.kind] + ("" if transform.order == 1 else "_hvp")
+    suffix = {"jit": "", "grad": "_grad", "value_and_grad": "_value_and_grad", "vjp": "_vjp",
+              "jvp": "_jvp", "hvp": "_hvp"}
+    name = base + suffix[transform.kind] + {None: "", "forward": "_forward",
+                                            "backward": "_pullback"}[transform.split]
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) \
             or name in MODULE_NAMES:
         name += "_fn"  # `lambda`, `sum`, `np` would not parse or would shadow what code uses
@@ -89,14 +123,28 @@ def function_id(fn: Callable) -> str:
 
 
 def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transform,
-                     cache: DiskCache, backend: str = "numpy") -> Compiled:
-    """Trace, then load from the disk cache or generate; one `Compiled` per signature."""
+                     cache: DiskCache, backend: str = "numpy", *,
+                     trace: Callable[[], tuple[Graph, Any, Transform]] | None = None,
+                     extra_specs: Sequence[ArgSpec] | None = None) -> Compiled:
+    """Trace, then load from the disk cache or generate; one `Compiled` per signature.
+
+    `trace` (default: `fn` on `specs`) gives the graph, its output structure and the
+    transform of this signature; `extra_specs`, the cotangents or tangents the caller passes,
+    are checked against what the transform expects."""
     name = generated_name(fn, transform)
     progress = Progress(f"{name}({signature_text(specs)})")
     try:
         progress.stage("trace")
-        graph, structure = trace_function(fn, specs)
+        if trace is None:
+            graph, structure = trace_function(fn, specs)
+        else:
+            graph, structure, transform = trace()
         _check_transform(graph, structure, specs, transform)
+        if extra_specs is not None:
+            from .compiled import check_extras
+
+            check_extras(_Named(name, transform.kind),
+                         extra_parameters(graph, structure, specs, transform), extra_specs)
         parts = key_parts(graph, f"{name}:{transform!r}", backend)
         key = parts.key
         progress.stage("load")
@@ -104,7 +152,7 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
         if loaded is not None:
             module, source, meta = loaded
             return Compiled(getattr(module, meta["function"]), source, cache.source_path(key),
-                            key, graph, module, from_cache=True)
+                            key, graph, module, from_cache=True, transform=transform)
         source, details = generate_source(fn, graph, structure, specs, transform, name, key,
                                           progress, parts.graph_digest)
         progress.stage("write")
@@ -115,9 +163,20 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
         path = cache.store(key, source, meta)
         module = import_source(source, path, f"symgrad_generated_{key[:20]}")
         return Compiled(getattr(module, name), source, path, key, graph, module,
-                        from_cache=False, details=details)
+                        from_cache=False, details=details, transform=transform)
     finally:
         progress.done()
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A name and transform kind, for messages about a compiled function's extra arguments."""
+
+    name: str
+    kind: str
+
+    def __repr__(self) -> str:
+        return self.name
 
 
 def _load_cached(cache: DiskCache, key: str) -> tuple[ModuleType, str, dict] | None:
@@ -154,15 +213,110 @@ def _check_transform(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
                 f"cannot differentiate with respect to {spec.name!r}: it is {kind}; gradients "
                 "are defined for float arrays only (pass it as a float array, or leave it out "
                 "of wrt)")
-    if transform.kind in ("grad", "value_and_grad"):
-        if not isinstance(structure, int) or graph.outputs[structure].shape != ():
-            shapes = [list(o.shape) for o in graph.outputs]
+    primary = primary_outputs(transform, structure)
+    if transform.kind in ("grad", "value_and_grad", "hvp"):
+        if not isinstance(primary, int) or graph.outputs[primary].shape != ():
+            shapes = [list(graph.outputs[i].shape) for i in _leaves(primary)]
+            kind = "hessian" if transform.kind == "hvp" else transform.kind
             raise NonScalarOutputError(
-                f"{transform.kind} needs a function that returns one scalar; this one returns "
+                f"{kind} needs a function that returns one scalar; this one returns "
                 f"shape{'s' if len(shapes) != 1 else ''} {', '.join(map(str, shapes))}. "
                 "Reduce it (e.g. np.sum or np.mean), or use symgrad.vjp / symgrad.jacobian.")
-    elif transform.kind == "vjp" and not isinstance(structure, int):
-        raise ArgumentError("vjp supports functions that return one array")
+
+
+def primary_outputs(transform: Transform, structure: Any) -> Any:
+    """The differentiated output's layout (nested tuples of output indices)."""
+    return structure if transform.out is None else transform.out
+
+
+def _leaves(nested: Any) -> list[int]:
+    if isinstance(nested, int):
+        return [nested]
+    return [i for item in nested for i in _leaves(item)]
+
+
+def _regroup(nested: Any, slot: Callable[[int], int]) -> Any:
+    """`nested` (tuples and lists of output indices) with each index replaced by `slot(i)`."""
+    if isinstance(nested, int):
+        return slot(nested)
+    return type(nested)(_regroup(item, slot) for item in nested)
+
+
+def output_layout(transform: Transform, structure: Any) -> tuple[list[tuple[str, int]], Any]:
+    """What the transformed function returns: a flat list of (role, index) -- role 'value',
+    'aux' (output index), 'grad', 'hv' (wrt index) or 'tangent' (output index) -- and the
+    nesting of that list as generated code returns it."""
+    slots: list[tuple[str, int]] = []
+
+    def slot(role: str) -> Callable[[int], int]:
+        def add(index: int) -> int:
+            slots.append((role, index))
+            return len(slots) - 1
+        return add
+
+    def per_argument(role: str) -> Any:
+        add, items, j = slot(role), [], 0
+        for group in transform.groups or (None,) * len(transform.wrt):
+            if group is None:
+                items.append(add(j))
+                j += 1
+            else:
+                items.append(tuple(add(j + t) for t in range(group)))
+                j += group
+        return items[0] if transform.single else tuple(items)
+
+    primary = primary_outputs(transform, structure)
+    kind, aux = transform.kind, transform.aux
+    if kind == "jit":
+        return slots, _regroup(primary, slot("value"))
+    if kind == "grad":
+        grads = per_argument("grad")
+        return slots, grads if aux is None else (grads, _regroup(aux, slot("aux")))
+    if kind == "hvp":
+        return slots, per_argument("hv")
+    value = _regroup(primary, slot("value"))
+    if kind == "value_and_grad":
+        if aux is not None:
+            value = (value, _regroup(aux, slot("aux")))
+        return slots, (value, per_argument("grad"))
+    second = per_argument("grad") if kind == "vjp" else _regroup(primary, slot("tangent"))
+    if aux is None:
+        return slots, (value, second)
+    return slots, (value, second, _regroup(aux, slot("aux")))
+
+
+def output_avals(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
+                 transform: Transform) -> list[tuple[tuple[int, ...], str]]:
+    """Shape and dtype of each flat result of `output_layout`, known before differentiating."""
+    avals = []
+    for role, index in output_layout(transform, structure)[0]:
+        if role in ("grad", "hv"):
+            spec = specs[transform.wrt[index]]
+            avals.append((tuple(spec.shape), spec.dtype))
+        else:
+            node = graph.outputs[index]
+            avals.append((node.shape, node.dtype))
+    return avals
+
+
+def extra_parameters(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
+                     transform: Transform) -> list[ArgSpec]:
+    """The parameters a transform adds after the function's own: a vjp's cotangents (one per
+    output), a jvp's or hvp's tangents (one per differentiated input)."""
+    names = [s.name for s in specs]
+    if transform.kind == "vjp":
+        outputs = _leaves(primary_outputs(transform, structure))
+        cotangents = cotangent_names(len(outputs))
+        return [ArgSpec(name, graph.outputs[i].shape, graph.outputs[i].dtype)
+                for name, i in zip(cotangents, outputs)]
+    if transform.kind in ("jvp", "hvp"):
+        return [ArgSpec(name, specs[p].shape, specs[p].dtype)
+                for name, p in zip(tangent_names(names, transform), transform.wrt)]
+    return []
+
+
+def cotangent_names(count: int) -> list[str]:
+    return ["cotangent"] if count == 1 else [f"cotangent_{i}" for i in range(count)]
 
 
 def differentiate(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
@@ -174,39 +328,69 @@ def differentiate(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
     hints = dict(graph.name_hints)
     for out in graph.outputs:
         hints.setdefault(out, "value" if len(graph.outputs) == 1 else "out")
+    slots, nested = output_layout(transform, structure)
     if transform.kind == "jit":
-        return list(graph.outputs), structure, params, hints
+        return [graph.outputs[i] for _, i in slots], nested, params, hints
     builder = Builder()
     inputs = {n.param("position"): n for n in graph.inputs}
     wrt_nodes = [inputs[p] for p in transform.wrt]
-    out = graph.outputs[structure]
-    if transform.kind == "vjp":
-        params = params + ["cotangent"]
-        seed = prim.input_node(builder, "cotangent", len(specs), out.shape, out.dtype)
+    primary = [graph.outputs[i] for i in _leaves(primary_outputs(transform, structure))]
+    extras = [prim.input_node(builder, spec.name, len(params) + i, spec.shape, spec.dtype)
+              for i, spec in enumerate(extra_parameters(graph, structure, specs, transform))]
+    params = params + [e.param("name") for e in extras]
+    results: dict[str, list[Node]] = {}
+    if transform.kind == "jvp":
+        results["tangent"] = _forward_mode(builder, primary, wrt_nodes, extras)
     else:
-        seed = prim.constant(builder, 1, out.dtype)
-    adjoints = backward(builder, [out], [seed], wrt_nodes)
-    grads = _gradients(builder, adjoints.of, wrt_nodes)
-    _name_adjoints(adjoints.of, hints, params)
-    if transform.order == 2:
-        names = tangent_names([s.name for s in specs], transform)
-        tangents = [prim.input_node(builder, name, len(params) + i, g.shape, g.dtype)
-                    for i, (name, g) in enumerate(zip(names, grads))]
-        params = params + names
-        second = backward(builder, grads, tangents, wrt_nodes)
-        grads = _gradients(builder, second.of, wrt_nodes)
-    if transform.kind in ("value_and_grad", "vjp"):
-        outputs = [out] + grads
-        shape = (0, 1 if transform.single else tuple(range(1, 1 + len(grads))))
-    else:
-        outputs = grads
-        shape = 0 if transform.single else tuple(range(len(grads)))
-    return outputs, shape, params, hints
+        seeds = extras if transform.kind == "vjp" else [prim.constant(builder, 1, primary[0].dtype)]
+        adjoints = backward(builder, primary, seeds, wrt_nodes)
+        results["grad"] = _gradients(builder, adjoints.of, wrt_nodes)
+        _name_adjoints(adjoints.of, hints, params)
+        if transform.kind == "hvp":
+            second = backward(builder, results["grad"], extras, wrt_nodes)
+            results["hv"] = _gradients(builder, second.of, wrt_nodes)
+    if "tangent" in results:
+        tangents = dict(zip(_leaves(primary_outputs(transform, structure)), results["tangent"]))
+    outputs = []
+    for role, index in slots:
+        if role in ("value", "aux"):
+            outputs.append(graph.outputs[index])
+        elif role == "tangent":
+            outputs.append(tangents[index])
+        else:
+            outputs.append(results[role][index])
+    return outputs, nested, params, hints
+
+
+def _forward_mode(builder: Builder, outputs: list[Node], wrt: list[Node],
+                  tangents: list[Node]) -> list[Node]:
+    """Jacobian @ tangent by transposing the reverse pass: the VJP is linear in its cotangent
+    u, so the VJP of `u -> vjp(u)` with cotangent t is J t, exactly, with every structural
+    op's forward rule obtained from its one reverse rule (no second rule to disagree)."""
+    from .autodiff import backward
+    from .calls import substitute
+
+    us = [prim.input_node(builder, f"_u{i}", -1 - i, o.shape, o.dtype) if o.is_float else None
+          for i, o in enumerate(outputs)]
+    floats = [(o, u) for o, u in zip(outputs, us) if u is not None]
+    adjoints = backward(builder, [o for o, _ in floats], [u for _, u in floats], wrt)
+    grads = _gradients(builder, adjoints.of, wrt)
+    second = backward(builder, grads, tangents, [u for _, u in floats])
+    results = []
+    for out, u in zip(outputs, us):
+        t = second.of.get(u) if u is not None else None
+        if t is None:
+            t = prim.broadcast_to(builder, prim.constant(builder, 0, out.dtype), out.shape)
+        results.append(t)
+    # A linear function of u does not read u; where a form still names it, u = 0 is exact.
+    zeros = {u: prim.broadcast_to(builder, prim.constant(builder, 0, u.dtype), u.shape)
+             for u in us if u is not None}
+    return substitute(builder, results, zeros)
 
 
 def tangent_names(params: Sequence[str], transform: Transform) -> list[str]:
-    """The extra parameters of a Hessian-vector product: one tangent per wrt argument."""
-    if transform.single:
+    """The extra parameters of a Hessian-vector product or JVP: one per wrt input."""
+    if len(transform.wrt) == 1:
         return ["tangent"]
     return [f"tangent_{params[p]}" for p in transform.wrt]
 
@@ -243,23 +427,31 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
     from .optimize import optimize, optimize_graph
     from .render import render_numpy
 
+    from .calls import expand_calls
+
     with _without_cyclic_gc():
-        graph, graph_rewrites = rewrite_graph(graph)
+        graph, graph_rewrites = rewrite_graph(expand_calls(graph))
         # Rewritten for speed before differentiation, so that the backward pass inherits the
         # faster form, and after it, for what the backward pass itself made.
         outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
                                                               specs, transform)
         outputs, hints = optimize(outputs, hints)
+        described = transform.describe(params)
+        if transform.split is not None:
+            from .residuals import split_vjp
+
+            outputs, out_structure, params, hints = split_vjp(
+                outputs, out_structure, params, hints, len(specs), transform.split)
         progress.stage("simplify")
         program = lower(outputs, out_structure, params, hints, name)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     progress.stage("render")
     header = {
-        "title": f"{name}: {transform.describe(params)} of {getattr(fn, '__name__', 'function')}",
+        "title": f"{name}: {described} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,
         "source": _source_location(fn),
         "signature": signature_text(specs),
-        "transform": transform.describe(params),
+        "transform": described,
         "graph_hash": (graph_digest or key)[:16],
         "rewrites": program.rewrites,
     }

@@ -20,8 +20,12 @@ _SHOWN = {"inputs", "transform", "backend", "symgrad", "numpy", "sympy", "jinja2
 
 
 def explain_miss(fn: Callable, specs: Sequence[ArgSpec], transform: Transform, backend: str,
-                 cache: DiskCache, in_memory: bool = False) -> str:
-    graph, structure = trace_function(fn, specs)
+                 cache: DiskCache, in_memory: bool = False,
+                 trace: Callable[[], tuple] | None = None) -> str:
+    if trace is None:
+        graph, structure = trace_function(fn, specs)
+    else:
+        graph, structure, transform = trace()
     _check_transform(graph, structure, specs, transform)
     parts = key_parts(graph, f"{generated_name(fn, transform)}:{transform!r}", backend)
     return explain_parts(parts, function_id(fn), cache, in_memory)

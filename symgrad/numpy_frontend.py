@@ -15,7 +15,7 @@ import numpy as np
 from . import primitives as prim
 from .errors import TracingError, UnsupportedFunctionError
 from .graph import Builder, Node
-from .trace import Tracer, bound_site, user_site
+from .trace import Tracer, bound_site, is_active, user_site
 
 # numpy ufunc -> elementwise op name
 UFUNC_OPS: dict[np.ufunc, str] = {
@@ -99,10 +99,12 @@ def _builder_of(values: Any) -> Builder:
 def unwrap(builder: Builder, value: Any) -> prim.Operand:
     """A node for traced values and numpy constants; Python scalars stay weak scalars."""
     if isinstance(value, Tracer):
-        if value.builder is not builder:
-            raise TracingError("values from two different traces were mixed (nested symgrad "
-                               "transforms are not supported; differentiate the inner function "
-                               "in plain numpy instead)")
+        if value.builder is not builder and not is_active(value.builder):
+            site = user_site()
+            raise TracingError("a traced value from a trace that has ended was used"
+                               f"{f' at {site}' if site else ''} (a value kept from an earlier "
+                               "call, e.g. in a global or a list); return it from the traced "
+                               "function instead")
         return value.node
     if isinstance(value, (bool, int, float)):
         return value

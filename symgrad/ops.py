@@ -62,6 +62,8 @@ def _cmp(name: str, form: Callable[..., Any]) -> OpRecord:
 _register(
     OpRecord("input", Group.SOURCE, 0),
     OpRecord("const", Group.SOURCE, 0),
+    # A transform called inside traced code (calls.py): expanded before differentiation.
+    OpRecord("call", Group.SOURCE, None, differentiable=False),
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import ast
 import linecache
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,7 @@ from .errors import TracedBoolError, TracingError, UnsupportedFunctionError
 from .graph import Builder, Graph, Node, Site
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_ACTIVE = threading.local()  # the builders of the traces running on this thread
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 
 
@@ -144,11 +146,27 @@ class ArgSpec:
     static_value: Any = None
 
 
-def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
+def trace_function(fn: Callable, specs: Sequence[ArgSpec],
+                   builder: Builder | None = None) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
     from .frontend_creation import tracing_numpy
 
-    builder = Builder()
+    builder = builder or Builder()
+    _ACTIVE.__dict__.setdefault("builders", []).append(builder)
+    try:
+        return _trace(fn, specs, builder, tracing_numpy)
+    finally:
+        _ACTIVE.builders.pop()
+
+
+def is_active(builder: Builder) -> bool:
+    """Whether `builder` belongs to a trace still running on this thread (an enclosing one,
+    whose values an inner transform's function may close over)."""
+    return any(b is builder for b in getattr(_ACTIVE, "builders", ()))
+
+
+def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
+           tracing_numpy: Callable) -> tuple[Graph, Any]:
     inputs, args = [], []
     for position, spec in enumerate(specs):
         if spec.shape is None:

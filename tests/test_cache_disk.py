@@ -229,9 +229,9 @@ def test_compiled_function_does_not_keep_the_function_alive(cache_env):
 
 
 def test_in_memory_signatures_are_bounded(cache_env, monkeypatch):
-    import symgrad.api as api
+    import symgrad.compiled as compiled
 
-    monkeypatch.setattr(api, "MAX_SIGNATURES", 2)
+    monkeypatch.setattr(compiled, "MAX_SIGNATURES", 2)
     g = sg.grad(lambda x: np.sum(x * x))
     for n in (1, 2, 3, 4):
         np.testing.assert_allclose(g(np.ones(n)), 2 * np.ones(n))

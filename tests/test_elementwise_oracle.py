@@ -120,7 +120,8 @@ def test_extreme_inputs_finite_wherever_torch_is(case: Case):
     wrt = tuple(range(case.arity))
     with np.errstate(all="ignore"):
         expected = case.numpy(*args)
-        value, grads = sg.vjp(fn, wrt=wrt)(*args, np.ones_like(expected))
+        value, pullback = sg.vjp(fn, *args, wrt=wrt)
+        grads = pullback(np.ones_like(expected))
     np.testing.assert_allclose(value, expected, rtol=1e-12, atol=0, equal_nan=True)
 
     tensors = [torch.tensor(a, requires_grad=True) for a in args]

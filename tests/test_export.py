@@ -77,7 +77,7 @@ def test_exported_module_runs_with_numpy_alone(tmp_path):
 
 
 def test_exported_function_keeps_the_user_signature(tmp_path):
-    exported = export(sg.vjp(squared, wrt="inp"), ["f64[2,3]", 3], tmp_path)
+    exported = export(sg.CompiledFunction(squared, "vjp", wrt="inp"), ["f64[2,3]", 3], tmp_path)
     namespace: dict = {}
     exec(compile(exported.module.read_text(), str(exported.module), "exec"), namespace)
     function = namespace[exported.function]
@@ -97,7 +97,7 @@ def test_exported_function_keeps_the_user_signature(tmp_path):
 def test_exported_pytest_file_passes_and_can_fail(tmp_path, kind, specs):
     fn = squared if kind == "vjp" else loss
     wrt = "inp" if kind == "vjp" else ("w", "b")
-    exported = export(getattr(sg, kind)(fn, wrt=wrt), specs, tmp_path / "out", test=True)
+    exported = export(sg.CompiledFunction(fn, kind, wrt=wrt), specs, tmp_path / "out", test=True)
     assert exported.test is not None and exported.test.name.startswith("test_")
     assert (exported.forward is not None) == (kind == "grad")
     run = f"import pytest\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', " \
