@@ -25,7 +25,7 @@ def loss_value_and_grad(x, y, w, b):
     # autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
     t0 = np.logaddexp(0, z) - y*z
     value = t0.sum()/3
-    z_bar = (_sigmoid(z) - y)/3
+    b_bar = (_sigmoid(z) - y)/3
     # autograd_tutorial.py:31  z = x @ w + b
-    w_bar = x[:, None]*z_bar
-    return value, (w_bar, z_bar)
+    w_bar = x[:, None]*b_bar
+    return value, (w_bar, b_bar)

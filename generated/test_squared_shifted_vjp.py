@@ -40,6 +40,7 @@ def value_and_gradients(args, cotangent):
     """The scalar whose derivatives are checked, and the exported derivatives."""
     output, gradients = squared_shifted_vjp(*args, cotangent)
     value = np.sum(cotangent * output)
+    gradients = [gradients]
     return float(value), list(gradients)
 
 

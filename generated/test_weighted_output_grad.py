@@ -41,6 +41,7 @@ def value_and_gradients(args, cotangent):
     """The scalar whose derivatives are checked, and the exported derivatives."""
     value = weighted_output(*args)
     gradients = weighted_output_grad(*args)
+    gradients = [gradients]
     return float(value), list(gradients)
 
 

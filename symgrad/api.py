@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .jacobians import hessian, jacfwd, jacobian, jacrev
 from .pytree import tree_flatten
 from .trace import Tracer
 
+if TYPE_CHECKING:
+    from .picture import PictureGraph
+
 __all__ = ["CompiledFunction", "Lowered", "grad", "value_and_grad", "jit", "vjp", "jvp", "hvp",
            "jacfwd", "jacrev", "jacobian", "hessian", "stop_gradient"]
 
@@ -31,9 +34,13 @@ __all__ = ["CompiledFunction", "Lowered", "grad", "value_and_grad", "jit", "vjp"
 class Lowered:
     """Everything a compilation produced, for reading.
 
-    `.source`, `.path`, `.graph`, `.function` come from the compilation itself (a warm cache
-    answers them without SymPy); the derivative's math, rewrites, op counts and backward graph
-    are derived again on first use when the entry came from the disk cache.
+    `.source` (the generated module), `.path` (its file in the cache), `.graph` (the traced
+    graph: `print(low.graph)` one line a node, `low.graph.to_svg()` / `.to_png()` /
+    `.to_dot()` a picture), `.signature`, `.function` (the generated function) come from the
+    compilation itself (a warm cache answers them without SymPy); the derivative's math,
+    rewrites, op counts and backward graph are derived again on first use when the entry came
+    from the disk cache. In a notebook it displays as the highlighted source, the math typeset
+    and the graph's picture.
     """
 
     source: str
@@ -45,6 +52,12 @@ class Lowered:
     from_cache: bool = False
     _details: dict | None = None
     _make_details: Callable[[], dict] | None = None
+    differentiated: tuple[str, ...] = ()  # the parameters in wrt
+
+    def __post_init__(self) -> None:
+        from .picture import picture_graph  # the graph also draws itself (.to_dot(), .to_svg())
+
+        self.graph = picture_graph(self.graph, self.differentiated, title="forward")
 
     @property
     def details(self) -> dict:
@@ -63,10 +76,24 @@ class Lowered:
         return self.details["program"].op_counts
 
     @property
-    def derivative_graph(self) -> str:
-        """The traced forward graph extended by the backward pass, as text."""
-        outputs = self.details["outputs"]
-        return Graph(self.graph.inputs, tuple(outputs)).pretty()
+    def derivative_graph(self) -> "PictureGraph":
+        """The traced forward graph extended by the backward pass (`str()`: its text;
+        `.to_dot()`, `.to_svg()`, `.to_png()`: its picture, the backward pass drawn apart)."""
+        from .picture import picture_graph
+
+        outputs = Graph(self.graph.inputs, tuple(self.details["outputs"]))
+        return picture_graph(outputs, self.differentiated, forward=self.graph,
+                             title="forward and backward")
+
+    def _repr_html_(self) -> str:
+        from .display import lowered_html
+
+        return lowered_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import lowered_latex
+
+        return lowered_latex(self)
 
     def math(self, latex: bool = False) -> str:
         """Each statement of the generated code, as math (SymPy pretty print or LaTeX)."""
@@ -82,7 +109,6 @@ class Lowered:
 
     def __str__(self) -> str:
         return self.source
-
 
 
 def _decorator(make: Callable[..., Any], name: str) -> Callable:
@@ -102,19 +128,66 @@ def _decorator(make: Callable[..., Any], name: str) -> Callable:
 
 
 grad = _decorator(lambda f, w, aux, b: CompiledFunction(f, "grad", w, b, has_aux=aux), "grad")
-grad.__doc__ = """The gradient of a scalar function with respect to `wrt` (names or positions;
-`argnums=` is JAX's spelling; default: the first parameter). A single name or position gives
-one result, a tuple gives a tuple; a pytree argument gives a gradient of the same structure.
-`has_aux=True`: the function returns `(value, aux)` and the result is `(gradient, aux)`."""
+grad.__doc__ = """The gradient of a scalar function (`jax.grad`, PyTorch's `.backward()`).
+
+Arguments: `fn` (a numpy function returning one scalar); `wrt` (parameter names or positions;
+default the first parameter) or `argnums=` (JAX's spelling); `has_aux` (the function returns
+`(value, aux)`); `backend` ("numpy"). Returns a compiled function taking `fn`'s arguments; it
+returns one gradient shaped like the parameter for a single `wrt`, a tuple for a tuple, a
+pytree (dict, list, namedtuple, dataclass) for a pytree argument, and `(gradient, aux)` with
+`has_aux`. Composes with every transform: `sg.grad(sg.grad(f))` is the second derivative.
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    def f(x, w):
+        return np.sum(np.tanh(x @ w))
+
+    x, w = np.ones((2, 3)), np.full((3, 4), 0.1)
+    gw = sg.grad(f, wrt="w")(x, w)                       # shape (3, 4), like w
+    assert np.allclose(gw, x.T @ (1 - np.tanh(x @ w) ** 2))
+    assert np.isclose(sg.grad(sg.grad(np.sin))(0.5), -np.sin(0.5))
+"""
 value_and_grad = _decorator(
     lambda f, w, aux, b: CompiledFunction(f, "value_and_grad", w, b, has_aux=aux),
     "value_and_grad")
-value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation;
-with `has_aux=True`, `((value, aux), gradient)`."""
+value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation
+(`jax.value_and_grad`).
+
+Arguments as `grad`. Returns a compiled function returning the scalar value and the gradient
+(one array for a single `wrt`, a tuple for a tuple); with `has_aux=True`,
+`((value, aux), gradient)`.
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    def loss(params, x):
+        return np.mean((x @ params["w"] + params["b"]) ** 2)
+
+    params = {"w": np.full(3, 0.5), "b": np.zeros(())}
+    value, g = sg.value_and_grad(loss)(params, np.ones((4, 3)))
+    assert np.isclose(value, 2.25) and np.allclose(g["w"], 3.0) and np.isclose(g["b"], 3.0)
+"""
 
 
 def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
-    """Compile the function's forward computation only (PyTorch's `no_grad` evaluation)."""
+    """Compile the function's forward computation only (PyTorch's `no_grad` evaluation,
+    `jax.jit`).
+
+    Arguments: `fn`, `backend`. Returns a compiled function with `fn`'s arguments and results.
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        forward = sg.jit(lambda x, w: np.maximum(x @ w, 0))
+        assert np.array_equal(forward(np.ones((2, 3)), np.ones((3, 2))), np.full((2, 2), 3.0))
+    """
     if fn is None:
         return lambda f: CompiledFunction(f, "jit", None, backend)
     return CompiledFunction(fn, "jit", None, backend)
@@ -122,10 +195,28 @@ def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
 
 def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None,
         has_aux: bool = False, backend: str = "numpy") -> Any:
-    """`out, pullback = sg.vjp(f, *primals)`: the value, and a function of a cotangent shaped
-    like the value (a pytree of them for a pytree output) returning cotangent @ Jacobian for
-    each `wrt` argument (default: every positional array argument, as a tuple). With
-    `has_aux=True`: `out, pullback, aux`. `pullback` can be called many times."""
+    """Vector-Jacobian product (`jax.vjp`, PyTorch's `out.backward(v)`).
+
+    Arguments: `fn`, its arguments (`*primals`), `wrt`/`argnums` (default: every positional
+    array argument, as a tuple), `has_aux`, `backend`. Returns `(out, pullback)` (with
+    `has_aux`: `(out, pullback, aux)`): the value, and a function of a cotangent shaped like
+    the value (a tuple or pytree of them for several outputs) returning cotangent @ Jacobian,
+    one array for a single `wrt`, a tuple for a tuple. The forward pass runs once; each
+    `pullback(cotangent)` runs only the generated backward part (`pullback.lower()` shows
+    both parts).
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        def squared_shifted(inp):
+            return ((inp + 1) ** 2).T
+
+        inp, v = np.eye(4, 5), np.ones((5, 4))
+        out, pullback = sg.vjp(squared_shifted, inp, wrt="inp")
+        assert out.shape == (5, 4) and np.array_equal(pullback(v), 2 * (inp + 1))
+    """
     if not callable(fn):
         raise ArgumentError(f"symgrad.vjp: the first argument must be a function, got {fn!r}")
     if not primals:
@@ -186,9 +277,22 @@ class Pullback:
 
 def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
         backend: str = "numpy") -> Any:
-    """`out, tangent_out = sg.jvp(f, primals, tangents)`: the value and Jacobian @ tangents,
-    in forward mode. `primals` and `tangents` are tuples of the same length and structure; an
-    integer or boolean primal takes `None`. With `has_aux=True`: `out, tangent_out, aux`."""
+    """Jacobian-vector product in forward mode (`jax.jvp`, `torch.func.jvp`).
+
+    Arguments: `fn`, `primals` and `tangents` (tuples of the same length and structure, a
+    tangent for every primal; an integer or boolean primal takes `None`), `has_aux`,
+    `backend`. Returns `(out, tangent_out)`, `tangent_out` shaped like `out` (with
+    `has_aux`: `(out, tangent_out, aux)`).
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        x, t = np.array([0.0, 1.0]), np.array([1.0, 2.0])
+        out, tangent = sg.jvp(np.sin, (x,), (t,))
+        assert np.allclose(tangent, np.cos(x) * t)
+    """
     if not callable(fn):
         raise ArgumentError(f"symgrad.jvp: the first argument must be a function, got {fn!r}")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
@@ -218,9 +322,21 @@ def _zeros_like_tree(value: Any) -> Any:
 
 def hvp(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
         backend: str = "numpy") -> Any:
-    """`sg.hvp(f, wrt=...)(*args, v)`: the Hessian of scalar `f` times `v`, shaped like the
-    `wrt` argument (a tuple `v` and a tuple result for several), without forming the Hessian
-    (one reverse pass over the gradient's graph)."""
+    """Hessian-vector product without forming the Hessian (one reverse pass over the
+    gradient's graph).
+
+    Arguments: `fn` (returns one scalar), `wrt`/`argnums` (default the first parameter),
+    `backend`. Returns a function `(*args, v)` returning H @ v, shaped like the `wrt` argument
+    (a tuple `v` and a tuple result for several).
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        x, v = np.array([0.5, -1.0]), np.array([1.0, 1.0])
+        assert np.allclose(sg.hvp(lambda x: np.sum(x ** 3))(x, v), 6 * x * v)
+    """
     chosen = resolve_wrt(wrt, argnums, None)
 
     def make(f: Callable) -> Callable:
@@ -245,7 +361,20 @@ def hvp(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = No
 
 
 def stop_gradient(x: Any) -> Any:
-    """The value of `x`, through which no gradient flows (PyTorch's `detach`)."""
+    """The value of `x`, through which no gradient flows (PyTorch's `detach`,
+    `jax.lax.stop_gradient`). Use it inside a traced function; returns an array like `x`.
+
+    Example::
+
+        import numpy as np
+        import symgrad as sg
+
+        def f(z):
+            return np.sum(z * sg.stop_gradient(z))       # d/dz = z, not 2 z
+
+        z = np.array([1.0, -2.0])
+        assert np.array_equal(sg.grad(f)(z), z)
+    """
     if isinstance(x, Tracer):
         from .numpy_frontend import stop_gradient as traced_stop_gradient
 

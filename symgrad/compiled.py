@@ -144,6 +144,11 @@ class CompiledFunction:
     def __repr__(self) -> str:
         return f"<symgrad {self.kind} of {self._fn_name()}>"
 
+    def _repr_html_(self) -> str:
+        from .display import compiled_html
+
+        return compiled_html(self)
+
     # -- the per-call path -------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs:
@@ -512,7 +517,16 @@ class CompiledFunction:
 
         Arguments may be arrays, or specs with no data: `sg.spec("f64[5,3]")` or the string
         `"f64[5,3]"` (a string shaped like `name[...]` is read as a spec; other strings are
-        static values).
+        static values). Returns a `Lowered`; in a notebook it displays as the source, the
+        math and the graph's picture.
+
+        Example::
+
+            import numpy as np
+            import symgrad as sg
+
+            low = sg.grad(lambda x: np.sum(np.exp(x)), wrt="x").lower("f64[3]")
+            assert "np.exp(x)" in low.source and "x_bar" in low.math()
         """
         from .api import Lowered
 
@@ -530,7 +544,9 @@ class CompiledFunction:
                        signature=signature_text(prepared.specs), function=compiled.function,
                        key=compiled.key, from_cache=compiled.from_cache,
                        _details=compiled.details if "program" in compiled.details else None,
-                       _make_details=details)
+                       _make_details=details,
+                       differentiated=tuple(prepared.specs[p].name
+                                            for p in (compiled.transform or self.transform).wrt))
 
     def explain_miss(self, *args: Any, **kwargs: Any) -> str:
         """Why a call with these arguments (arrays or specs) would miss the disk cache: which
@@ -540,13 +556,22 @@ class CompiledFunction:
         prepared = self._prepare(args, kwargs, specs_allowed=True)
         return explain_miss(self.fn, prepared.specs, self.transform, self.backend,
                             DiskCache.shared(), in_memory=prepared.key in self._signatures,
-                            trace=lambda: self._trace(prepared))
+                            trace=lambda at: self._trace(_at_specs(prepared, at)))
 
     def specs_for(self, *args: Any) -> list[ArgSpec]:
         """What tracing receives for these arguments (arrays, specs or static values)."""
         if self.kind == "vjp" and len(args) == len(self.params):
             args = args + (None,)
         return self._prepare(tuple(args), {}, specs_allowed=True).specs
+
+
+def _at_specs(prepared: Prepared, specs: Sequence[ArgSpec]) -> Prepared:
+    """The same call traced at other specs (another signature, for explaining a miss)."""
+    import dataclasses
+
+    if len(specs) != len(prepared.specs):
+        raise ArgumentError("the other signature has a different number of arguments")
+    return dataclasses.replace(prepared, specs=list(specs))
 
 
 def check_extras(function: Any, expected: Sequence[ArgSpec], given: Sequence[ArgSpec]) -> None:

@@ -407,8 +407,9 @@ def _gradients(builder: Builder, adjoint: dict[Node, Node], wrt: list[Node]) -> 
 
 
 def _name_adjoints(adjoint: dict[Node, Node], hints: dict[Node, str], params: list[str]) -> None:
-    """`z` gets `z_bar`; named intermediates win over inputs for a shared adjoint."""
-    for prefer_inputs in (False, True):
+    """`z` gets `z_bar`; a gradient shared with an intermediate is named after its parameter
+    (`b_bar`, not `z_bar`, in `z = x @ w + b`): the parameter is what the reader asked for."""
+    for prefer_inputs in (True, False):
         for node, g in adjoint.items():
             if g in hints or (node.op == "input") != prefer_inputs:
                 continue

@@ -167,13 +167,62 @@ def _jacobian_transform(mode: str, doc: str) -> Callable:
     return transform
 
 
-jacrev = _jacobian_transform("rev", """d output / d wrt by reverse mode (one VJP per output
-element): shape output.shape + wrt.shape, a tuple for several wrt, nested like the output's
-and the arguments' pytrees. `has_aux=True` returns `(jacobian, aux)`.""")
-jacfwd = _jacobian_transform("fwd", """d output / d wrt by forward mode (one JVP per input
-element); shapes as `jacrev`.""")
-jacobian = _jacobian_transform("auto", """d output / d wrt, forward mode when the
-differentiated inputs are smaller than the output, reverse mode otherwise; shapes as `jacrev`.""")
-hessian = _jacobian_transform("hessian", """Second derivatives of a scalar function: shape
-wrt.shape + wrt.shape (nested blocks for several wrt), from one compiled Hessian-vector product
-(reverse over reverse) per element of wrt.""")
+jacrev = _jacobian_transform("rev", """The Jacobian d output / d wrt by reverse mode, one
+VJP per output element (`jax.jacrev`).
+
+Arguments: `fn`, `wrt`/`argnums` (default the first parameter), `has_aux`, `backend`. Returns
+a function returning an array of shape `output.shape + wrt.shape` (a tuple for several
+`wrt`, nested like the output's and the arguments' pytrees); `(jacobian, aux)` with `has_aux`.
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    x = np.array([1.0, 2.0, 3.0])
+    J = sg.jacrev(lambda x: np.sin(x) * 2)(x)
+    assert J.shape == (3, 3) and np.allclose(J, np.diag(2 * np.cos(x)))
+""")
+jacfwd = _jacobian_transform("fwd", """The Jacobian by forward mode, one JVP per input element
+(`jax.jacfwd`); arguments and returns as `jacrev`.
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    w = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    J = sg.jacfwd(lambda x: np.tanh(x @ w))(np.zeros(3))
+    assert J.shape == (2, 3) and np.allclose(J, w.T)
+""")
+jacobian = _jacobian_transform("auto", """The full Jacobian d output / d wrt: forward mode when
+the differentiated inputs are smaller than the output, reverse mode otherwise.
+
+Arguments and returns as `jacrev`: an array of shape `output.shape + wrt.shape` (a tuple of
+them for several `wrt`).
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    x = np.array([1.0, 2.0, 3.0])
+    J = sg.jacobian(lambda x: np.sin(x) * 2, wrt="x")(x)
+    assert J.shape == (3, 3) and np.allclose(J, np.diag(2 * np.cos(x)))
+""")
+hessian = _jacobian_transform("hessian", """Second derivatives of a scalar function
+(`jax.hessian`), from one compiled Hessian-vector product (reverse over reverse) per element
+of `wrt`.
+
+Arguments as `grad`. Returns a function returning an array of shape `wrt.shape + wrt.shape`
+(for several `wrt`, a tuple of tuples of blocks; for a pytree, nested like it twice).
+
+Example::
+
+    import numpy as np
+    import symgrad as sg
+
+    x = np.array([0.5, -1.0])
+    H = sg.hessian(lambda x: np.sum(x ** 3), wrt="x")(x)
+    assert np.allclose(H, np.diag(6 * x))
+""")

@@ -46,16 +46,17 @@ class Program:
                 for stage, exprs in self.expression_sets.items()}
 
     def as_math(self, latex: bool = False) -> str:
-        """Every statement as an equation: SymPy's pretty print (or LaTeX) for expressions."""
+        """Every statement as an equation: SymPy's pretty print (or pure LaTeX math)."""
+        if latex:
+            from .latex_math import program_latex
+
+            return program_latex(self.equations, self.names)
         renamed = {s: sp.Symbol(n, real=True) for s, n in self.names.items()}
         lines = []
         for target, rhs in self.equations:
             rhs = rhs if isinstance(rhs, str) else _for_reading(rhs, renamed)
             if isinstance(rhs, str):
-                lines.append(f"{target} = {rhs}" if not latex else
-                             rf"{target} = \texttt{{{rhs}}}".replace("_", r"\_"))
-            elif latex:
-                lines.append(f"{sp.latex(sp.Symbol(target))} = {sp.latex(rhs)}")
+                lines.append(f"{target} = {rhs}")
             else:
                 pretty = sp.pretty(rhs, use_unicode=True, wrap_line=False)
                 pad = " " * (len(target) + 3)

@@ -7,7 +7,10 @@ it is in is printed, then each later stage as it starts, then the total:
     symgrad: compiling loss_value_and_grad(x=f64[5], w=f64[5,3]): simplify (2.4s)
     symgrad: compiled loss_value_and_grad in 3.1s (trace 0.01s, differentiate 2.4s, ...)
 
-On by default when stderr is a terminal (and always in the `symgrad` command);
+In a terminal the stage lines overwrite each other (one line that moves on, as a progress bar)
+and the total stays; elsewhere (a pipe, a log, a notebook's stderr) each is its own line.
+On by default when stderr is a terminal or a Jupyter kernel's stream (and always in the
+`symgrad` command);
 SYMGRAD_PROGRESS=1 or 0 forces it on or off; SYMGRAD_PROGRESS_AFTER sets the threshold in
 seconds (0: every compilation, stage by stage).
 """
@@ -36,8 +39,14 @@ def enabled() -> bool:
     configured = os.environ.get(ENV_VAR)
     if configured is not None:
         return configured.strip().lower() not in ("", "0", "false", "no", "off")
+    if type(sys.stderr).__module__.startswith("ipykernel"):
+        return True  # a notebook: the kernel shows stderr under the cell
+    return _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: TextIO) -> bool:
     try:
-        return sys.stderr.isatty()
+        return stream.isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -66,7 +75,7 @@ class Progress:
         if self.active and self.show_after <= 0:
             self.shown = True
         elif self.active:
-            self._timer = threading.Timer(show_after, self._show_current)
+            self._timer = threading.Timer(self.show_after, self._show_current)
             self._timer.daemon = True
             self._timer.start()
 
@@ -87,7 +96,7 @@ class Progress:
                      for i, (name, t) in enumerate(self.stages)]
             parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in times)
             self._print(f"compiled {self.label.split('(')[0]} in {end - self.start:.1f}s "
-                        f"({parts})")
+                        f"({parts})", final=True)
 
     def _show_current(self) -> None:
         with self._lock:
@@ -100,9 +109,13 @@ class Progress:
     def _elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, final: bool = False) -> None:
         stream = self.stream or sys.stderr
         try:
-            print(f"symgrad: {text}", file=stream, flush=True)
+            if _is_terminal(stream):  # one line, rewritten in place, ended by the total
+                stream.write(f"\r\x1b[Ksymgrad: {text}" + ("\n" if final else ""))
+                stream.flush()
+            else:
+                print(f"symgrad: {text}", file=stream, flush=True)
         except (OSError, ValueError):
             pass

@@ -21,6 +21,13 @@ def _leaves(nested: Any) -> list[int]:
     return [i for item in nested for i in _leaves(item)]
 
 
+def _elementwise(node: Node) -> bool:
+    from .ops import OPS, Group
+
+    record = OPS.get(node.op)
+    return node.op == "ew" or (record is not None and record.group is Group.ELEMENTWISE)
+
+
 def _renumber(nested: Any, index: dict[int, int]) -> Any:
     if isinstance(nested, int):
         return index[nested]
@@ -47,6 +54,18 @@ def split_vjp(outputs: Sequence[Node], structure: Any, params: Sequence[str],
             chosen.update(i for i in node.inputs if i not in depends and i.op != "const")
     chosen.update(outputs[i] for i in _leaves(grad_part)
                   if outputs[i] not in depends and outputs[i].op != "const")
+    # Elementwise values are recomputed from what they read rather than saved: a region cut
+    # in two would lose the stability rewrites that see it whole (exp(-z) saved for a sigmoid
+    # overflows where the sigmoid does not), and recomputing it is one fused pass.
+    stack = [n for n in chosen if _elementwise(n)]
+    while stack:
+        node = stack.pop()
+        chosen.discard(node)
+        for i in node.inputs:
+            if i.op != "const" and i not in chosen:
+                chosen.add(i)
+                if _elementwise(i):
+                    stack.append(i)
     residuals = [n for n in order if n in chosen]
     if part == "forward":
         kept = _leaves(value_part) + (_leaves(structure[2]) if len(structure) > 2 else [])
@@ -67,7 +86,8 @@ def split_vjp(outputs: Sequence[Node], structure: Any, params: Sequence[str],
         names.append(name)
     mapping = {node: prim.input_node(builder, name, k, node.shape, node.dtype)
                for k, (node, name) in enumerate(zip(residuals, names))}
-    for k, node in enumerate(cotangents):
+    for node in cotangents:  # a cotangent no gradient reads is still a parameter
+        k = node.param("position") - primal_count
         mapping[node] = prim.input_node(builder, str(node.param("name")), len(residuals) + k,
                                         node.shape, node.dtype)
     memo: dict[Node, Node] = {}
@@ -75,5 +95,5 @@ def split_vjp(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     new_outputs = substitute(builder, grads, mapping, memo)
     new_hints = {memo[n]: name for n, name in hints.items() if n in memo and n not in mapping}
     index = {old: new for new, old in enumerate(_leaves(grad_part))}
-    return (new_outputs, _renumber(grad_part, index),
-            names + [str(c.param("name")) for c in cotangents], new_hints)
+    return (new_outputs, _renumber(grad_part, index), names + list(params[primal_count:]),
+            new_hints)

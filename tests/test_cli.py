@@ -85,7 +85,21 @@ def test_top_level_help_and_python_m():
     code, out, err = symgrad("--help")
     assert code == 0 and "codegen" in out and "cache" in out and "examples:" in out
     code, out, err = symgrad()
-    assert code == 2 and "usage" in out
+    assert code == 2 and out == "" and err.startswith("usage: symgrad")
+    assert err.strip().splitlines()[-1].startswith("symgrad: error: a command is required")
+
+
+def test_version_names_symgrad_numpy_sympy_python():
+    import numpy
+    import sympy
+
+    from symgrad import __version__
+
+    code, out, err = symgrad("--version")
+    assert code == 0 and err == ""
+    assert out.splitlines()[:3] == [f"symgrad {__version__}", f"numpy {numpy.__version__}",
+                                    f"sympy {sympy.__version__}"]
+    assert out.splitlines()[3].startswith(f"python {sys.version.split()[0]}")
 
 
 def test_show_prints_the_generated_module(model, capsys):
@@ -124,9 +138,10 @@ def test_graph_prints_forward_and_backward_with_lines(model, capsys):
 
 def test_math_pretty_and_latex(model, capsys):
     code, out, err = run(capsys, "math", f"{model}:loss", *ARGS, "--wrt", "b")
-    assert code == 0 and "z_bar =" in out and "sigmoid" in out
+    assert code == 0 and "b_bar =" in out and "sigmoid" in out
     code, out, err = run(capsys, "math", f"{model}:loss", *ARGS, "--wrt", "b", "--latex")
-    assert code == 0 and r"\operatorname{sigmoid}" in out
+    assert code == 0 and r"\operatorname{sigmoid}" in out and r"\bar{b} = " in out
+    assert ".sum(" not in out and "texttt" not in out and "@" not in out  # pure math
 
 
 def test_codegen_writes_module_and_test(model, tmp_path, capsys):
@@ -155,22 +170,37 @@ def test_codegen_writes_module_and_test(model, tmp_path, capsys):
     (["show", "{model}:loss", *ARGS, "--backend", "cuda"], "backend='cuda' is not available"),
     (["codegen", "{model}:loss", *ARGS, "--mode", "jit", "--test", "-o", "{tmp}"],
      "needs a derivative"),
-    (["cache", "prune", "--max-size", "12 parsecs"], "bad size"),
-    (["cache", "prune"], "give --max-size and/or --older-than"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["show", "{model}:loss", "--no-such-option"], "unrecognized arguments"),
 ])
 def test_errors_are_one_line(model, tmp_path, capsys, argv, message):
     argv = [a.format(model=model, tmp=tmp_path / "o") for a in argv]
-    try:
-        code, out, err = run(capsys, *argv)
-    except SystemExit as done:  # argparse usage errors
-        code, (out, err) = done.code, capsys.readouterr()
-    assert code != 0
+    code, out, err = run(capsys, *argv)
+    assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert message in lines[0] and "Traceback" not in err
     assert lines[0].startswith("symgrad")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cache", "prune", "--max-size", "12 parsecs"], "bad size"),
+    (["cache", "prune", "--older-than", "soon"], "bad age"),
+    (["cache", "prune"], "give --max-size and/or --older-than"),
+    (["cache"], "an action is required"),
+    ([], "a command is required"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["show", "{model}:loss", "--no-such-option"], "unrecognized arguments"),
+    (["show"], "the following arguments are required: FILE.py:FUNCTION"),
+])
+def test_usage_errors_print_usage_and_exit_2(model, capsys, argv, message):
+    """As argparse and the field: the usage, then one error line, on stderr; exit status 2."""
+    argv = [a.format(model=model) for a in argv]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert done.value.code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("usage: symgrad") and "Traceback" not in err
+    assert lines[-1].startswith("symgrad") and message in lines[-1]
 
 
 def test_errors_from_a_real_process_and_debug_traceback(model):
@@ -199,7 +229,17 @@ def test_cache_info_why_prune_clear(model, tmp_path, capsys):
     assert out.startswith("hit: entry")
     bigger = [a.replace("[5", "[6") for a in ARGS]
     code, out, err = run(capsys, "cache", "why", f"{model}:loss", *bigger, "--wrt", "w,b")
-    assert "inputs: the argument shapes or dtypes: was x=f64[5]" in out
+    assert out.splitlines()[1:] == ["  argument x: its shape or dtype: was f64[5], now f64[6]",
+                                    "  argument w: its shape or dtype: was f64[5,3], now f64[6,3]"]
+    code, out, err = run(capsys, "cache", "why", f"{model}:scaled", "--arg", "x=f64[3]",
+                         "--arg", "power=2", "--arg", "mode='sum'", "--mode", "grad")
+    run(capsys, "show", f"{model}:scaled", "--arg", "x=f64[3]", "--arg", "power=2",
+        "--arg", "mode='sum'", "--mode", "grad")
+    code, out, err = run(capsys, "cache", "why", f"{model}:scaled", "--arg", "x=f64[3]",
+                         "--arg", "power=3", "--arg", "mode='sum'", "--mode", "grad")
+    assert out.splitlines()[1:] == ["  argument power: its static value: was 2, now 3"]
+    run(capsys, "cache", "clear")
+    run(capsys, "show", f"{model}:loss", *ARGS, "--wrt", "w,b")
     code, out, err = run(capsys, "cache", "info", "--verbose")
     assert "entries:  1" in out and "loss_value_and_grad(x=f64[5]" in out
     code, out, err = run(capsys, "cache", "prune", "--older-than", "1d", "--max-size", "1M")
@@ -245,6 +285,54 @@ def test_progress_line_for_slow_compilations(model, tmp_path):
     assert "symgrad: compiled loss_value_and_grad in" in err
     code, out, err = symgrad("show", f"{model}:loss", *ARGS, "--wrt", "w,b")
     assert err == ""  # a warm, quick compilation prints nothing
+
+
+def test_progress_threshold_is_read_from_the_setting(monkeypatch):
+    """SYMGRAD_PROGRESS_AFTER starts the timer (it once started with None and never showed)."""
+    import io
+
+    monkeypatch.setenv("SYMGRAD_PROGRESS_AFTER", "0.01")
+    stream = io.StringIO()
+    progress = Progress("f_grad(x=f64[3])", stream=stream, active=True)
+    progress.stage("differentiate")
+    assert progress._timer is not None and progress._timer.interval == 0.01
+    progress._timer.join(10)  # the timer fires: the slow compilation shows its stage
+    progress.stage("simplify")
+    progress.done()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("symgrad: compiling f_grad(x=f64[3]): differentiate (")
+    assert lines[1].startswith("symgrad: compiling f_grad(x=f64[3]): simplify (")
+    assert lines[2].startswith("symgrad: compiled f_grad in ") and "differentiate " in lines[2]
+
+
+def test_progress_in_a_terminal_is_one_line_rewritten(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress("f_grad(x=f64[3])", show_after=0, stream=stream, active=True)
+    progress.stage("trace")
+    progress.stage("render")
+    progress.done()
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and text.endswith(")\n")
+    assert text.count("\r\x1b[K") == 3 and "render (" in text
+
+
+def test_progress_is_on_in_a_notebook(monkeypatch):
+    import symgrad.progress as progress
+
+    class OutStream:  # what ipykernel puts in sys.stderr
+        def isatty(self):
+            return False
+
+    OutStream.__module__ = "ipykernel.iostream"
+    monkeypatch.delenv("SYMGRAD_PROGRESS", raising=False)
+    monkeypatch.setattr(sys, "stderr", OutStream())
+    assert progress.enabled()
 
 
 def test_progress_stays_quiet_for_quick_work():

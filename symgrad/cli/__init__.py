@@ -8,6 +8,7 @@ a signature), cache (info, clear, prune, why), regenerate (generated/ from its m
 from __future__ import annotations
 
 import argparse
+import platform
 import runpy
 import sys
 import warnings
@@ -46,10 +47,38 @@ def list_ops(args: argparse.Namespace) -> int:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line (and a pointer to --help)."""
+    """argparse: a usage error prints the usage and one error line on stderr, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Version(argparse.Action):
+    """`--version`: the versions are looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> NoReturn:
+        print(version_text())
+        parser.exit(0)
+
+
+def version_text() -> str:
+    """symgrad's version, then numpy's, SymPy's and Python's (SymPy is not imported)."""
+    from importlib import metadata
+
+    from .. import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (f"symgrad {__version__}\nnumpy {installed('numpy')}\nsympy {installed('sympy')}\n"
+            f"python {platform.python_version()} ({sys.executable})")
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                "`symgrad COMMAND --help` shows each command's options and an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action=_Version,
+                        help="symgrad's, numpy's, SymPy's and Python's versions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, (_, add_arguments, summary, example) in COMMANDS.items():
         command = _subparser(sub, name, summary, example)
@@ -109,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 2
+        parser.error("a command is required")
     handler = COMMANDS[args.command][0]
     name = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
     progress.force(True)

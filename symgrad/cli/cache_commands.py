@@ -43,14 +43,25 @@ def human_size(size: float) -> str:
     return f"{size} B"
 
 
+def _option(parse):
+    """A parser of option text whose errors are usage errors (argparse: exit status 2)."""
+    def parse_option(text: str):
+        try:
+            return parse(text)
+        except OptionError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse_option.__name__ = parse.__name__.replace("parse_", "")
+    return parse_option
+
+
 def _cache(args: argparse.Namespace) -> DiskCache:
     return DiskCache(args.dir) if getattr(args, "dir", None) else DiskCache(default_dir())
 
 
 def run_cache(args: argparse.Namespace) -> int:
     if args.action is None:
-        args.cache_parser.print_help()
-        return 2
+        args.cache_parser.error("an action is required: info, clear, prune or why")
     return ACTIONS[args.action](args)
 
 
@@ -88,11 +99,9 @@ def run_clear(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     if args.max_size is None and args.older_than is None:
-        raise OptionError("give --max-size and/or --older-than")
-    max_size = parse_size(args.max_size) if args.max_size is not None else None
-    older_than = parse_age(args.older_than) if args.older_than is not None else None
+        args.prune_parser.error("give --max-size and/or --older-than")
     cache = _cache(args)
-    removed = cache.prune(max_size=max_size, older_than=older_than)
+    removed = cache.prune(max_size=args.max_size, older_than=args.older_than)
     print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}; "
           f"{len(cache.entries())} left ({human_size(cache.total_size())}) in {cache.directory}")
     return 0
@@ -124,9 +133,11 @@ def add_cache(parser: argparse.ArgumentParser, make_parser) -> None:
                         "remove entries unused for a while, or the least recently used ones "
                         "beyond a size", "example:\n  symgrad cache prune --max-size 100M "
                                          "--older-than 30d")
-    prune.add_argument("--max-size", metavar="SIZE", help="keep at most this much (500k, 100M)")
-    prune.add_argument("--older-than", metavar="AGE", help="remove entries unused this long "
-                                                           "(12h, 30d, 2w)")
+    prune.set_defaults(prune_parser=prune)
+    prune.add_argument("--max-size", metavar="SIZE", type=_option(parse_size),
+                       help="keep at most this much (500k, 100M)")
+    prune.add_argument("--older-than", metavar="AGE", type=_option(parse_age),
+                       help="remove entries unused this long (12h, 30d, 2w)")
     why = make_parser(actions, "why", "why a call misses the cache: the key component that "
                       "differs from the nearest entry of the same function",
                       "example:\n  symgrad cache why model.py:loss --arg x=f64[5] "

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
 from ..export import complete_arguments, export
+from ..picture import FORMATS, render
 from .target import add_target_arguments, resolve
 
 TARGET_EXAMPLE = "model.py:loss --arg x=f64[5] --arg y=f64[3] --arg w=f64[5,3] --arg b=f64[3]"
@@ -29,12 +32,36 @@ def run_show(args: argparse.Namespace) -> int:
 def run_graph(args: argparse.Namespace) -> int:
     target = resolve(args)
     lowered = target.compiled.lower(*complete_arguments(target.compiled, target.args))
-    print(f"# forward: {target.name}({lowered.signature})")
-    print(lowered.graph.pretty())
-    if target.compiled.transform.kind != "jit":
-        print(f"\n# with the backward pass ({target.compiled.transform.describe(target.compiled.params)})")
-        print(lowered.derivative_graph)
+    with_backward = target.compiled.transform.kind != "jit"
+    if args.format == "text":
+        text = f"# forward: {target.name}({lowered.signature})\n{lowered.graph.pretty()}\n"
+        if with_backward:
+            text += (f"\n# with the backward pass "
+                     f"({target.compiled.transform.describe(target.compiled.params)})\n"
+                     f"{lowered.derivative_graph}\n")
+        _write(args.output, text.encode("utf-8"))
+        return 0
+    graph = lowered.derivative_graph if with_backward else lowered.graph
+    graph = dataclasses.replace(graph, title=f"{target.name}({lowered.signature})\\n"
+                                             f"{'forward and backward' if with_backward else 'forward'}")
+    dot_text = graph.to_dot()
+    _write(args.output, dot_text.encode("utf-8") if args.format == "dot"
+           else render(dot_text, args.format))
     return 0
+
+
+def _write(output: str | None, data: bytes) -> None:
+    """To the file `output` (written whole, then renamed), else to stdout."""
+    if output is None or output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(output)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    print(path, file=sys.stderr)
 
 
 def run_math(args: argparse.Namespace) -> int:
@@ -57,6 +84,15 @@ def add_target(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
 
 
+def add_graph(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text (one line a node, the default), dot (Graphviz source), or "
+                             "a picture: svg, png (needs Graphviz's `dot` program)")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="write to FILE instead of stdout")
+
+
 def add_math(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
     parser.add_argument("--latex", action="store_true", help="LaTeX instead of pretty text")
@@ -70,9 +106,11 @@ COMMANDS = {
                 "      --wrt w,b --mode value_and_grad --backend numpy -o generated/ --test"),
     "show": (run_show, add_target, "print the generated source",
              f"example:\n  symgrad show {TARGET_EXAMPLE} --wrt w,b"),
-    "graph": (run_graph, add_target,
-              "print the traced forward graph and the backward graph (one line a node)",
-              f"example:\n  symgrad graph {TARGET_EXAMPLE} --wrt w,b --mode grad"),
+    "graph": (run_graph, add_graph,
+              "the traced forward graph and the backward graph: text (one line a node) or a "
+              "picture (dot, svg, png)",
+              f"examples:\n  symgrad graph {TARGET_EXAMPLE} --wrt w,b --mode grad\n"
+              f"  symgrad graph {TARGET_EXAMPLE} --wrt w,b --format svg -o loss.svg"),
     "math": (run_math, add_math, "print every generated statement as math",
              f"example:\n  symgrad math {TARGET_EXAMPLE} --wrt b --latex"),
 }

@@ -40,7 +40,8 @@ def add_target_arguments(parser: argparse.ArgumentParser, with_mode: bool = True
                                  "value_and_grad)")
         parser.add_argument("--wrt", default=None, metavar="NAMES",
                             help="comma-separated parameter names or positions to "
-                                 "differentiate (default: the decorator's, else the first)")
+                                 "differentiate (default: the decorator's, else the first); "
+                                 "one name gives one array, several (or `w,`) a tuple")
         parser.add_argument("--backend", default="numpy", help="code generator (numpy)")
 
 
@@ -63,6 +64,8 @@ def resolve(args: argparse.Namespace, default_mode: str = "value_and_grad") -> T
                          for w in wrt_text.split(",") if w.strip())
         if not wrt:
             raise TargetError("--wrt names no parameter")
+        if len(wrt) == 1 and "," not in wrt_text:
+            wrt = wrt[0]  # `--wrt w`: one array, as `sg.grad(f, wrt="w")`; `--wrt w,` a tuple
     elif decorated is not None and decorated.transform.kind != "jit":
         positions = decorated.transform.wrt
         wrt = positions[0] if decorated.transform.single else positions
