@@ -427,7 +427,9 @@ def test_every_zoo_module_passes_blocked_and_in_place(tmp_path, monkeypatch):
     for model in MODELS:
         args = model.make_args(np.random.default_rng(0), np.float32)
         source = sg.value_and_grad(model.numpy_fn, wrt=model.wrt).lower(**args).source
-        check_source(source, model.name)
+        _, pullback = sg.vjp(model.numpy_fn, *args.values(), wrt=model.wrt)
+        for text in [source] + [part.source for part in pullback.lower()]:
+            check_source(text, model.name)  # value_and_grad, vjp's forward and pullback
         for form in seen:
             seen[form] += form in source
     assert all(count > 0 for count in seen.values()), seen
