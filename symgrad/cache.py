@@ -188,7 +188,8 @@ class DiskCache:
         try:
             signing.user_key(path)
         except signing.KeyUnavailable as error:
-            return f"entries cannot be signed: {error}"
+            return (f"entries cannot be signed: {error} (SYMGRAD_KEY_FILE names another "
+                    "place for the key: a private file outside the cache)")
         return None
 
     # -- read ----------------------------------------------------------------------------------

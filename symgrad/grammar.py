@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 from types import ModuleType
+from typing import Callable
 
 import numpy as np
 
@@ -100,9 +101,9 @@ class _Scope:
 
 
 class Checker:
-    def __init__(self, filename: str, trusted: dict[str, str]):
+    def __init__(self, filename: str, trusted: Callable[[str], str | None]):
         self.filename = filename
-        self.trusted = trusted  # helper name -> its tree as the templates hold it
+        self.trusted = trusted  # helper name -> its tree as the templates hold it, or None
         self.constants: set[str] = set()
         self.helpers: set[str] = set()  # helper functions present in the module
         self.bound: set[str] = set()  # every module-level name
@@ -126,7 +127,7 @@ class Checker:
             if isinstance(statement, ast.Import):
                 self.import_(statement)
             elif helper is not None:
-                if trusted.get(helper) != ast.dump(statement):
+                if trusted(helper) != ast.dump(statement):
                     self.refuse(statement, f"{helper!r} is not one of the templates' helpers "
                                            "as they hold it")
                 self.bind(statement, helper, module=True)

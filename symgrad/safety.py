@@ -56,7 +56,7 @@ def check_source(source: str, filename: str = "<generated>") -> ast.Module:
     except (RecursionError, MemoryError, ValueError) as error:
         raise GeneratedCodeError(f"{filename}: generated code refused before execution: it "
                                  f"nests too deeply to parse ({type(error).__name__})") from None
-    Checker(filename, template_helpers()).module(tree)
+    Checker(filename, template_helper).module(tree)
     return tree
 
 
@@ -79,27 +79,44 @@ def check_text(source: str, filename: str = "<generated>") -> None:
 
 
 @lru_cache(maxsize=None)
-def template_helpers() -> dict[str, str]:
-    """Every helper the templates hold as plain text (`{% if ... in helpers %}` blocks): its
-    name and its tree (`ast.dump`), against which a module's `_name` statements are compared."""
+def _helper_blocks() -> dict[str, str]:
+    """Helper name -> the text of the template block (`{% if ... in helpers %}`) defining it.
+    String work only: a block is parsed when a module holds one of its helpers."""
     from .key import templates_dir
 
-    helpers: dict[str, str] = {}
+    blocks: dict[str, str] = {}
     block = re.compile(r"^{%-? if [^%]*%}\n(.*?)^{%-? endif %}", re.MULTILINE | re.DOTALL)
+    defines = re.compile(r"^(?:def (_\w+)\(|(_\w+) = )", re.MULTILINE)
     for path in sorted(templates_dir().glob("*.j2")):
         for match in block.finditer(path.read_text(encoding="utf-8")):
             text = match[1]
             if "{{" in text or "{%" in text or "{#" in text:
                 continue  # generated layout, not a helper
-            try:
-                statements = ast.parse(text).body
-            except SyntaxError:
-                continue
-            for statement in statements:
-                name = helper_name(statement)
-                if name is not None:
-                    helpers[name] = ast.dump(statement)
-    return helpers
+            for name in defines.finditer(text):
+                blocks[name[1] or name[2]] = text
+    return blocks
 
 
-__all__ = ["PURE_BUILTINS", "check_source", "check_text", "template_helpers"]
+@lru_cache(maxsize=None)
+def template_helper(name: str) -> str | None:
+    """The tree (`ast.dump`) of the helper `name` as the templates hold it; None if none."""
+    text = _helper_blocks().get(name)
+    return None if text is None else _block_trees(text).get(name)
+
+
+@lru_cache(maxsize=None)
+def _block_trees(text: str) -> dict[str, str]:
+    try:
+        statements = ast.parse(text).body
+    except SyntaxError:
+        return {}
+    return {helper_name(s): ast.dump(s) for s in statements if helper_name(s) is not None}
+
+
+def template_helpers() -> dict[str, str]:
+    """Every helper the templates hold: its name and its tree."""
+    return {name: tree for name in _helper_blocks()
+            if (tree := template_helper(name)) is not None}
+
+
+__all__ = ["PURE_BUILTINS", "check_source", "check_text", "template_helper", "template_helpers"]
