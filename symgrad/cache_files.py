@@ -2,9 +2,11 @@
 following links or blocking on FIFOs and never past a size cap, and atomic writes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
+from typing import Iterator
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -15,8 +17,8 @@ class Damaged(Exception):
     """An entry that must not be used; the message says why."""
 
 
-
 def directory_problem(info: os.stat_result, directory: Path) -> str | None:
+    """Why a directory with this (l)stat may not hold the cache; None when it may."""
     if stat.S_ISLNK(info.st_mode):
         return "it is a symbolic link (loading cached code runs it: the directory must be " \
                "private)"
@@ -32,26 +34,22 @@ def directory_problem(info: os.stat_result, directory: Path) -> str | None:
     return None
 
 
-class open_directory:
-    """The cache directory opened once for a load (never through a symbolic link), checked
-    on the open descriptor, so its files are read from the directory that was checked."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.fd: int | None = None
-
-    def __enter__(self) -> int | Path:
-        if not _DIRECTORY or os.open not in os.supports_dir_fd:
-            return self.directory  # no descriptor-relative opens here: paths, after lstat
-        self.fd = os.open(self.directory, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
-        problem = directory_problem(os.fstat(self.fd), self.directory)
+@contextlib.contextmanager
+def open_directory(directory: Path) -> Iterator[int | Path]:
+    """The cache directory opened once for a load (never through a symbolic link) and checked
+    on the open descriptor, so that its files are read from the directory that was checked;
+    the path itself where descriptor-relative opens are not available."""
+    if not _DIRECTORY or os.open not in os.supports_dir_fd:
+        yield directory
+        return
+    fd = os.open(directory, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    try:
+        problem = directory_problem(os.fstat(fd), directory)
         if problem:
             raise Damaged(f"its directory changed while in use: {problem}")
-        return self.fd
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def read_private(name: str, directory: int | Path, limit: int) -> bytes | None:
