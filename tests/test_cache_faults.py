@@ -364,3 +364,18 @@ def test_entry_too_large_to_load_is_not_written(cache_env, monkeypatch):
     monkeypatch.setattr(cache_module, "MAX_SOURCE_BYTES", 100)
     lowered = victim(expect_warnings=1, match="larger than a cache entry may be")
     assert lowered.path is None and not any(cache_env.glob("*.json"))
+
+
+def test_signature_covers_every_part_and_its_boundaries():
+    key, other = bytes(range(32)), bytes(32)
+    parts = {"source": b"abc", "metadata": b"{}"}
+    signature = signing.sign_entry(parts, key)
+    assert signing.verify_entry(parts, signature, key)
+    assert not signing.verify_entry(parts, signature, other)
+    for changed in ({"source": b"ab", "metadata": b"c{}"},  # bytes moved across a boundary
+                    {"source": b"abc", "metadata": b"{} "},
+                    {"source": b"abc", "metadata": b"{}", "artefact.so": b""},
+                    {"metadata": b"abc", "source": b"{}"}):
+        assert not signing.verify_entry(changed, signature, key), changed
+    for forged in (None, 0, [signature], signature.upper(), signature[:-1], "", "\u2028"):
+        assert not signing.verify_entry(parts, forged, key)
