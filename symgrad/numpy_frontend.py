@@ -379,6 +379,6 @@ Tracer.__getattr__ = _missing_attribute
 
 # The other families register their functions and methods on import.
 from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
-               frontend_reductions, frontend_shape)
+               frontend_matrix, frontend_reductions, frontend_shape)
 
 Tracer.__getitem__ = frontend_indexing.getitem

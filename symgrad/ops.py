@@ -177,3 +177,25 @@ _register(
     OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
 )
+
+# numpy.linalg: one op per result of a decomposition (prim_matrix.py; VJPs in
+# vjp_rules_linalg.py, each written in graph ops so that it can be differentiated again).
+_register(
+    OpRecord("solve", Group.LINALG, 2),
+    OpRecord("inv", Group.LINALG, 1),
+    OpRecord("det", Group.LINALG, 1),
+    OpRecord("adjugate", Group.LINALG, 1),  # det(a) * inv(a): the gradient of det, finite
+    OpRecord("slogdet_sign", Group.LINALG, 1, differentiable=False),
+    OpRecord("logabsdet", Group.LINALG, 1),
+    OpRecord("cholesky", Group.LINALG, 1),
+    OpRecord("eigh_values", Group.LINALG, 1),
+    OpRecord("eigh_vectors", Group.LINALG, 1),
+    OpRecord("svd_u", Group.LINALG, 1),  # params: full_matrices
+    OpRecord("svd_s", Group.LINALG, 1),
+    OpRecord("svd_vh", Group.LINALG, 1),  # params: full_matrices
+    OpRecord("qr_q", Group.LINALG, 1),
+    OpRecord("qr_r", Group.LINALG, 1),
+    OpRecord("lstsq", Group.LINALG, 2),
+    OpRecord("triu", Group.MOVEMENT, 1),  # params: k
+    OpRecord("tril", Group.MOVEMENT, 1),  # params: k
+)

@@ -260,3 +260,8 @@ VJP_RULES: dict[str, VjpRule] = {
     "matmul": _matmul_vjp,
     "einsum": _einsum_vjp,
 }
+
+# numpy.linalg: solve, inverse, determinants, decompositions (vjp_rules_linalg.py).
+from .vjp_rules_linalg import LINALG_VJP_RULES  # noqa: E402
+
+VJP_RULES.update(LINALG_VJP_RULES)
