@@ -17,6 +17,7 @@ FAMILIES = {
     "symgrad.frontend_shape": "Shape, joining, repetition, constants shaped like an array",
     "symgrad.frontend_indexing": "Indexing",
     "symgrad.frontend_creation": "Creation",
+    "symgrad.frontend_matrix": "Linear algebra: solves, decompositions, matrix constructors",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
@@ -33,6 +34,10 @@ CONVENTIONS = (
     "values and gradients stay finite at |x| = 1000.",
     "Integer-array indexing: the gradient scatter-adds (`np.add.at`), so repeated indices "
     "accumulate.",
+    "numpy.linalg: symmetric gradients for `cholesky`/`eigh`/`eigvalsh` (numpy reads one "
+    "triangle); `det` at a singular matrix: the adjugate; repeated eigenvalues or singular "
+    "values: finite through the values, tie terms left out with a warning through the vectors; "
+    "table in docs/conventions.md (\"Linear algebra\").",
 )
 
 _OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",

@@ -196,6 +196,7 @@ _register(
     OpRecord("qr_q", Group.LINALG, 1),
     OpRecord("qr_r", Group.LINALG, 1),
     OpRecord("lstsq", Group.LINALG, 2),
+    OpRecord("pair_reciprocals", Group.LINALG, 1),  # 1/(w_j - w_i), 0 for ties (warns)
     OpRecord("triu", Group.MOVEMENT, 1),  # params: k
     OpRecord("tril", Group.MOVEMENT, 1),  # params: k
 )

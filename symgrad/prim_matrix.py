@@ -9,8 +9,6 @@ and float32 stays float32, as numpy.linalg does. The VJP rules are in vjp_rules_
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from .errors import ShapeError
@@ -150,11 +148,15 @@ def triangle(b: Builder, op: str, x: Node, k: int) -> Node:
     return b.node(op, (x,), {"k": int(k)}, x.shape, x.dtype)
 
 
+def pair_reciprocals(b: Builder, w: Node) -> Node:
+    """F[..., i, j] = 1 / (w_j - w_i), 0 where w_i == w_j: the eigenvector (and singular
+    vector) gradients' factor; the generated helper warns when values off the diagonal tie."""
+    return b.node("pair_reciprocals", (w,), {}, w.shape + w.shape[-1:], w.dtype)
+
+
 def eye_like(b: Builder, n: int, dtype: str) -> Node:
     from .primitives import constant
 
     return constant(b, np.eye(n, dtype=dtype))
 
 
-def batch_of(nodes: Sequence[Node]) -> Shape:
-    return tuple(np.broadcast_shapes(*[n.shape[:-2] for n in nodes]))

@@ -34,8 +34,9 @@ LINALG_STRUCTURAL: dict[str, Callable[..., str]] = {
     "qr_q": lambda node, a: f"np.linalg.qr({a})[0]",
     "qr_r": lambda node, a: f"np.linalg.qr({a})[1]",
     "lstsq": lambda node, a, b: f"np.linalg.lstsq({a}, {b}, rcond=None)[0]",
+    "pair_reciprocals": lambda node, w: f"_pair_reciprocals({w})",
     "triu": _triangle,
     "tril": _triangle,
 }
 
-LINALG_HELPERS = {"adjugate": "adjugate"}
+LINALG_HELPERS = {"adjugate": "adjugate", "pair_reciprocals": "pair_reciprocals"}

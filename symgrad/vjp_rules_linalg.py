@@ -9,10 +9,12 @@ through an `eigh_vectors` node of the same matrix: one node, as nodes are hash-c
 Conventions at degenerate points (docs/conventions.md, "Linear algebra"):
 - symmetric inputs (cholesky, eigh, eigvalsh): numpy reads one triangle only; the gradient is
   the symmetric one (PyTorch's and JAX's), right for every symmetric perturbation;
-- repeated eigenvalues / singular values: the terms 1/(w_j - w_i) of exactly equal pairs are 0,
-  so gradients of quantities that do not depend on the basis of an eigenspace (sums of
-  functions of eigenvalues, projectors) are finite and right; a zero singular value's 1/s
-  terms are 0 likewise;
+- repeated eigenvalues / singular values: gradients through eigenvalues (singular values) alone
+  are finite and right (V diag(g) V^T is the same for every basis of a repeated eigenspace);
+  through eigenvectors, the terms 1/(w_j - w_i) of exactly equal pairs are 0 and the generated
+  code warns (right for losses that do not depend on the basis within the eigenspace, such as
+  projectors onto all of it; the gradient is not defined otherwise); a zero singular value's
+  1/s terms are 0 likewise;
 - det: its gradient is the adjugate (finite, and right, at singular matrices).
 """
 from __future__ import annotations
@@ -68,9 +70,11 @@ def _reciprocal_or_zero(b: Builder, d: Node) -> Node:
     return _ew(b, "where", _ew(b, "equal", d, 0), 0, _ew(b, "divide", 1, d))
 
 
-def _pair_reciprocals(b: Builder, w: Node) -> Node:
-    """F[..., i, j] = 1 / (w_j - w_i), 0 where w_i == w_j (the diagonal included)."""
-    return _reciprocal_or_zero(b, _ew(b, "subtract", _row(b, w), _column(b, w)))
+def _pair_reciprocals_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
+    """dF_ij = -F_ij^2 (dw_j - dw_i): the row sums less the column sums of g F^2."""
+    h = _ew(b, "multiply", g, _ew(b, "multiply", node, node))
+    return _ew(b, "subtract", prim.reduce_sum(b, h, (h.ndim - 1,)),
+               prim.reduce_sum(b, h, (h.ndim - 2,)))
 
 
 def _undefined(node: Node, why: str) -> GradientError:
@@ -139,7 +143,7 @@ def _eigh_values_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
 def _eigh_vectors_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
     """sym(V (F o V^T g) V^T), F_ij = 1/(w_j - w_i) (0 for equal eigenvalues)."""
     values, _ = pm.eigh(b, node.inputs[0])
-    inner = _ew(b, "multiply", _pair_reciprocals(b, values), _mm(b, _t(b, node), g))
+    inner = _ew(b, "multiply", pm.pair_reciprocals(b, values), _mm(b, _t(b, node), g))
     return _symmetric(b, _mm(b, node, inner, _t(b, node)))
 
 
@@ -158,7 +162,7 @@ def _svd_s_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
 
 def _svd_parts(b: Builder, s: Node) -> tuple[Node, Node]:
     """F_ij = 1/(s_j^2 - s_i^2) (0 for equal values) and 1/s (0 for zero values)."""
-    return _pair_reciprocals(b, _ew(b, "multiply", s, s)), _reciprocal_or_zero(b, s)
+    return pm.pair_reciprocals(b, _ew(b, "multiply", s, s)), _reciprocal_or_zero(b, s)
 
 
 def _svd_u_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
@@ -251,6 +255,7 @@ LINALG_VJP_RULES: dict[str, VjpRule] = {
     "qr_q": _qr_q_vjp,
     "qr_r": _qr_r_vjp,
     "lstsq": _lstsq_vjp,
+    "pair_reciprocals": _pair_reciprocals_vjp,
     "triu": _triangle_vjp,
     "tril": _triangle_vjp,
 }
