@@ -18,6 +18,7 @@ FAMILIES = {
     "symgrad.frontend_indexing": "Indexing",
     "symgrad.frontend_creation": "Creation",
     "symgrad.frontend_matrix": "Linear algebra: solves, decompositions, matrix constructors",
+    "symgrad.frontend_sort": "Sorting, order statistics, running extrema, windows",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
@@ -38,6 +39,12 @@ CONVENTIONS = (
     "triangle); `det` at a singular matrix: the adjugate; repeated eigenvalues or singular "
     "values: finite through the values, tie terms left out with a warning through the vectors; "
     "table in docs/conventions.md (\"Linear algebra\").",
+    "`sort`, `median`, `percentile`/`quantile` (linear), `partition`, "
+    "`maximum/minimum.accumulate`: the gradient goes to the selected elements (the two middle "
+    "values of an even count get half each; a quantile's two neighbours their interpolation "
+    "weights); exact ties share it evenly, as `max` (PyTorch's sort and cummax give it to one "
+    "index). argsort, argpartition, argmax, argmin and searchsorted are integer positions "
+    "without gradient, usable as indices.",
 )
 
 _OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",
@@ -58,8 +65,11 @@ def _functions() -> dict[str, list[str]]:
 def _ufuncs() -> list[str]:
     from .numpy_frontend import UFUNC_OPS
 
-    return sorted(f"numpy.{ufunc.__name__}" for ufunc in UFUNC_OPS) + ["numpy.matmul",
-                                                                       "numpy.add.reduce"]
+    from .frontend_sort import ACCUMULATE
+
+    return sorted(f"numpy.{ufunc.__name__}" for ufunc in UFUNC_OPS) + [
+        "numpy.matmul", "numpy.add.reduce"] + sorted(f"numpy.{u.__name__}.accumulate"
+                                                    for u in ACCUMULATE)
 
 
 def _methods() -> list[str]:

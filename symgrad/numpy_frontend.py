@@ -34,7 +34,7 @@ UFUNC_OPS: dict[np.ufunc, str] = {
     np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
     np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
     np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
-    np.logical_xor: "logical_xor",
+    np.logical_xor: "logical_xor", np.isnan: "isnan",
 }
 
 # scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:
@@ -129,6 +129,8 @@ def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
     with bound_site(builder):
         if method == "reduce" and ufunc is np.add:
             return reduce_sum(inputs[0], **kwargs)
+        if method == "accumulate" and ufunc in frontend_sort.ACCUMULATE:
+            return frontend_sort.accumulate(ufunc, *inputs, **kwargs)
         if method != "__call__":
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method}",
                                            _where(builder))
@@ -379,6 +381,6 @@ Tracer.__getattr__ = _missing_attribute
 
 # The other families register their functions and methods on import.
 from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
-               frontend_matrix, frontend_reductions, frontend_shape)
+               frontend_matrix, frontend_reductions, frontend_shape, frontend_sort)
 
 Tracer.__getitem__ = frontend_indexing.getitem

@@ -143,6 +143,7 @@ _register(
     _cmp("logical_or", lambda s, a, b: s.Or(a, b)),
     _cmp("logical_xor", lambda s, a, b: s.Xor(a, b)),
     OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
+    OpRecord("isnan", Group.ELEMENTWISE, 1, lambda s, a: s.isnan(a), Result.BOOL, True, False),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -199,4 +200,15 @@ _register(
     OpRecord("pair_reciprocals", Group.LINALG, 1),  # 1/(w_j - w_i), 0 for ties (warns)
     OpRecord("triu", Group.MOVEMENT, 1),  # params: k
     OpRecord("tril", Group.MOVEMENT, 1),  # params: k
+)
+
+# Sorting (prim_sort.py; VJPs in vjp_rules_sort.py): values are differentiable, positions not.
+_register(
+    OpRecord("sort", Group.INDEXING, 1),  # params: axis (ties share the gradient evenly)
+    OpRecord("partition", Group.INDEXING, 1),  # params: kth, axis
+    OpRecord("argsort", Group.INDEXING, 1, differentiable=False),  # params: axis, kind
+    OpRecord("argpartition", Group.INDEXING, 1, differentiable=False),  # params: kth, axis
+    OpRecord("searchsorted", Group.INDEXING, 2, differentiable=False),  # params: side
+    OpRecord("cummax", Group.REDUCTION, 1),  # params: axis (np.maximum.accumulate)
+    OpRecord("cummin", Group.REDUCTION, 1),  # params: axis (np.minimum.accumulate)
 )

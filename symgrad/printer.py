@@ -559,3 +559,8 @@ from .printer_linalg import LINALG_HELPERS, LINALG_STRUCTURAL  # noqa: E402
 
 STRUCTURAL.update(LINALG_STRUCTURAL)
 STRUCTURAL_HELPERS.update(LINALG_HELPERS)
+
+# sorting (printer_sort.py)
+from .printer_sort import SORT_STRUCTURAL  # noqa: E402
+
+STRUCTURAL.update(SORT_STRUCTURAL)

@@ -94,9 +94,7 @@ def _log_softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
     return prim.elementwise(b, "subtract", g, prim.elementwise(b, "multiply", softmax, total))
 
 
-def _reverse_cumsum(b: Builder, v: Node, axis: int) -> Node:
-    return prim_index.flip(b, prim_reduce.scan(b, "cumsum", prim_index.flip(b, v, (axis,)),
-                                               axis), (axis,))
+_reverse_cumsum = prim_reduce.reverse_cumsum
 
 
 def _cumsum_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
@@ -265,3 +263,8 @@ VJP_RULES: dict[str, VjpRule] = {
 from .vjp_rules_linalg import LINALG_VJP_RULES  # noqa: E402
 
 VJP_RULES.update(LINALG_VJP_RULES)
+
+# Sorting and running extrema (vjp_rules_sort.py).
+from .vjp_rules_sort import SORT_VJP_RULES  # noqa: E402
+
+VJP_RULES.update(SORT_VJP_RULES)
