@@ -19,6 +19,7 @@ FAMILIES = {
     "symgrad.frontend_creation": "Creation",
     "symgrad.frontend_matrix": "Linear algebra: solves, decompositions, matrix constructors",
     "symgrad.frontend_sort": "Sorting, order statistics, running extrema, windows",
+    "symgrad.frontend_update": "In-place updates of arrays made inside the function",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
@@ -45,6 +46,11 @@ CONVENTIONS = (
     "weights); exact ties share it evenly, as `max` (PyTorch's sort and cummax give it to one "
     "index). argsort, argpartition, argmax, argmin and searchsorted are integer positions "
     "without gradient, usable as indices.",
+    "In-place updates of arrays made inside the function (`out[i] = v`, `y += v`, `y[mask] = 0`, "
+    "`np.add.at`, `np.put_along_axis`) are functional updates: overwritten elements get no "
+    "gradient, accumulated ones do; repeated constant positions keep the last value (as numpy), "
+    "`put_along_axis` gives repeated positions the mean of their values. Updating an argument "
+    "raises `MutationError` (write `x = x.copy()` first).",
 )
 
 _OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",

@@ -15,7 +15,7 @@ import numpy as np
 from . import primitives as prim
 from .errors import TracingError, UnsupportedFunctionError
 from .graph import Builder, Node
-from .trace import Tracer, bound_site, user_site
+from .trace import Tracer, bound_site, resolved, user_site
 
 # numpy ufunc -> elementwise op name
 UFUNC_OPS: dict[np.ufunc, str] = {
@@ -98,7 +98,9 @@ def _builder_of(values: Any) -> Builder:
 
 def unwrap(builder: Builder, value: Any) -> prim.Operand:
     """A node for traced values and numpy constants; Python scalars stay weak scalars."""
+    value = resolved(value)
     if isinstance(value, Tracer):
+        frontend_update.check_fresh(value)
         if value.builder is not builder:
             raise TracingError("values from two different traces were mixed (nested symgrad "
                                "transforms are not supported; differentiate the inner function "
@@ -129,6 +131,8 @@ def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
     with bound_site(builder):
         if method == "reduce" and ufunc is np.add:
             return reduce_sum(inputs[0], **kwargs)
+        if method == "at":
+            return frontend_update.ufunc_at(ufunc, *inputs, **kwargs)
         if method == "accumulate" and ufunc in frontend_sort.ACCUMULATE:
             return frontend_sort.accumulate(ufunc, *inputs, **kwargs)
         if method != "__call__":
@@ -382,5 +386,4 @@ Tracer.__getattr__ = _missing_attribute
 # The other families register their functions and methods on import.
 from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
                frontend_matrix, frontend_reductions, frontend_shape, frontend_sort)
-
-Tracer.__getitem__ = frontend_indexing.getitem
+from . import frontend_update  # noqa: E402  (item assignment, in-place operators, copies)

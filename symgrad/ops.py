@@ -211,4 +211,7 @@ _register(
     OpRecord("searchsorted", Group.INDEXING, 2, differentiable=False),  # params: side
     OpRecord("cummax", Group.REDUCTION, 1),  # params: axis (np.maximum.accumulate)
     OpRecord("cummin", Group.REDUCTION, 1),  # params: axis (np.minimum.accumulate)
+    # x[index] = v traced (frontend_update.py): inputs mask (a bool constant), values placed
+    # at the index, x; the value where(mask, values, x), without lifting it into SymPy
+    OpRecord("overwrite", Group.INDEXING, 3),
 )

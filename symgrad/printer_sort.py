@@ -1,4 +1,5 @@
-"""numpy text of the sorting ops and running extrema. Part of printer.py's `STRUCTURAL`."""
+"""numpy text of the sorting ops, running extrema and traced assignments. Part of printer.py's
+`STRUCTURAL`."""
 from __future__ import annotations
 
 from typing import Callable
@@ -33,4 +34,5 @@ SORT_STRUCTURAL: dict[str, Callable[..., str]] = {
     "searchsorted": _searchsorted,
     "cummax": lambda node, a: f"np.maximum.accumulate({a}, {_axis(node)})",
     "cummin": lambda node, a: f"np.minimum.accumulate({a}, {_axis(node)})",
+    "overwrite": lambda node, mask, values, x: f"np.where({mask}, {values}, {x})",
 }

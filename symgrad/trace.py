@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import primitives as prim
-from .errors import TracedBoolError, TracingError, UnsupportedFunctionError
+from .errors import TracedBoolError, TracedConversionError, TracingError, UnsupportedFunctionError
 from .graph import Builder, Graph, Node, Site
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -37,15 +37,45 @@ def user_site() -> Site | None:
     return None
 
 
+ARGUMENT = "argument"  # the origin of a traced argument
+TRACED = "_symgrad_traced"  # a numpy array made while tracing and then updated: its Tracer
+
+
+VIEW = "_symgrad_view"  # a numpy view made while tracing: (base array, index)
+
+
+def traced_array(value: Any) -> "Tracer | None":
+    """The Tracer of a numpy array made while tracing that an update made traced; for a view
+    of one, the view of its Tracer (as numpy, it shows the base's current values)."""
+    extra = getattr(value, "__dict__", None) if isinstance(value, np.ndarray) else None
+    if not extra:
+        return None
+    if VIEW in extra:
+        base, index = extra[VIEW]
+        tracer = traced_array(base)
+        return None if tracer is None else tracer[index]
+    return extra.get(TRACED)
+
+
+def resolved(value: Any) -> Any:
+    """`value`, or the Tracer it became (`traced_array`)."""
+    tracer = traced_array(value)
+    return value if tracer is None else tracer
+
+
 class Tracer:
     """An array value being traced: shape and dtype are known, the numbers are not."""
 
     __array_priority__ = 1000.0
-    __slots__ = ("node", "builder")
+    # `origin`: None for a value the function made, ARGUMENT for an argument (never modified
+    # in place), or (base, index, version) for a view `base[index]` (frontend_update.py).
+    __slots__ = ("node", "builder", "origin", "version")
 
-    def __init__(self, node: Node, builder: Builder):
+    def __init__(self, node: Node, builder: Builder, origin: Any = None):
         self.node = node
         self.builder = builder
+        self.origin = origin
+        self.version = 0  # counts in-place updates: views made before one are stale
 
     # -- static facts, available during tracing --------------------------------------------
     @property
@@ -77,11 +107,16 @@ class Tracer:
         site = user_site()
         raise TracedBoolError(f"{site}  `{site.text}`" if site else None)
 
-    def _refuse_conversion(self, *args: Any) -> Any:
-        site = user_site()
-        raise TracedBoolError(f"{site}  `{site.text}`" if site else None)
+    def _refuse_conversion(kind: str) -> Callable:
+        def refuse(self: "Tracer", *args: Any) -> Any:
+            site = user_site()
+            raise TracedConversionError(kind, f"{site}  `{site.text}`" if site else None)
+        return refuse
 
-    __float__ = __int__ = __index__ = __complex__ = _refuse_conversion
+    __float__ = _refuse_conversion("float(), math.* or a Python float context")
+    __int__ = _refuse_conversion("int()")
+    __index__ = _refuse_conversion("as an index, a shape or a range bound")
+    __complex__ = _refuse_conversion("complex()")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         site = user_site()
@@ -156,7 +191,7 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
             continue
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
-        args.append(Tracer(node, builder))
+        args.append(Tracer(node, builder, ARGUMENT))
     with tracing_numpy():
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
@@ -171,7 +206,11 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
     def walk(value: Any) -> Any:
         if isinstance(value, (tuple, list)):
             return type(value)(walk(v) for v in value)
+        value = resolved(value)
         if isinstance(value, Tracer):
+            from .frontend_update import check_fresh
+
+            check_fresh(value)
             node = value.node
         elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):
             node = prim.constant(builder, np.asarray(value))

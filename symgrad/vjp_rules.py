@@ -268,3 +268,13 @@ VJP_RULES.update(LINALG_VJP_RULES)
 from .vjp_rules_sort import SORT_VJP_RULES  # noqa: E402
 
 VJP_RULES.update(SORT_VJP_RULES)
+
+
+# In-place updates (frontend_update.py): overwritten elements get no gradient.
+def _overwrite_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
+    mask = node.inputs[0]
+    return (prim.elementwise(b, "where", mask, g, 0) if k == 1
+            else prim.elementwise(b, "where", mask, 0, g))
+
+
+VJP_RULES["overwrite"] = _overwrite_vjp

@@ -338,3 +338,4 @@ case("log_softmax_nll", lambda x, labels: -np.mean(
 # numpy.linalg and the matrix constructors
 import linalg_cases  # noqa: E402, F401  (appends its cases to CASES)
 import sort_cases  # noqa: E402, F401
+import update_cases  # noqa: E402, F401
