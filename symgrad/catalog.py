@@ -115,6 +115,12 @@ def _scipy_special() -> list[str]:
     return sorted(SCIPY_SPECIAL_OPS)
 
 
+def _scipy_functions() -> list[str]:
+    from .frontend_scipy import TRACED
+
+    return sorted(TRACED)
+
+
 def _stability_rules() -> tuple:
     from .stability import STABILITY_RULES
 
@@ -157,7 +163,11 @@ def render() -> str:
               "## scipy.special", "",
               "When the traced code imports scipy, these scipy.special ufuncs are traced too "
               "(the generated code implements them in numpy; accuracy in docs/conventions.md): "
-              + ", ".join(f"`scipy.special.{n}`" for n in _scipy_special()) + ".", "",
+              + ", ".join(f"`scipy.special.{n}`" for n in _scipy_special()) + ". "
+              + "And the functions " + ", ".join(f"`scipy.special.{n}`" for n in
+                                                 _scipy_functions())
+              + " (as the `softmax` / `log_softmax` ops and a max-shifted logsumexp), called as "
+              "`scipy.special.<name>` or by a name the traced function's module imported.", "",
               "## Operators", "", ", ".join(f"`{o}`" for o in _OPERATORS), "",
               "## Gradient conventions of elementwise ops", "",
               "At kinks, ties and singular points, as PyTorch 2.13, with the deviations (where "

@@ -128,7 +128,7 @@ _lock = threading.Lock()
 _tracing_threads = 0
 
 
-def _tracing_here() -> bool:
+def tracing_here() -> bool:
     return getattr(_state, "depth", 0) > 0
 
 
@@ -136,7 +136,7 @@ def _indexable(original: Callable) -> Callable:
     @functools.wraps(original)
     def creation(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
-        if _tracing_here() and type(result) is np.ndarray:
+        if tracing_here() and type(result) is np.ndarray:
             return result.view(IndexableConstant)
         return result
     return creation
@@ -167,7 +167,7 @@ def _stacked(builder: Any, value: Any) -> Any:
 def _converting(original: Callable) -> Callable:
     @functools.wraps(original)
     def conversion(obj: Any = None, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
-        tracer = _first_tracer(obj) if _tracing_here() else None
+        tracer = _first_tracer(obj) if tracing_here() else None
         if tracer is None:
             return original(obj, dtype, *args, **kwargs)
         builder = tracer.builder
@@ -182,7 +182,7 @@ def _converting(original: Callable) -> Callable:
 def _refusing_random(name: str, original: Callable) -> Callable:
     @functools.wraps(original)
     def random(*args: Any, **kwargs: Any) -> Any:
-        if not _tracing_here():
+        if not tracing_here():
             return original(*args, **kwargs)
         site = user_site()
         raise TracingError(

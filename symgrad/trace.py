@@ -182,6 +182,7 @@ class ArgSpec:
 def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
     from .frontend_creation import tracing_numpy
+    from .frontend_scipy import traced_scipy_special
 
     builder = Builder()
     inputs, args = [], []
@@ -192,7 +193,7 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
         args.append(Tracer(node, builder, ARGUMENT))
-    with tracing_numpy():
+    with tracing_numpy(), traced_scipy_special(fn):
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=_name_hints(outputs))
