@@ -20,6 +20,8 @@ FAMILIES = {
     "symgrad.frontend_matrix": "Linear algebra: solves, decompositions, matrix constructors",
     "symgrad.frontend_sort": "Sorting, order statistics, running extrema, windows",
     "symgrad.frontend_update": "In-place updates of arrays made inside the function",
+    "symgrad.frontend_complex": "Complex-number functions of real arrays (complex values are "
+                                "refused)",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).

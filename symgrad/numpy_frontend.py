@@ -385,5 +385,6 @@ Tracer.__getattr__ = _missing_attribute
 
 # The other families register their functions and methods on import.
 from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
-               frontend_matrix, frontend_reductions, frontend_shape, frontend_sort)
+               frontend_complex, frontend_matrix, frontend_reductions, frontend_shape,
+               frontend_sort)
 from . import frontend_update  # noqa: E402  (item assignment, in-place operators, copies)

@@ -181,6 +181,7 @@ class ArgSpec:
 
 def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
     from . import numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
+    from .frontend_complex import refuse_complex
     from .frontend_creation import tracing_numpy
     from .frontend_scipy import traced_scipy_special
 
@@ -190,6 +191,7 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
         if spec.shape is None:
             args.append(spec.static_value)
             continue
+        refuse_complex(spec.name, spec.dtype)
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
         args.append(Tracer(node, builder, ARGUMENT))
