@@ -18,6 +18,7 @@ box sees it, as with numpy. Overwritten elements get no gradient, accumulated on
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,8 @@ from . import primitives as prim
 from .errors import MutationError, TracingError, UnsupportedFunctionError
 from .frontend_indexing import index_arrays_of, traced_getitem
 from .graph import Builder, Node
-from .numpy_frontend import _builder_of, _where, boxed, elementwise, implements, node_of
+from .numpy_frontend import (FUNCTIONS, _builder_of, _where, boxed, elementwise, implements,
+                             node_of)
 from .trace import ARGUMENT, TRACED, VIEW, Tracer, bound_site, resolved, traced_array, user_site
 
 
@@ -46,6 +48,11 @@ def writable(target: Any, what: str) -> Tracer:
         target = traced_constant(target)
     base = target
     while isinstance(base.origin, tuple):
+        if base.origin[1] is None:
+            raise TracingError(
+                f"{what} into a reshaped or transposed view of an array (at {_at()}) is not "
+                "supported while tracing: numpy would write through to the array. Index the "
+                "array itself (y[i, j] = v), or take a copy first (z = y.T.copy()).")
         base = base.origin[0]
     if base.origin == ARGUMENT:
         raise MutationError(what, _at())
@@ -74,6 +81,36 @@ def view_of(base: Tracer, index: Any, result: Tracer) -> Tracer:
     if isinstance(result, Tracer) and index_arrays_of(index) is None and result.ndim:
         result.origin = (base, index, base.version)
     return result
+
+
+# numpy functions and methods whose result is a view numpy cannot index back into the base:
+# writing into one is refused, reading one after the base changed too (`check_fresh`).
+RESHAPING_FUNCTIONS = (np.reshape, np.transpose, np.ravel, np.swapaxes, np.moveaxis,
+                       np.squeeze, np.expand_dims, np.broadcast_to, np.atleast_1d,
+                       np.atleast_2d, np.diagonal)
+RESHAPING_METHODS = ("reshape", "transpose", "ravel", "swapaxes", "squeeze", "diagonal")
+RESHAPING_PROPERTIES = ("T", "mT")
+
+
+def _marking(view: Any) -> Any:
+    """`view` (a function of an array) with its Tracer result marked as a view of it."""
+    @functools.wraps(view)
+    def marked(a: Any, *args: Any, **kwargs: Any) -> Any:
+        result = view(a, *args, **kwargs)
+        if isinstance(a, Tracer) and isinstance(result, Tracer) and result is not a:
+            result.origin = (a, None, a.version)
+        return result
+    return marked
+
+
+def mark_reshaping_views() -> None:
+    for function in RESHAPING_FUNCTIONS:
+        if function in FUNCTIONS:
+            FUNCTIONS[function] = _marking(FUNCTIONS[function])
+    for name in RESHAPING_METHODS:
+        setattr(Tracer, name, _marking(getattr(Tracer, name)))
+    for name in RESHAPING_PROPERTIES:
+        setattr(Tracer, name, property(_marking(getattr(Tracer, name).fget)))
 
 
 def check_fresh(value: Tracer) -> None:
@@ -235,6 +272,7 @@ def copy_of(a: Any) -> Tracer:
 
 Tracer.__setitem__ = setitem
 Tracer.__getitem__ = getitem
+mark_reshaping_views()
 Tracer.copy = lambda self, order="C": copy_of(self)
 
 

@@ -271,3 +271,40 @@ def test_converting_a_traced_value_to_a_python_number_says_so(f, kind):
     with pytest.raises(sg.TracedConversionError, match=r"converted to a Python number") as info:
         sg.grad(f)(X)
     assert kind in str(info.value) and "test_update.py" in str(info.value)
+
+
+def test_writing_into_a_reshaped_view_is_refused_and_stale_reshapes_too():
+    def write(x):
+        y = x.copy()
+        z = y.reshape(2, 2)
+        z[0, 0] = 5.0  # numpy: y[0] becomes 5.0
+        return np.sum(y)
+
+    def stale(x):
+        y = x.copy()
+        t = y.T
+        y[0] = 3.0  # numpy: t shows it
+        return np.sum(t)
+
+    with pytest.raises(sg.TracingError, match="reshaped or transposed view"):
+        sg.grad(write)(X)
+    with pytest.raises(sg.TracingError, match="read after the array was modified"):
+        sg.grad(stale)(X)
+
+
+def test_asarray_is_the_array_itself_and_array_a_copy():
+    def via_asarray(x):
+        y = np.asarray(x)
+        y[0] = 1.0  # numpy: modifies the caller's x
+        return np.sum(y)
+
+    with pytest.raises(sg.MutationError):
+        sg.grad(via_asarray)(X)
+
+    def via_array(x):
+        y = np.array(x)
+        y[0] = 1.0
+        return np.sum(y * x)
+
+    np.testing.assert_allclose(sg.grad(via_array)(X), central_difference(via_array, [X], 0),
+                               rtol=1e-6, atol=1e-8)
