@@ -91,7 +91,15 @@ class IndexableConstant(np.ndarray):
         swapped = _swapped(args)
         if _first_tracer(swapped) is None and _first_tracer(_swapped(kwargs)) is None:
             return super().__array_function__(func, types, args, kwargs)
+        if func in UPDATING_FUNCTIONS:  # np.put_along_axis(y, ...): y itself is updated
+            from .frontend_update import traced_constant
+
+            target = traced_constant(args[0], _first_tracer(swapped).builder)
+            return func(target, *_plain(swapped[1:]), **_plain(_swapped(kwargs)))
         return func(*_plain(swapped), **_plain(_swapped(kwargs)))
+
+
+UPDATING_FUNCTIONS = (np.put_along_axis,)  # numpy functions that update their first argument
 
 
 def _plain(value: Any) -> Any:

@@ -308,3 +308,13 @@ def test_asarray_is_the_array_itself_and_array_a_copy():
 
     np.testing.assert_allclose(sg.grad(via_array)(X), central_difference(via_array, [X], 0),
                                rtol=1e-6, atol=1e-8)
+
+
+def test_put_along_axis_into_np_zeros():
+    def ranks_weighted(x):
+        y = np.zeros(4)
+        np.put_along_axis(y, np.argsort(x), np.arange(4.0), axis=0)
+        return np.sum(y * x)
+
+    np.testing.assert_allclose(sg.grad(ranks_weighted)(X),
+                               central_difference(ranks_weighted, [X], 0), rtol=1e-6)
