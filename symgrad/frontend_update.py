@@ -270,6 +270,15 @@ def copy_of(a: Any) -> Tracer:
     return Tracer(a.node, a.builder)
 
 
+def sort_in_place(self: Tracer, axis: int = -1, kind: Any = None, order: Any = None) -> None:
+    """ndarray.sort: the array replaced by its sorted values."""
+    from .frontend_sort import sort
+
+    target = writable(self, "ndarray.sort")
+    _set_node(target, sort(target, axis).node)
+
+
+Tracer.sort = sort_in_place
 Tracer.__setitem__ = setitem
 Tracer.__getitem__ = getitem
 mark_reshaping_views()

@@ -318,3 +318,14 @@ def test_put_along_axis_into_np_zeros():
 
     np.testing.assert_allclose(sg.grad(ranks_weighted)(X),
                                central_difference(ranks_weighted, [X], 0), rtol=1e-6)
+
+
+def test_sort_method_sorts_in_place():
+    def f(x):
+        y = x.copy()
+        y.sort()
+        return np.sum(y * np.arange(4.0))
+
+    np.testing.assert_allclose(sg.grad(f)(X), central_difference(f, [X], 0), rtol=1e-6)
+    with pytest.raises(sg.MutationError, match="ndarray.sort"):
+        sg.grad(lambda x: (x.sort(), np.sum(x))[1])(X)
