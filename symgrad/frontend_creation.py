@@ -70,6 +70,18 @@ class IndexableConstant(np.ndarray):
                 return getattr(traced, name)
         return super().__getattribute__(name)
 
+    def __iter__(self) -> Any:
+        traced = traced_array(self)
+        return super().__iter__() if traced is None else iter(traced)
+
+    def __bool__(self) -> bool:
+        traced = traced_array(self)
+        return super().__bool__() if traced is None else bool(traced)
+
+    def __float__(self) -> float:
+        traced = traced_array(self)
+        return super().__float__() if traced is None else float(traced)
+
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         swapped = tuple(_swapped(i) for i in inputs)
         out = kwargs.get("out")

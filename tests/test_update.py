@@ -329,3 +329,20 @@ def test_sort_method_sorts_in_place():
     np.testing.assert_allclose(sg.grad(f)(X), central_difference(f, [X], 0), rtol=1e-6)
     with pytest.raises(sg.MutationError, match="ndarray.sort"):
         sg.grad(lambda x: (x.sort(), np.sum(x))[1])(X)
+
+
+def test_an_updated_np_zeros_iterates_and_converts_as_its_traced_value():
+    def rows(x):
+        out = np.zeros((2, 2))
+        out[1] = x[:2]
+        return sum(np.sum(row ** 2) for row in out)  # iteration sees the update
+
+    np.testing.assert_allclose(sg.grad(rows)(X), [1.0, -2.4, 0.0, 0.0])
+    with pytest.raises(sg.TracedConversionError):
+        sg.grad(lambda x: (lambda out: float(out[0]) + np.sum(x))(_filled_zeros(x)))(X)
+
+
+def _filled_zeros(x):
+    out = np.zeros(1)
+    out[0] = x[0]
+    return out
