@@ -18,9 +18,10 @@ __version__ = "0.1.0"
 
 from .api import (CompiledFunction, Lowered, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit,
                   jvp, stop_gradient, value_and_grad, vjp)
-from .errors import (ArgumentError, GeneratedCodeError, GradientError, NonScalarOutputError,
-                     NotDifferentiableError, ShapeError, SymgradError, TracedBoolError,
-                     TracingError, UnsupportedFunctionError)
+from .errors import (ArgumentError, GeneratedCodeError, GradientError, MutationError,
+                     NonScalarOutputError, NotDifferentiableError, ShapeError, SymgradError,
+                     TracedBoolError, TracedConversionError, TracingError,
+                     UnsupportedFunctionError)
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
 
@@ -29,6 +30,7 @@ __all__ = [
     "jit", "stop_gradient", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
     "tree_map",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
+    "TracedConversionError", "MutationError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
     "NonScalarOutputError", "ArgumentError",
 ]

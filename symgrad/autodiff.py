@@ -36,7 +36,7 @@ def active_nodes(order: Sequence[Node], wrt: Sequence[Node]) -> set[Node]:
     """Float nodes that depend on a `wrt` input (everything else has no gradient to carry)."""
     active = {n for n in wrt if n.is_float}
     for node in order:
-        if node.op == "stop_gradient" or not node.is_float:
+        if not OPS[node.op].differentiable or not node.is_float:  # stop_gradient, signs
             continue
         if any(i in active for i in node.inputs):
             active.add(node)

@@ -17,6 +17,11 @@ FAMILIES = {
     "symgrad.frontend_shape": "Shape, joining, repetition, constants shaped like an array",
     "symgrad.frontend_indexing": "Indexing",
     "symgrad.frontend_creation": "Creation",
+    "symgrad.frontend_matrix": "Linear algebra: solves, decompositions, matrix constructors",
+    "symgrad.frontend_sort": "Sorting, order statistics, running extrema, windows",
+    "symgrad.frontend_update": "In-place updates of arrays made inside the function",
+    "symgrad.frontend_complex": "Complex-number functions of real arrays (complex values are "
+                                "refused)",
 }
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
@@ -33,6 +38,21 @@ CONVENTIONS = (
     "values and gradients stay finite at |x| = 1000.",
     "Integer-array indexing: the gradient scatter-adds (`np.add.at`), so repeated indices "
     "accumulate.",
+    "numpy.linalg: symmetric gradients for `cholesky`/`eigh`/`eigvalsh` (numpy reads one "
+    "triangle); `det` at a singular matrix: the adjugate; repeated eigenvalues or singular "
+    "values: finite through the values, tie terms left out with a warning through the vectors; "
+    "table in docs/conventions.md (\"Linear algebra\").",
+    "`sort`, `median`, `percentile`/`quantile` (linear), `partition`, "
+    "`maximum/minimum.accumulate`: the gradient goes to the selected elements (the two middle "
+    "values of an even count get half each; a quantile's two neighbours their interpolation "
+    "weights); exact ties share it evenly, as `max` (PyTorch's sort and cummax give it to one "
+    "index). argsort, argpartition, argmax, argmin and searchsorted are integer positions "
+    "without gradient, usable as indices.",
+    "In-place updates of arrays made inside the function (`out[i] = v`, `y += v`, `y[mask] = 0`, "
+    "`np.add.at`, `np.put_along_axis`) are functional updates: overwritten elements get no "
+    "gradient, accumulated ones do; repeated constant positions keep the last value (as numpy), "
+    "`put_along_axis` gives repeated positions the mean of their values. Updating an argument "
+    "raises `MutationError` (write `x = x.copy()` first).",
 )
 
 _OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",
@@ -53,8 +73,11 @@ def _functions() -> dict[str, list[str]]:
 def _ufuncs() -> list[str]:
     from .numpy_frontend import UFUNC_OPS
 
-    return sorted(f"numpy.{ufunc.__name__}" for ufunc in UFUNC_OPS) + ["numpy.matmul",
-                                                                       "numpy.add.reduce"]
+    from .frontend_sort import ACCUMULATE
+
+    return sorted(f"numpy.{ufunc.__name__}" for ufunc in UFUNC_OPS) + [
+        "numpy.matmul", "numpy.add.reduce"] + sorted(f"numpy.{u.__name__}.accumulate"
+                                                    for u in ACCUMULATE)
 
 
 def _methods() -> list[str]:
@@ -92,6 +115,12 @@ def _scipy_special() -> list[str]:
     from .numpy_frontend import SCIPY_SPECIAL_OPS
 
     return sorted(SCIPY_SPECIAL_OPS)
+
+
+def _scipy_functions() -> list[str]:
+    from .frontend_scipy import TRACED
+
+    return sorted(TRACED)
 
 
 def _stability_rules() -> tuple:
@@ -136,7 +165,11 @@ def render() -> str:
               "## scipy.special", "",
               "When the traced code imports scipy, these scipy.special ufuncs are traced too "
               "(the generated code implements them in numpy; accuracy in docs/conventions.md): "
-              + ", ".join(f"`scipy.special.{n}`" for n in _scipy_special()) + ".", "",
+              + ", ".join(f"`scipy.special.{n}`" for n in _scipy_special()) + ". "
+              + "And the functions " + ", ".join(f"`scipy.special.{n}`" for n in
+                                                 _scipy_functions())
+              + " (as the `softmax` / `log_softmax` ops and a max-shifted logsumexp), called as "
+              "`scipy.special.<name>` or by a name the traced function's module imported.", "",
               "## Operators", "", ", ".join(f"`{o}`" for o in _OPERATORS), "",
               "## Gradient conventions of elementwise ops", "",
               "At kinks, ties and singular points, as PyTorch 2.13, with the deviations (where "

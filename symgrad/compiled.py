@@ -187,6 +187,7 @@ class CompiledFunction(Arguments):
             layout["out_tree"] = out_tree
             return tuple(out_leaves) + tuple(aux_leaves)
 
+        flat.__wrapped__ = self.fn  # the user's function, for what reads its module
         graph, structure = trace_function(flat, prepared.specs, builder)
         transform = self._signature_transform(prepared, layout)
         self._layouts[prepared.key] = layout

@@ -49,6 +49,46 @@ class TracedBoolError(TracingError):
         )
 
 
+class TracedConversionError(TracingError):
+    """A traced value turned into a Python number: `float(x)`, `math.exp(x)`, `int(x)`, or a
+    traced value used as a shape, a range bound or a slice index.
+
+    Example::
+
+        math.exp(x[0])     # refused: the number is not known while tracing
+        np.exp(x[0])       # the traceable form
+    """
+
+    def __init__(self, conversion: str, where: str | None, hint: str | None = None):
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"a traced value was converted to a Python number ({conversion}){at}: its value is "
+            "not known while symgrad traces the function. "
+            + (hint or "Keep it an array: use numpy functions (np.exp, not math.exp; x, not "
+               "float(x)); shapes, range bounds and indices must be Python integers or static "
+               "arguments (static_argnames=), not values computed from the inputs.")
+        )
+
+
+class MutationError(TracingError):
+    """An argument of the traced function modified in place (`x[0] = 1`, `x += 1`,
+    `np.add.at(x, ...)`).
+
+    symgrad functions are pure: the caller's array is never modified, which would differ from
+    numpy. Copy first::
+
+        x = x.copy()
+        x[0] = 1
+    """
+
+    def __init__(self, what: str, where: str | None):
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"{what} modifies an argument of the traced function in place{at}; symgrad "
+            "functions are pure and never modify the caller's arrays (numpy would). Write "
+            "`x = x.copy()` first and modify the copy.")
+
+
 class ShapeError(TracingError):
     """Operand shapes that do not fit the operation (named with the op and the user's line)."""
 

@@ -27,6 +27,16 @@ def _is_array_item(item: Any) -> bool:
         isinstance(item, np.generic) and item.dtype == np.bool_)
 
 
+def index_arrays_of(index: Any, traced_only: bool = False) -> list | None:
+    """The array items of an index (index arrays, masks, traced integers), None for a basic
+    index; with `traced_only`, the traced ones only."""
+    items = index if isinstance(index, tuple) else (index,)
+    found = [item for item in items if _is_array_item(item) or isinstance(item, bool)]
+    if traced_only:
+        found = [item for item in found if isinstance(item, Tracer)]
+    return found or None
+
+
 def traced_getitem(builder: Builder, x: Node, index: Any) -> Node:
     items = index if isinstance(index, tuple) else (index,)
     if not any(_is_array_item(item) for item in items) and not any(

@@ -179,9 +179,19 @@ def _matrix_norm(b: Builder, x: Node, ord: Any, axes: tuple[int, int], keep: boo
         extreme = prim_reduce.reduce(b, "max" if ord > 0 else "min", sums, (then_over,), True)
         return extreme if keep else prim.reshape(
             b, extreme, prim.reduced_shape(x.shape, tuple(sorted(axes)), False))
+    if ord in ("nuc", 2, -2):  # of the singular values: their sum, largest, smallest
+        from .prim_matrix import svd
+
+        last = tuple(i for i in range(x.ndim) if i not in axes) + (rows, cols)
+        s = svd(b, prim.transpose(b, x, last))[1]
+        if ord == "nuc":
+            value = prim.reduce_sum(b, s, (s.ndim - 1,))
+        else:
+            value = prim_reduce.reduce(b, "max" if ord > 0 else "min", s, (s.ndim - 1,))
+        return prim.reshape(b, value, prim.reduced_shape(x.shape, tuple(sorted(axes)), keep))
     raise UnsupportedFunctionError(
-        f"numpy.linalg.norm with ord={ord!r} for matrices (it needs singular values; "
-        "supported: None, 'fro', 1, -1, inf, -inf)", _where(b))
+        f"numpy.linalg.norm with ord={ord!r} for matrices (supported: None, 'fro', 'nuc', 1, "
+        "-1, 2, -2, inf, -inf)", _where(b))
 
 
 @implements(np.linalg.norm)

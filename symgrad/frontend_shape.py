@@ -356,16 +356,10 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subo
     return _like(a, fill_value, dtype, shape)
 
 
-@implements(np.copy)
-def copy(a: Any, order: str = "K", subok: bool = False) -> Tracer:
-    return a
-
-
 # ---------------------------------------------------------------------------------------------
 # Methods
 # ---------------------------------------------------------------------------------------------
 Tracer.swapaxes = lambda self, axis1, axis2: swapaxes(self, axis1, axis2)
 Tracer.squeeze = lambda self, axis=None: squeeze(self, axis)
 Tracer.repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
-Tracer.copy = lambda self, order="C": self
 Tracer.mT = property(lambda self: swapaxes(self, -1, -2))

@@ -17,7 +17,7 @@ NUMPY_ALIAS = "np"
 MAX_DEPTH = 100  # the printers keep expressions about 10 deep; CPython refuses 200 parentheses
 PURE_BUILTINS = frozenset({"slice", "tuple", "len", "range", "int", "float", "bool", "abs",
                            "min", "max"})
-HELPER_MODULES = frozenset({"os", "threading", "contextvars"})
+HELPER_MODULES = frozenset({"os", "threading", "contextvars", "warnings"})
 BLOCKS_HELPER = "_in_blocks"
 # Public numpy names that read or write files, take Python callables, change process-wide
 # state, or are whole subpackages: never needed by generated code.
@@ -154,8 +154,8 @@ class Checker:
         elif len(names) == 1 and names[0][0] in HELPER_MODULES and names[0][1] is None:
             self.bind(node, names[0][0], module=True)
         else:
-            self.refuse(node, "an import other than numpy (as np) and the blocks helper's "
-                              "os, threading and contextvars")
+            self.refuse(node, "an import other than numpy (as np) and the helpers' os, "
+                              "threading, contextvars and warnings")
 
     def bind(self, node: ast.AST, name: str, module: bool = False) -> None:
         """A module-level binding: each name once; generated names are safe identifiers."""

@@ -15,7 +15,7 @@ import numpy as np
 from . import primitives as prim
 from .errors import TracingError, UnsupportedFunctionError
 from .graph import Builder, Node
-from .trace import Tracer, bound_site, is_active, user_site
+from .trace import Tracer, bound_site, is_active, resolved, user_site
 
 # numpy ufunc -> elementwise op name
 UFUNC_OPS: dict[np.ufunc, str] = {
@@ -34,7 +34,7 @@ UFUNC_OPS: dict[np.ufunc, str] = {
     np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
     np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
     np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
-    np.logical_xor: "logical_xor",
+    np.logical_xor: "logical_xor", np.isnan: "isnan",
 }
 
 # scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:
@@ -98,7 +98,9 @@ def _builder_of(values: Any) -> Builder:
 
 def unwrap(builder: Builder, value: Any) -> prim.Operand:
     """A node for traced values and numpy constants; Python scalars stay weak scalars."""
+    value = resolved(value)
     if isinstance(value, Tracer):
+        frontend_update.check_fresh(value)
         if value.builder is not builder and not is_active(value.builder):
             site = user_site()
             raise TracingError("a traced value from a trace that has ended was used"
@@ -131,6 +133,10 @@ def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
     with bound_site(builder):
         if method == "reduce" and ufunc is np.add:
             return reduce_sum(inputs[0], **kwargs)
+        if method == "at":
+            return frontend_update.ufunc_at(ufunc, *inputs, **kwargs)
+        if method == "accumulate" and ufunc in frontend_sort.ACCUMULATE:
+            return frontend_sort.accumulate(ufunc, *inputs, **kwargs)
         if method != "__call__":
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method}",
                                            _where(builder))
@@ -381,6 +387,6 @@ Tracer.__getattr__ = _missing_attribute
 
 # The other families register their functions and methods on import.
 from . import (frontend_creation, frontend_indexing, frontend_linalg,  # noqa: E402, F401
-               frontend_reductions, frontend_shape)
-
-Tracer.__getitem__ = frontend_indexing.getitem
+               frontend_complex, frontend_matrix, frontend_reductions, frontend_shape,
+               frontend_sort)
+from . import frontend_update  # noqa: E402  (item assignment, in-place operators, copies)

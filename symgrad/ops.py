@@ -145,6 +145,7 @@ _register(
     _cmp("logical_or", lambda s, a, b: s.Or(a, b)),
     _cmp("logical_xor", lambda s, a, b: s.Xor(a, b)),
     OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
+    OpRecord("isnan", Group.ELEMENTWISE, 1, lambda s, a: s.isnan(a), Result.BOOL, True, False),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -178,4 +179,41 @@ _register(
     OpRecord("gather", Group.INDEXING, None),  # inputs: array, index arrays; params: index
     OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
+)
+
+# numpy.linalg: one op per result of a decomposition (prim_matrix.py; VJPs in
+# vjp_rules_linalg.py, each written in graph ops so that it can be differentiated again).
+_register(
+    OpRecord("solve", Group.LINALG, 2),
+    OpRecord("inv", Group.LINALG, 1),
+    OpRecord("det", Group.LINALG, 1),
+    OpRecord("adjugate", Group.LINALG, 1),  # det(a) * inv(a): the gradient of det, finite
+    OpRecord("slogdet_sign", Group.LINALG, 1, differentiable=False),
+    OpRecord("logabsdet", Group.LINALG, 1),
+    OpRecord("cholesky", Group.LINALG, 1),
+    OpRecord("eigh_values", Group.LINALG, 1),
+    OpRecord("eigh_vectors", Group.LINALG, 1),
+    OpRecord("svd_u", Group.LINALG, 1),  # params: full_matrices
+    OpRecord("svd_s", Group.LINALG, 1),
+    OpRecord("svd_vh", Group.LINALG, 1),  # params: full_matrices
+    OpRecord("qr_q", Group.LINALG, 1),
+    OpRecord("qr_r", Group.LINALG, 1),
+    OpRecord("lstsq", Group.LINALG, 2),
+    OpRecord("pair_reciprocals", Group.LINALG, 1),  # 1/(w_j - w_i), 0 for ties (warns)
+    OpRecord("triu", Group.MOVEMENT, 1),  # params: k
+    OpRecord("tril", Group.MOVEMENT, 1),  # params: k
+)
+
+# Sorting (prim_sort.py; VJPs in vjp_rules_sort.py): values are differentiable, positions not.
+_register(
+    OpRecord("sort", Group.INDEXING, 1),  # params: axis (ties share the gradient evenly)
+    OpRecord("partition", Group.INDEXING, 1),  # params: kth, axis
+    OpRecord("argsort", Group.INDEXING, 1, differentiable=False),  # params: axis, kind
+    OpRecord("argpartition", Group.INDEXING, 1, differentiable=False),  # params: kth, axis
+    OpRecord("searchsorted", Group.INDEXING, 2, differentiable=False),  # params: side
+    OpRecord("cummax", Group.REDUCTION, 1),  # params: axis (np.maximum.accumulate)
+    OpRecord("cummin", Group.REDUCTION, 1),  # params: axis (np.minimum.accumulate)
+    # x[index] = v traced (frontend_update.py): inputs mask (a bool constant), values placed
+    # at the index, x; the value where(mask, values, x), without lifting it into SymPy
+    OpRecord("overwrite", Group.INDEXING, 3),
 )

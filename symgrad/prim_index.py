@@ -185,3 +185,10 @@ def scatter_add(b: Builder, g: Node, index: tuple, arrays: Sequence[Node], shape
 def unit_axes_removed(b: Builder, x: Node, axes: Sequence[int]) -> Node:
     """`x` without the given size-1 axes (np.squeeze)."""
     return reshape(b, x, tuple(d for i, d in enumerate(x.shape) if i not in set(axes)))
+
+
+def overwrite(b: Builder, mask: Node, placed: Node, x: Node) -> Node:
+    """`x` with the elements where the constant `mask` holds replaced by `placed`'s (an
+    assignment `x[index] = v`, with v placed at the index)."""
+    assert mask.dtype == "bool" and placed.shape == x.shape == mask.shape, (mask, placed, x)
+    return b.node("overwrite", (mask, astype(b, placed, x.dtype), x), {}, x.shape, x.dtype)

@@ -71,6 +71,13 @@ def scan(b: Builder, op: str, x: Node, axis: int) -> Node:
     return b.node(op, (x,), {"axis": axis}, x.shape, reduction_dtype(op, x.dtype))
 
 
+def reverse_cumsum(b: Builder, v: Node, axis: int) -> Node:
+    """Sums from each position to the end along `axis`."""
+    from .prim_index import flip
+
+    return flip(b, scan(b, "cumsum", flip(b, v, (axis,)), axis), (axis,))
+
+
 def fill(b: Builder, value: float | int | bool, shape: Shape, dtype: str) -> Node:
     """An array of `shape` holding `value` everywhere (printed as np.full / np.zeros)."""
     return broadcast_to(b, constant(b, value, dtype), tuple(shape))

@@ -552,3 +552,15 @@ def empty_code(shape: tuple[int, ...], dtype: str) -> str:
 
 def blocks_call_code(function: str, rows: int, block_rows: int, arrays: Sequence[str]) -> str:
     return f"_in_blocks({function}, {rows}, {block_rows}, {', '.join(arrays)})"
+
+
+# numpy.linalg (printer_linalg.py)
+from .printer_linalg import LINALG_HELPERS, LINALG_STRUCTURAL  # noqa: E402
+
+STRUCTURAL.update(LINALG_STRUCTURAL)
+STRUCTURAL_HELPERS.update(LINALG_HELPERS)
+
+# sorting (printer_sort.py)
+from .printer_sort import SORT_STRUCTURAL  # noqa: E402
+
+STRUCTURAL.update(SORT_STRUCTURAL)

@@ -6,6 +6,7 @@ shapes that `templates/numpy_module.py.j2` and the printers write:
 module    := docstring import* constant* helper* function          (in any order after the
                                                                     docstring, each name once)
 import    := `import numpy as np` | `import os` | `import threading` | `import contextvars`
+             | `import warnings`                                    (for the helpers only)
 constant  := NAME = np.array(literal, dtype=np.D) | np.arange(int, dtype=np.D)
              | np.eye(int, dtype=np.D)                              (no other module-level call)
 helper    := a `_name` function or constant equal, node for node, to one the templates hold

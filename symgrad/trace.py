@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import primitives as prim
-from .errors import TracedBoolError, TracingError, UnsupportedFunctionError
+from .errors import TracedBoolError, TracedConversionError, TracingError, UnsupportedFunctionError
 from .graph import Builder, Graph, Node, Site
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -39,15 +39,45 @@ def user_site() -> Site | None:
     return None
 
 
+ARGUMENT = "argument"  # the origin of a traced argument
+TRACED = "_symgrad_traced"  # a numpy array made while tracing and then updated: its Tracer
+
+
+VIEW = "_symgrad_view"  # a numpy view made while tracing: (base array, index)
+
+
+def traced_array(value: Any) -> "Tracer | None":
+    """The Tracer of a numpy array made while tracing that an update made traced; for a view
+    of one, the view of its Tracer (as numpy, it shows the base's current values)."""
+    extra = getattr(value, "__dict__", None) if isinstance(value, np.ndarray) else None
+    if not extra:
+        return None
+    if VIEW in extra:
+        base, index = extra[VIEW]
+        tracer = traced_array(base)
+        return None if tracer is None else tracer[index]
+    return extra.get(TRACED)
+
+
+def resolved(value: Any) -> Any:
+    """`value`, or the Tracer it became (`traced_array`)."""
+    tracer = traced_array(value)
+    return value if tracer is None else tracer
+
+
 class Tracer:
     """An array value being traced: shape and dtype are known, the numbers are not."""
 
     __array_priority__ = 1000.0
-    __slots__ = ("node", "builder")
+    # `origin`: None for a value the function made, ARGUMENT for an argument (never modified
+    # in place), or (base, index, version) for a view `base[index]` (frontend_update.py).
+    __slots__ = ("node", "builder", "origin", "version")
 
-    def __init__(self, node: Node, builder: Builder):
+    def __init__(self, node: Node, builder: Builder, origin: Any = None):
         self.node = node
         self.builder = builder
+        self.origin = origin
+        self.version = 0  # counts in-place updates: views made before one are stale
 
     # -- static facts, available during tracing --------------------------------------------
     @property
@@ -79,21 +109,21 @@ class Tracer:
         site = user_site()
         raise TracedBoolError(f"{site}  `{site.text}`" if site else None)
 
-    def _refuse_conversion(self, *args: Any) -> Any:
-        site = user_site()
-        weak = self.node.op == "input" and self.node.param("weak")
-        raise TracingError(
-            f"a traced value was converted to a Python number"
-            f"{f' at {site}  `{site.text}`' if site else ''} (int(), float(), math.* or its "
-            "use as a shape, an index or a range bound): its value is not known while symgrad "
-            "traces the function. "
-            + (f"The argument {self.node.param('name')!r} is a Python number, traced so that new "
-               "values do not compile again; if it decides a shape or a loop count, make it "
-               "static: static_argnames=(...,) or static_argnums=(...,)."
-               if weak else "Keep it an array (np.exp rather than math.exp, np.where rather "
-               "than if), or pass a Python value as a static argument (static_argnames=)."))
+    def _refuse_conversion(kind: str) -> Callable:
+        def refuse(self: "Tracer", *args: Any) -> Any:
+            site = user_site()
+            hint = None
+            if self.node.op == "input" and self.node.param("weak"):
+                hint = (f"The argument {self.node.param('name')!r} is a Python number, traced so "
+                        "that new values do not compile again; if it decides a shape or a loop "
+                        "count, make it static: static_argnames=(...,) or static_argnums=(...,).")
+            raise TracedConversionError(kind, f"{site}  `{site.text}`" if site else None, hint)
+        return refuse
 
-    __float__ = __int__ = __index__ = __complex__ = _refuse_conversion
+    __float__ = _refuse_conversion("float(), math.* or a Python float context")
+    __int__ = _refuse_conversion("int()")
+    __index__ = _refuse_conversion("as an index, a shape or a range bound")
+    __complex__ = _refuse_conversion("complex()")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         site = user_site()
@@ -178,15 +208,19 @@ def is_active(builder: Builder) -> bool:
 
 def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
            tracing_numpy: Callable) -> tuple[Graph, Any]:
+    from .frontend_complex import refuse_complex
+    from .frontend_scipy import traced_scipy_special
+
     inputs, args = [], []
     for position, spec in enumerate(specs):
         if spec.shape is None:
             args.append(spec.static_value)
             continue
+        refuse_complex(spec.name, spec.dtype)
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype, spec.weak)
         inputs.append(node)
-        args.append(Tracer(node, builder))
-    with tracing_numpy():
+        args.append(Tracer(node, builder, ARGUMENT))
+    with tracing_numpy(), traced_scipy_special(fn):
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=_name_hints(outputs))
@@ -200,7 +234,11 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
     def walk(value: Any) -> Any:
         if isinstance(value, (tuple, list)):
             return type(value)(walk(v) for v in value)
+        value = resolved(value)
         if isinstance(value, Tracer):
+            from .frontend_update import check_fresh
+
+            check_fresh(value)
             node = value.node
         elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):
             node = prim.constant(builder, np.asarray(value))

@@ -94,9 +94,7 @@ def _log_softmax_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
     return prim.elementwise(b, "subtract", g, prim.elementwise(b, "multiply", softmax, total))
 
 
-def _reverse_cumsum(b: Builder, v: Node, axis: int) -> Node:
-    return prim_index.flip(b, prim_reduce.scan(b, "cumsum", prim_index.flip(b, v, (axis,)),
-                                               axis), (axis,))
+_reverse_cumsum = prim_reduce.reverse_cumsum
 
 
 def _cumsum_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
@@ -260,3 +258,23 @@ VJP_RULES: dict[str, VjpRule] = {
     "matmul": _matmul_vjp,
     "einsum": _einsum_vjp,
 }
+
+# numpy.linalg: solve, inverse, determinants, decompositions (vjp_rules_linalg.py).
+from .vjp_rules_linalg import LINALG_VJP_RULES  # noqa: E402
+
+VJP_RULES.update(LINALG_VJP_RULES)
+
+# Sorting and running extrema (vjp_rules_sort.py).
+from .vjp_rules_sort import SORT_VJP_RULES  # noqa: E402
+
+VJP_RULES.update(SORT_VJP_RULES)
+
+
+# In-place updates (frontend_update.py): overwritten elements get no gradient.
+def _overwrite_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
+    mask = node.inputs[0]
+    return (prim.elementwise(b, "where", mask, g, 0) if k == 1
+            else prim.elementwise(b, "where", mask, 0, g))
+
+
+VJP_RULES["overwrite"] = _overwrite_vjp

@@ -142,6 +142,8 @@ CASES: list[Case] = [
                 lambda a, b: T.logical_xor(a > 0, b > 0), "logical_xor"),
     _where_bool(lambda a, b: np.logical_not(a > b), lambda a, b: T.logical_not(a > b),
                 "logical_not"),
+    _where_bool(lambda a, b: np.isnan(np.where(a > b, np.nan, a)),
+                lambda a, b: T.isnan(T.where(a > b, np.nan, a)), "isnan"),
     # scipy.special
     Case("expit", sc.expit, T.sigmoid, ("real",)),
     Case("log_expit", sc.log_expit, F.logsigmoid, ("real",)),

@@ -51,3 +51,13 @@ def torch_gradients(torch_fn: Callable, args: Sequence[np.ndarray],
     return float(out.detach()), [
         np.zeros(np.shape(args[i])) if g is None else g.detach().numpy()
         for g, i in zip(grads, wrt)]
+
+
+def convention_rows(section: str) -> list[str]:
+    """The row ids of the table under `## {section}` in docs/conventions.md."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "conventions.md").read_text()
+    table = doc.split(f"## {section}\n")[1].split("\n## ")[0]
+    return re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.M)

@@ -334,3 +334,8 @@ case("log_softmax_nll", lambda x, labels: -np.mean(
         (x - x.max(-1, keepdims=True) - np.log(np.sum(np.exp(x - x.max(-1, keepdims=True)), -1,
                                                       keepdims=True)))[np.arange(5), labels]),
      lambda x, labels: F.cross_entropy(x, labels), (5, 3), Int((5,), 3))
+
+# numpy.linalg and the matrix constructors
+import linalg_cases  # noqa: E402, F401  (appends its cases to CASES)
+import sort_cases  # noqa: E402, F401
+import update_cases  # noqa: E402, F401

@@ -342,8 +342,8 @@ def test_boolean_mask_from_traced_values_suggests_where():
 
 
 def test_unsupported_numpy_function_points_to_the_list():
-    with pytest.raises(sg.UnsupportedFunctionError, match=r"numpy\.linalg\.inv.*docs/ops\.md"):
-        sg.grad(lambda x: np.sum(np.linalg.inv(x)))(np.eye(2))
+    with pytest.raises(sg.UnsupportedFunctionError, match=r"numpy\.linalg\.eig.*docs/ops\.md"):
+        sg.grad(lambda x: np.sum(np.linalg.eig(x)[0]))(np.eye(2))
 
 
 @pytest.mark.parametrize("f, shapes, pattern", [
@@ -367,8 +367,8 @@ def test_shape_errors_name_op_shapes_and_line(f, shapes, pattern):
 
 
 def test_unsupported_matrix_norm_is_named():
-    with pytest.raises(sg.UnsupportedFunctionError, match="ord=2 for matrices"):
-        sg.grad(lambda x: np.linalg.norm(x, 2))(np.eye(3))
+    with pytest.raises(sg.UnsupportedFunctionError, match="ord=3 for matrices"):
+        sg.grad(lambda x: np.linalg.norm(x, 3))(np.eye(3))
 
 
 # ---------------------------------------------------------------------------------------------
