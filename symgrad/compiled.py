@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -157,6 +158,11 @@ class CompiledFunction:
             if entry is not None and len(args) == entry[0]:
                 result = entry[1](*args)
                 return result if entry[2] is None else entry[2](result)
+        if "dask.array" in sys.modules:  # Dask arrays are split over chunks, never gathered
+            from .distributed import call_with_dask, has_dask
+
+            if has_dask(args, kwargs):
+                return call_with_dask(self, args, kwargs)
         prepared = self._prepare(args, kwargs)
         if any(isinstance(x, Tracer) for x in prepared.leaves + prepared.extra_leaves):
             return self._call_traced(prepared)
@@ -530,6 +536,11 @@ class CompiledFunction:
         """
         from .api import Lowered
 
+        if "dask.array" in sys.modules:
+            from .distributed import has_dask, lower_with_dask
+
+            if has_dask(args, kwargs):
+                return lower_with_dask(self, args, kwargs)
         prepared = self._prepare(args, kwargs, specs_allowed=True)
         compiled = self._signatures.get(prepared.key) or self._compile(prepared)
 
