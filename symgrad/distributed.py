@@ -92,6 +92,13 @@ def load_code(code: CodeText) -> Callable:
         return function
 
 
+def worker_report() -> dict:
+    """What this process holds: how it got its code, and whether SymPy or jinja2 were
+    imported (`client.run(worker_report)` asks every worker)."""
+    return {"sympy": "sympy" in sys.modules, "jinja2": "jinja2" in sys.modules,
+            "loaded": len(_LOADED), **WORKER_STATS}
+
+
 def forget_loaded() -> None:
     """Drop the functions this process holds in memory (the next call reads the cache)."""
     _LOADED.clear()
@@ -183,9 +190,9 @@ def call_with_dask(function: Any, args: tuple, kwargs: dict) -> Any:
     import dask
 
     prepared, arrays, plan = _prepare(function, args, kwargs)
-    blocks, pairs = _blocks(arrays)
-    packed_total = _map_partial(plan, prepared, pairs, None).sum(
-        axis=0, split_every=dask.config.get("split_every", None))
+    pairs = _pairs(arrays)
+    # Dask's tree reduction; its fan-in is `dask.config.set(split_every=...)` (default 4).
+    packed_total = _map_partial(plan, prepared, pairs, None).sum(axis=0)
     (total,) = dask.compute(packed_total)
     value_node = plan.combine.graph.inputs[len(plan.theta)]
     sizes = [int(np.prod(prepared.specs[plan.transform.wrt[k]].shape, dtype=np.int64))
@@ -201,8 +208,8 @@ def call_with_dask(function: Any, args: tuple, kwargs: dict) -> Any:
     flat: list[Any] = [None] * len(plan.transform.wrt)
     for k, grad in zip(plan.reduced, combined[1:]):
         flat[k] = grad
-    for j, k in enumerate(plan.local):
-        flat[k] = _scaled(_map_partial(plan, prepared, pairs, k, j, arrays), plan.factors)
+    for k in plan.local:
+        flat[k] = _scaled(_map_partial(plan, prepared, pairs, k), plan.factors)
     grads = _grouped(plan.transform, flat)
     result = grads if function.kind == "grad" else (combined[0], grads)
     finish = function._finisher(prepared, plan.transform)
@@ -332,16 +339,18 @@ class _Renamed:
         self.__module__ = getattr(fn, "__module__", None)
 
 
-def _blocks(arrays: list) -> tuple[list, list]:
+def _pairs(arrays: list) -> list:
+    """blockwise's (array, index) pairs: rows are `r` in every argument, other axes apart."""
     letters = iter(c for c in string.ascii_lowercase if c not in "rk")
     pairs = []
     for array in arrays:
         pairs += [array, "r" + "".join(next(letters) for _ in range(array.ndim - 1))]
-    return arrays, pairs
+    return pairs
 
 
-def _map_partial(plan: Plan, prepared: Any, pairs: list, want: int | None, j: int = 0,
-                 arrays: list | None = None) -> Any:
+def _map_partial(plan: Plan, prepared: Any, pairs: list, want: int | None) -> Any:
+    """The partial over every block: packed rows to sum (`want` None), or the blocks of the
+    gradient with respect to the chunked argument at `transform.wrt[want]`."""
     import dask.array as da
 
     codes = {n: _code_text(c) for n, c in plan.partials.items()}

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from . import primitives as prim
 from .errors import NotDecomposableError
 from .graph import Builder, Graph, Node
@@ -152,12 +154,50 @@ def _matmul(node: Node, states: list[Any]) -> Any:
     raise _refuse(node, "contracts over the chunked rows (a sum of products across rows)")
 
 
+def _is_arange(node: Node, rows: int) -> bool:
+    """A constant `np.arange(rows)`: the row selector of `logp[np.arange(n), labels]`."""
+    if node.op != "const" or node.shape != (rows,) or not hasattr(node.param("value"), "value"):
+        return False
+    return bool(np.array_equal(node.param("value").value, np.arange(rows)))
+
+
+def _gather(node: Node, states: list[Any]) -> Any:
+    """`x[np.arange(n), labels]` (a value per row picked by a per-row index) and `W[labels]`
+    (rows of a parameter picked per row): the advanced indices line up with the rows."""
+    source, arrays = node.inputs[0], node.inputs[1:]
+    if states[0] is HEAD and all(s is None for s in states[1:]):
+        return HEAD
+    index = node.param("index")
+    entries = [e for e in index if e[0] != "n"]
+    advanced = [k for k, e in enumerate(index) if e[0] == "a"]
+    if isinstance(states[0], int):
+        entry = entries[states[0]]
+        rows = source.shape[states[0]]
+        if entry[0] != "a" or not _is_arange(arrays[entry[1]], rows):
+            raise _refuse(node, "indexes the chunked rows with something other than "
+                                "np.arange(n)")
+        others = [a for j, a in enumerate(arrays) if j != entry[1]]
+        other_states = [s for j, s in enumerate(states[1:]) if j != entry[1]]
+    elif states[0] is None:
+        others, other_states = list(arrays), states[1:]
+    else:
+        raise _refuse(node, "indexes with a row sum")
+    for array, state in zip(others, other_states):
+        if not ((state == 0 and array.ndim == 1) or (state is None and array.ndim == 0)):
+            raise _refuse(node, "indexes with arrays that do not line up with the rows")
+    if advanced != list(range(advanced[0], advanced[-1] + 1)):
+        return 0  # numpy puts the advanced dimension first
+    return sum(1 for e in index[:advanced[0]] if e[0] in "sn")
+
+
 def _state(node: Node, states: list[Any]) -> Any:
     if all(s is None for s in states):
         return None
     group = OPS[node.op].group
     if node.op == "matmul":
         return _matmul(node, states)
+    if node.op == "gather":
+        return _gather(node, states)
     if group is Group.ELEMENTWISE:
         return _elementwise(node, states)
     if node.op == "sum" or node.op in _ORDERED:
@@ -240,6 +280,11 @@ class Split:
                                                                    for i in node.inputs])
             else:
                 first = self.states[node.inputs[0]] if node.inputs else None
+                if node.op == "gather" and isinstance(first, int):
+                    full = node.inputs[0].shape[first]
+                    inputs_now = [prim.constant(builder, np.arange(rows, dtype=i.dtype))
+                                  if k and _is_arange(i, full) else n
+                                  for k, (i, n) in enumerate(zip(node.inputs, inputs_now))]
                 memo[node] = _rows(builder, node, inputs_now, state, first, rows)
         root, factors = _peel(memo[self.root])
         hints = {memo[n]: h for n, h in self.graph.name_hints.items() if n in memo}
