@@ -39,7 +39,7 @@ _SAME_AXIS = frozenset({"astype", "stop_gradient", "positive"})
 _ORDERED = frozenset({"max", "min", "prod", "norm", "softmax", "log_softmax", "cumsum",
                       "cumprod", "argmax", "argmin"})
 _KEEP_RANK = frozenset({"softmax", "log_softmax", "cumsum", "cumprod"})
-_LINEAR_UNARY = frozenset({"negative", "positive", "astype", "stop_gradient", "sum", "reshape",
+_LINEAR_UNARY = frozenset({"negative", "positive", "astype", "stop_gradient", "reshape",
                            "transpose", "broadcast_to", "getitem"})
 
 

@@ -258,3 +258,22 @@ def test_received_code_is_checked_before_it_is_stored(tmp_path):
         sgd.receive_code(bad, cache)
     assert cache.load("0" * 64) is None
     assert "sympy" in sys.modules  # the client compiled: it may import SymPy, workers not
+
+
+def test_only_the_chunked_argument_differentiated_and_no_regulariser():
+    rng = np.random.default_rng(11)
+    X, w = rng.normal(size=(9, 3)), rng.normal(size=3)
+
+    def with_penalty(w, X):
+        return np.mean(np.tanh(X @ w)) + np.sum(w ** 2)
+
+    def plain_sum(w, X):
+        return np.sum(np.tanh(X @ w))
+
+    got = sg.grad(with_penalty, wrt="X")(w, da.from_array(X, chunks=4))
+    assert isinstance(got, da.Array) and got.chunks == ((4, 4, 1), (3,))
+    np.testing.assert_allclose(got.compute(), sg.grad(with_penalty, wrt="X")(w, X), rtol=1e-12)
+    assert_same(sg.value_and_grad(plain_sum)(w, da.from_array(X, chunks=2)),
+                sg.value_and_grad(plain_sum)(w, X))
+    with pytest.raises(sg.ArgumentError, match="does not read its Dask arguments"):
+        sg.grad(lambda w, X: np.sum(w ** 2))(w, da.from_array(X, chunks=4))
