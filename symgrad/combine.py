@@ -59,5 +59,5 @@ def _inputs(builder: Builder, specs: Sequence[ArgSpec]) -> list[Node]:
 
 def _apply(builder: Builder, node: Node, factors: list) -> Node:
     for op, value in factors:
-        node = prim.elementwise(builder, op, node, value)
+        node = prim.elementwise(builder, op, *([node] if value is None else [node, value]))
     return node

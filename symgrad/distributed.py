@@ -373,8 +373,9 @@ def _map_partial(plan: Plan, prepared: Any, pairs: list, want: int | None) -> An
 
 
 def _scaled(array: Any, factors: list) -> Any:
-    for op, value in factors:
-        array = array / value if op == "divide" else array * value
+    for op, value in factors:  # as the combine step applies them (rows.py's _peel)
+        array = -array if op == "negative" else array / value if op == "divide" \
+            else array * value
     return array
 
 

@@ -311,9 +311,14 @@ class Split:
 
 def _peel(node: Node) -> tuple[Node, list[tuple[str, Any]]]:
     """The partial's output without the constant scalar factors applied last, and those
-    factors, innermost first: `divide(S, 1000)` is `S` and `[('divide', 1000)]`."""
+    factors, innermost first: `-(S / 1000)` is `S` and `[('divide', 1000), ('negative',
+    None)]`."""
     factors = []
-    while node.op in ("divide", "multiply"):
+    while node.op in ("divide", "multiply", "negative"):
+        if node.op == "negative":
+            factors.append(("negative", None))
+            node = node.inputs[0]
+            continue
         a, b = node.inputs
         if _scalar_const(b) and a.dtype == node.dtype and a.shape == node.shape:
             factors.append((node.op, b.param("value")))
