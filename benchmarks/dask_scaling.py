@@ -100,7 +100,7 @@ def on_cluster(args) -> dict:
     out = {}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   memory_limit=args.memory_limit,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         out["worker_rss_at_start_mib"] = sorted(client.run(worker_peak).values())
         X, y = data(args.rows, args.features, args.chunk_rows)

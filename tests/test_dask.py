@@ -199,7 +199,7 @@ def cluster(tmp_path_factory):
     worker_cache = tmp_path_factory.mktemp("worker-cache")
     worker_cache.chmod(0o700)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, env={"SYMGRAD_CACHE_DIR":
+                                  dashboard_address=":0", env={"SYMGRAD_CACHE_DIR":
                                                                str(worker_cache)}) as c:
         with distributed.Client(c) as client:
             yield client, worker_cache
