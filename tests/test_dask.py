@@ -169,7 +169,7 @@ def test_a_loss_that_mixes_rows_is_a_clear_error():
                                                    r".*batch normalisation"):
         sg.grad(batch_norm)(w, X)
     with pytest.raises(NotDecomposableError, match=r"max at test_dask\.py:\d+ .*np\.max\(h\)"
-                                                   r".*over the chunked rows"):
+                                                   r".*across the chunked rows"):
         sg.grad(max_times_mean)(w, X)
     with pytest.raises(NotDecomposableError, match=r"power .*non-linear"):
         sg.value_and_grad(squared_mean)(w, X)
