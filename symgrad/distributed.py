@@ -111,10 +111,12 @@ def _code_text(compiled: Any) -> CodeText:
                     tuple(sorted(meta.items())))
 
 
-def _partial_task(*blocks: np.ndarray, codes: dict, leaves: list, chunked: tuple,
-                  reduced: tuple, pack: str, want: int | None) -> np.ndarray:
+def _partial_task(shared: tuple, *blocks: np.ndarray, chunked: tuple, reduced: tuple,
+                  pack: str, want: int | None) -> np.ndarray:
     """One block: the partial's value and the gradients summed across chunks, packed in one
-    row (`want` None), or the gradient with respect to chunked argument `want`."""
+    row (`want` None), or the gradient with respect to chunked argument `want`. `shared` is
+    (code per chunk size, argument leaves): one task of the graph, read by every block."""
+    codes, leaves = shared
     function = load_code(codes[blocks[0].shape[0]])
     args = list(leaves)
     for position, block in zip(chunked, blocks):
@@ -351,14 +353,17 @@ def _pairs(arrays: list) -> list:
 def _map_partial(plan: Plan, prepared: Any, pairs: list, want: int | None) -> Any:
     """The partial over every block: packed rows to sum (`want` None), or the blocks of the
     gradient with respect to the chunked argument at `transform.wrt[want]`."""
+    import dask
     import dask.array as da
 
     codes = {n: _code_text(c) for n, c in plan.partials.items()}
     outputs = [c.graph.outputs[0].dtype for c in plan.partials.values()]
     dtypes = outputs + [prepared.specs[plan.transform.wrt[k]].dtype for k in plan.reduced]
     pack = np.result_type(*dtypes).name
-    common = dict(codes=codes, leaves=list(prepared.leaves), chunked=plan.chunked,
-                  reduced=plan.reduced, pack=pack, concatenate=True)
+    # The parameters and the code travel once per call, not once per block.
+    shared = dask.delayed((codes, list(prepared.leaves)), pure=True, traverse=False)
+    pairs = [shared, None, *pairs]
+    common = dict(chunked=plan.chunked, reduced=plan.reduced, pack=pack, concatenate=True)
     if want is None:
         width = 1 + sum(int(np.prod(prepared.specs[plan.transform.wrt[k]].shape,
                                     dtype=np.int64)) for k in plan.reduced)
@@ -366,7 +371,7 @@ def _map_partial(plan: Plan, prepared: Any, pairs: list, want: int | None) -> An
                             adjust_chunks={"r": 1}, dtype=pack, want=None,
                             meta=np.empty((0, 0), pack), **common)
     position = plan.transform.wrt[want]
-    index = pairs[2 * plan.chunked.index(position) + 1]
+    index = pairs[2 * plan.chunked.index(position) + 3]
     dtype = prepared.specs[position].dtype
     return da.blockwise(_partial_task, index, *pairs, dtype=dtype, want=want,
                         meta=np.empty((0,) * len(index), dtype), **common)
