@@ -34,6 +34,7 @@ from .graph import Builder, Graph, Node
 from .ops import OPS, Group
 
 HEAD = "head"  # the state of a row sum, or of a linear function of row sums
+NORM = "norm"  # a 2-norm over the rows: splits only as its square, a sum of squares
 
 _SAME_AXIS = frozenset({"astype", "stop_gradient", "positive"})
 # Ops along axes: per-row when their axes leave the rows alone, refused when they run across
@@ -81,13 +82,30 @@ def _reduction(node: Node, state: Any) -> Any:
     if state in axes:
         if node.op == "sum":
             return HEAD
+        if node.op == "norm":
+            return NORM
         raise _refuse(node, f"runs across the chunked rows (axis {state})")
     if node.op in _KEEP_RANK or node.param("keepdims"):
         return state
     return state - sum(1 for a in axes if a < state)
 
 
+def is_norm_squared(node: Node, states: list[Any]) -> bool:
+    """`np.linalg.norm(r) ** 2` over the rows: the sum of the squares of `r`."""
+    if states[:1] != [NORM] or any(s is not None for s in states[1:]):
+        return False
+    exponent = node.inputs[1] if node.op == "power" else None
+    return node.op == "square" or (exponent is not None and exponent.op == "const"
+                                   and exponent.shape == () and exponent.param("value") == 2)
+
+
 def _elementwise(node: Node, states: list[Any]) -> Any:
+    if NORM in states:
+        if is_norm_squared(node, states):
+            return HEAD
+        raise _refuse(node.inputs[states.index(NORM)],
+                      "runs across the chunked rows; of a norm over rows only its square "
+                      "splits (np.linalg.norm(r) ** 2, a sum of squares)")
     if HEAD in states:
         if any(isinstance(s, int) for s in states):
             raise _refuse(node, "combines a value summed over the chunked rows with per-row "
@@ -196,6 +214,9 @@ def _state(node: Node, states: list[Any]) -> Any:
     if all(s is None for s in states):
         return None
     group = OPS[node.op].group
+    if NORM in states and group is not Group.ELEMENTWISE:
+        raise _refuse(node.inputs[states.index(NORM)], "runs across the chunked rows; of a "
+                      "norm over rows only its square splits (np.linalg.norm(r) ** 2)")
     if node.op == "matmul":
         return _matmul(node, states)
     if node.op == "gather":
@@ -238,6 +259,9 @@ def analyse(graph: Graph, chunked: Sequence[int]) -> dict[Node, Any]:
     for output in graph.outputs:
         if isinstance(states[output], int):
             raise _refuse(output, "returns per-row values")
+        if states[output] is NORM:
+            raise _refuse(output, "runs across the chunked rows; of a norm over rows only "
+                                  "its square splits (np.linalg.norm(r) ** 2)")
     return states
 
 
@@ -277,9 +301,14 @@ class Split:
         for node in _below(self.root, self.graph.inputs):
             state = self.states[node]
             inputs_now = [memo.get(i) for i in node.inputs]
-            if state is HEAD:
-                memo[node] = _linear(builder, node, inputs_now, [self.states[i]
-                                                                   for i in node.inputs])
+            states = [self.states[i] for i in node.inputs]
+            if state is HEAD and is_norm_squared(node, states):
+                norm = node.inputs[0]
+                square = prim.elementwise(builder, "square", memo[norm.inputs[0]])
+                memo[node] = _fit(builder, prim.reduce_sum(builder, square, norm.param("axes"),
+                                                           bool(norm.param("keepdims"))), node)
+            elif state is HEAD:
+                memo[node] = _linear(builder, node, inputs_now, states)
             else:
                 first = self.states[node.inputs[0]] if node.inputs else None
                 if node.op == "gather" and isinstance(first, int):

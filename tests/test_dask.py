@@ -277,3 +277,14 @@ def test_only_the_chunked_argument_differentiated_and_no_regulariser():
                 sg.value_and_grad(plain_sum)(w, X))
     with pytest.raises(sg.ArgumentError, match="does not read its Dask arguments"):
         sg.grad(lambda w, X: np.sum(w ** 2))(w, da.from_array(X, chunks=4))
+
+
+def test_a_squared_norm_over_rows_splits_as_a_sum_of_squares():
+    model = MODELS_BY_NAME["ridge_regression"]  # norm(X @ w - y) ** 2 / n + lam * norm(w) ** 2
+    args = model.make_args(np.random.default_rng(12), np.float64)
+    vg = sg.value_and_grad(model.numpy_fn, wrt=model.wrt)
+    assert_same(vg(*dask_args(args, (5, 1, 6))), vg(*args.values()), rtol=1e-13)
+    X = da.from_array(args["X"], chunks=5)
+    with pytest.raises(NotDecomposableError, match=r"norm at test_dask\.py:\d+ .*only its "
+                                                   r"square splits"):
+        sg.grad(lambda w, X: np.linalg.norm(X @ w))(args["w"], X)
