@@ -288,3 +288,28 @@ def test_a_squared_norm_over_rows_splits_as_a_sum_of_squares():
     with pytest.raises(NotDecomposableError, match=r"norm at test_dask\.py:\d+ .*only its "
                                                    r"square splits"):
         sg.grad(lambda w, X: np.linalg.norm(X @ w))(args["w"], X)
+
+
+WARM_CLIENT = '''
+import sys
+import dask.array as da
+import numpy as np
+import symgrad as sg
+
+def loss(w, X, y):
+    z = X @ w
+    return np.mean(np.logaddexp(0, z) - y * z) + 0.01 * np.sum(w ** 2)
+
+X = da.from_array(np.linspace(-1, 1, 30).reshape(10, 3), chunks=4)
+y = da.from_array(np.arange(10) % 2.0, chunks=4)
+value, g = sg.value_and_grad(loss)(np.ones(3), X, y)
+print(repr(float(value)), "sympy" in sys.modules)
+'''
+
+
+def test_a_client_with_a_warm_cache_never_imports_sympy(tmp_path):
+    from subprocess_run import run_script
+
+    cold = run_script(tmp_path, WARM_CLIENT, "0").split()
+    warm = run_script(tmp_path, WARM_CLIENT, "0").split()
+    assert cold == [cold[0], "True"] and warm == [cold[0], "False"]
