@@ -225,7 +225,6 @@ def lower_with_dask(function: Any, args: tuple, kwargs: dict) -> DistributedLowe
 
 def _prepare(function: Any, args: tuple, kwargs: dict) -> tuple[Any, list, Plan]:
     from .pytree import tree_flatten
-    from .specs import Spec
 
     if function.kind not in ("grad", "value_and_grad"):
         raise ArgumentError(f"{function!r} was called with Dask arrays: only grad and "
