@@ -8,6 +8,7 @@ a `CompiledFunction` records a call instead of running (`calls.py`), so that tra
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Sequence
@@ -100,6 +101,11 @@ class CompiledFunction(Arguments):
             if entry is not None and len(args) == entry[0]:
                 result = entry[1](*args)
                 return result if entry[2] is None else entry[2](result)
+        if "dask.array" in sys.modules:  # Dask arrays are split over chunks, never gathered
+            from .distributed import call_with_dask, has_dask
+
+            if has_dask(args, kwargs):
+                return call_with_dask(self, args, kwargs)
         prepared = self._prepare(args, kwargs)
         if any(isinstance(x, Tracer) for x in prepared.leaves + prepared.extra_leaves):
             return self._call_traced(prepared)
@@ -272,6 +278,11 @@ class CompiledFunction(Arguments):
         """
         from .api import Lowered
 
+        if "dask.array" in sys.modules:
+            from .distributed import has_dask, lower_with_dask
+
+            if has_dask(args, kwargs):
+                return lower_with_dask(self, args, kwargs)
         prepared = self._prepare(args, kwargs, specs_allowed=True)
         compiled = self._signatures.get(prepared.key) or self._compile(prepared)
 

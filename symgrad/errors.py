@@ -116,3 +116,13 @@ class ArgumentError(SymgradError, TypeError):
 
 class GeneratedCodeError(SymgradError):
     """Generated source failed the safety check before execution (a bug in symgrad)."""
+
+
+class NotDecomposableError(TracingError):
+    """A loss called with Dask arrays that does not split over their chunks of rows.
+
+    Example::
+
+        np.mean((x - x.mean(0)) ** 2)   # batch statistics: every row needs every other row
+        np.mean(x @ w) + np.max(x @ w)  # a max over rows added to a mean
+    """
