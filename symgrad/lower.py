@@ -17,8 +17,8 @@ import sympy as sp
 from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
-                      structural_helper, sum_code)
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, owned_copy_code,
+                      plain_code, structural_helper, sum_code, view_of_operand)
 from .regions import Lifted, Value, broadcast_shapes, lift
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
@@ -450,22 +450,47 @@ def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:
 
 def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
              statements: list[Statement], namer: Namer) -> str:
-    """The return expression; outputs that alias an argument are copied (results are fresh)."""
-    copied: dict[str, str] = {}
+    """The return expression. Results are fresh, writable arrays: one that may share memory
+    with an argument or with an earlier result, or that may be a read-only view
+    (np.broadcast_to, np.diagonal), is copied."""
+    returned_names: set[str] = set()
+    by_name = {v.symbol.name: v for v in lifted.values}
+    statement_of = {s.target: s for s in statements if isinstance(s, Statement) and s.target}
+    returned_bases: set[Node] = set()
+
+    def base(value: Value) -> tuple[Node, bool]:
+        """The array `value` may be a view of (an argument, a computed array), and whether
+        that view may be read-only."""
+        while isinstance(value.expr, sp.Symbol) and value.expr.name in by_name:
+            value = by_name[value.expr.name]  # a renaming, or structural code written inline
+        if value.expr is not None:
+            return value.node, False  # computed: an array of its own
+        node, read_only = value.node, False
+        while True:
+            view, frozen = view_of_operand(node)
+            if not view:
+                return node, read_only
+            read_only |= frozen
+            node = node.inputs[0]
 
     def leaf(index: int) -> str:
         value = lifted.outputs[index]
         name = names[value.symbol]
-        aliases_input = value.node.op == "input" or (
-            isinstance(value.expr, sp.Symbol) and lifted.of_node.get(value.node) is value
-            and value.expr in {v.symbol for v in lifted.values if v.node.op == "input"})
-        if aliases_input:
-            if name not in copied:
-                source = name if value.node.op == "input" else names[value.expr]
-                copied[name] = namer.claim(f"{source}_copy")
-                statements.append(Statement(copied[name], f"{source}.copy()", None))
-            return copied[name]
-        return name
+        node, read_only = base(value)
+        shared = node.op == "input" or node in returned_bases
+        returned_bases.add(node)
+        first = name not in returned_names
+        returned_names.add(name)
+        if not (shared or read_only):
+            return name
+        statement = statement_of.get(name)
+        if first and statement is not None and value.node.op != "input":
+            if not statement.code.endswith(".copy()"):
+                statement.code = owned_copy_code(statement.code)
+            return name
+        fresh = namer.claim(f"{name}_copy")
+        statements.append(Statement(fresh, owned_copy_code(name), None))
+        return fresh
 
     def walk(item: Any, top: bool = False) -> str:
         if isinstance(item, int):

@@ -267,8 +267,6 @@ def unbroadcast(b: Builder, g: Node, shape: Shape) -> Node:
     """Sum `g` over the axes that broadcasting added or stretched, back to `shape`."""
     if g.shape == shape:
         return g
-    if g.op == "broadcast_to" and g.inputs[0].shape == shape:
-        return g.inputs[0]
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)

@@ -179,6 +179,18 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_reciprocal_or_zero = _print_divide_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
     _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
 
+    def _print_unfolded(self, expr: sp.Function) -> str:
+        """`x - x`, `0*x`, `x/x` as computed (NaN where x is), not SymPy's constant."""
+        _, a, b = expr.args
+        symbol = f" {expr.operator} " if expr.operator in "+-" else expr.operator
+        level = expr.precedence
+        return self.parenthesize(a, level) + symbol + self.parenthesize(b, level, strict=True)
+
+    def _print_true_divide(self, expr: sp.Function) -> str:
+        a, b = expr.args
+        level = PRECEDENCE["Mul"]
+        return self.parenthesize(a, level) + "/" + self.parenthesize(b, level, strict=True)
+
     def _print_isnan(self, expr: sp.Basic) -> str:
         return f"np.isnan({self._print(expr.args[0])})"
 
@@ -292,9 +304,23 @@ class InlineProduct(InlineCode):
 
 
 def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> InlineCode:
-    inline = (InlineProduct if node.op == "matmul" else InlineCode)(name, code)
+    # A matrix product, or any structural code with an infix operator (an einsum written as
+    # `x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
+    infix = node.op == "matmul" or _has_infix_operator(code)
+    inline = (InlineProduct if infix else InlineCode)(name, code)
     inline.plain = plain or code
     return inline
+
+
+def _has_infix_operator(code: str) -> bool:
+    """Whether `code` has an operator outside brackets (`a @ b`, not `np.vdot(a, b)`)."""
+    depth = 0
+    for k, c in enumerate(code):
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth == 0 and c == " " and code[k + 1:k + 2] in ("@", "*", "/", "+", "-"):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,6 +521,22 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
 }
 
 STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
+
+# Structural ops whose numpy code may return a view of their operand (np.reshape, .T, basic
+# indexing, the identity); broadcast_to and np.diagonal return read-only views.
+VIEW_OPS = ("transpose", "reshape", "getitem", "stop_gradient", "broadcast_to")
+_VIEW_CALLS = ("np.diagonal(", "np.swapaxes(", "np.broadcast_to(")
+
+
+def view_of_operand(node: Node) -> tuple[bool, bool]:
+    """(may be a view of its first operand, may be read-only) for the code of `node`."""
+    if node.op in VIEW_OPS:
+        return True, node.op == "broadcast_to"
+    if node.op == "einsum" and len(node.inputs) == 1:
+        code = STRUCTURAL["einsum"](node, "a")
+        view = code == "a" or code.startswith(_VIEW_CALLS) or not code.startswith("np.")
+        return view, code.startswith("np.diagonal(")
+    return False, False
 
 
 def structural_helper(node: Node) -> str | None:

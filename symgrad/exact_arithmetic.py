@@ -1,0 +1,100 @@
+"""Arithmetic that SymPy would fold and IEEE floats would not.
+
+SymPy simplifies as it builds: `x - x` is 0, `0*x` is 0, `x/x` is 1, and `x/1e-310` is
+`1e310*x`. For floats these are wrong where `x` is NaN or inf (numpy gives NaN) or, for the
+division, everywhere (1e310 is inf in float64). The forward ops of a traced program are built
+through `exact_binary`, which keeps the operation wherever SymPy's fold is not exact for every
+float; the kept forms print as the operation itself (`x - x`), so the generated code computes
+what numpy computes. Their derivative is exact: 0 for the folds (the value is constant wherever
+it is defined, as PyTorch's gradient is), the quotient rule for the division.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from .symbolic import constant_expr
+
+_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+_PYTHON = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+           "divide": np.divide}
+
+
+class unfolded(sp.Function):
+    """`a <op> b` kept as computed: args (op index, a, b); numbers are evaluated as numpy
+    would. The value is a constant wherever it is finite, so every partial derivative is 0."""
+
+    nargs = 3
+    is_real = True
+
+    @property
+    def operator(self) -> str:
+        return _SYMBOLS[self.operation]
+
+    @property
+    def operation(self) -> str:
+        return list(_SYMBOLS)[int(self.args[0])]
+
+    @property
+    def precedence(self) -> int:
+        return PRECEDENCE["Add" if self.operation in ("add", "subtract") else "Mul"]
+
+    @classmethod
+    def eval(cls, code, a, b):
+        if a.is_Number and b.is_Number:
+            return _numpy_value(list(_SYMBOLS)[int(code)], a, b)
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class true_divide(sp.Function):
+    """a/b for a constant b whose reciprocal is not a float of full precision (0, subnormal,
+    huge): `x/1e-310` is x divided by 1e-310, not x times an overflowed 1e310."""
+
+    nargs = 2
+    is_real = True
+    precedence = PRECEDENCE["Mul"]
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return _numpy_value("divide", a, b)
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return true_divide(1, b)
+        return -true_divide(true_divide(a, b), b)
+
+
+def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """`expr` (SymPy's `a <op> b`), or the operation kept where SymPy's form is not exact."""
+    if operation == "divide" and b.is_Float and not a.is_Number and not _exact_reciprocal(b):
+        return true_divide(a, b)
+    if operation == "divide" and b.is_zero and not a.is_Number:
+        return true_divide(a, b)
+    if operation in _SYMBOLS and expr.is_number and not (a.is_number and b.is_number):
+        return unfolded(sp.Integer(list(_SYMBOLS).index(operation)), a, b)
+    return expr
+
+
+def _exact_reciprocal(b: sp.Float) -> bool:
+    """1/b is a normal float64 that x*(1/b) may use in place of x/b: a power of two whose
+    reciprocal is finite and normal (then x*(1/b) == x/b for every x)."""
+    value = float(b)
+    if value == 0 or not math.isfinite(value):
+        return False
+    mantissa, _ = math.frexp(value)
+    reciprocal = 1 / value
+    return abs(mantissa) == 0.5 and math.isfinite(reciprocal) and \
+        abs(reciprocal) >= np.finfo(np.float64).tiny
+
+
+def _numpy_value(operation: str, a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    with np.errstate(all="ignore"):
+        value = float(_PYTHON[operation](np.float64(float(a)), np.float64(float(b))))
+    return constant_expr(value)
