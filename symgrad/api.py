@@ -182,6 +182,10 @@ class CompiledFunction:
             return None
         if isinstance(value, (str, type(None))):
             return None
+        if isinstance(value, np.ma.MaskedArray):
+            raise ArgumentError(f"argument {self._name(position)!r} is a masked array: symgrad "
+                                "would compute with the masked values; pass "
+                                "x.filled(value) or x.compressed()")
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ArgumentError(f"argument {self._name(position)!r}: arrays of dtype "

@@ -54,6 +54,8 @@ def input_node(b: Builder, name: str, position: int, shape: Shape, dtype: str) -
 def constant(b: Builder, value: Any, dtype: str | None = None) -> Node:
     """A scalar (Python number, weak) or an array constant (strong, numpy semantics)."""
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        if isinstance(value, bool) and dtype not in (None, "bool"):
+            value = int(value)  # True in arithmetic is 1 (numpy: x * True is x)
         kind = "bool" if isinstance(value, bool) else dtype or np.result_type(value).name
         return b.node("const", (), {"value": value}, (), kind)
     array = np.asarray(value)
@@ -139,7 +141,9 @@ def ew(b: Builder, expr: Any, inputs: Sequence[Node], shape: Shape, dtype: str) 
 def _cast(b: Builder, operand: Operand, dtype: str) -> Operand:
     if isinstance(operand, Node) and operand.dtype != dtype:
         if operand.op == "const" and operand.shape == () and not operand.param("strong"):
-            return b.node("const", (), {"value": operand.param("value")}, (), dtype)
+            value = operand.param("value")
+            value = int(value) if isinstance(value, bool) and dtype != "bool" else value
+            return b.node("const", (), {"value": value}, (), dtype)
         return astype(b, operand, dtype)
     return operand
 

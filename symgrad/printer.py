@@ -390,7 +390,10 @@ def plain_code(node: Node, *arguments: str) -> str:
 
 
 def _norm(node: Node, a: str) -> str:
-    if len(node.param("axes")) <= 2 or node.param("axes") == tuple(range(node.inputs[0].ndim)):
+    ndim = node.inputs[0].ndim
+    if node.param("axes") == tuple(range(ndim)) and ndim > 2:  # np.linalg.norm's own ravel
+        return f"np.linalg.norm({a}{', keepdims=True' if node.param('keepdims') else ''})"
+    if len(node.param("axes")) <= 2 or node.param("axes") == tuple(range(ndim)):
         return _reduction("np.linalg.norm")(node, a)
     return _reduction("np.sqrt(np.sum")(node, f"np.square({a})") + ")"
 

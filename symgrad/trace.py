@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import primitives as prim
-from .errors import TracedBoolError, TracingError, UnsupportedFunctionError
+from .errors import ArgumentError, TracedBoolError, TracingError, UnsupportedFunctionError
 from .graph import Builder, Graph, Node, Site
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -154,6 +154,9 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec]) -> tuple[Graph, Any]:
         if spec.shape is None:
             args.append(spec.static_value)
             continue
+        if np.dtype(spec.dtype).kind not in "biuf":
+            raise ArgumentError(f"argument {spec.name!r}: arrays of dtype {spec.dtype} are not "
+                                "supported (symgrad traces bool, integer and float arrays)")
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
         inputs.append(node)
         args.append(Tracer(node, builder))
