@@ -18,14 +18,15 @@ __version__ = "0.1.0"
 
 from .api import (CompiledFunction, Lowered, grad, hessian, jacobian, jit, stop_gradient,
                   value_and_grad, vjp)
-from .errors import (ArgumentError, GeneratedCodeError, GradientError, NonScalarOutputError,
-                     NotDifferentiableError, ShapeError, SymgradError, TracedBoolError,
-                     TracingError, UnsupportedFunctionError)
+from .errors import (ArgumentError, DtypePromotionError, GeneratedCodeError, GradientError,
+                     NonScalarOutputError, NotDifferentiableError, ShapeError, SymgradError,
+                     TracedBoolError, TracingError, UnsupportedFunctionError)
+from .promotion import DtypePromotionWarning
 from .specs import Spec, spec
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jacobian", "hessian", "jit", "stop_gradient", "spec",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
-    "NonScalarOutputError", "ArgumentError",
+    "NonScalarOutputError", "ArgumentError", "DtypePromotionError", "DtypePromotionWarning",
 ]

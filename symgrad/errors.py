@@ -49,6 +49,11 @@ class TracedBoolError(TracingError):
         )
 
 
+class DtypePromotionError(TracingError):
+    """A float32 array promoted to float64 by a numpy scalar, with
+    SYMGRAD_DTYPE_PROMOTION=error (symgrad/promotion.py)."""
+
+
 class ShapeError(TracingError):
     """Operand shapes that do not fit the operation (named with the op and the user's line)."""
 

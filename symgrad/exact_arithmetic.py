@@ -17,6 +17,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .symbolic import constant_expr
+from .sympy_functions import hypot
 
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 _PYTHON = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
@@ -76,6 +77,9 @@ def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Ex
     if operation == "divide" and b.is_Float and not a.is_Number and not _exact_reciprocal(b):
         return true_divide(a, b)
     if operation == "divide" and b.is_zero and not a.is_Number:
+        return true_divide(a, b)
+    if operation == "divide" and isinstance(b, (sp.Abs, hypot)) and a in b.args:
+        # x/|x| as written is NaN at 0 (numpy); the 0-at-0 rewrite is for gradients only
         return true_divide(a, b)
     if operation in _SYMBOLS and expr.is_number and not (a.is_number and b.is_number):
         return unfolded(sp.Integer(list(_SYMBOLS).index(operation)), a, b)

@@ -97,19 +97,37 @@ def _sum_of_exp(total: Node, shape: Shape) -> tuple[Node, tuple[int, ...]] | Non
     kept = prim.reduced_shape(shape, axes, True)
     if total is not s and total.shape != kept:
         return None  # a reshape that moves the sum onto other axes
-    if total is s and not s.param("keepdims") and len(axes) != x.ndim:
-        return None  # the sum broadcasts against other axes: not a normalisation
+    if total is s and not s.param("keepdims") and axes != tuple(range(len(axes))):
+        return None  # the sum broadcasts against other axes: not a normalisation (over
+        # leading axes it does not: e / e.sum(0) broadcasts back along axis 0)
     return x, axes
 
 
 def _softmax(b: Builder, node: Node) -> Node | None:
-    """exp(x) / sum(exp(x)) -> softmax(x)."""
-    if node.op != "divide" or node.inputs[0].op != "exp" or node.shape != node.inputs[0].shape:
+    """exp(x) / sum(exp(x)) -> softmax(x); (a * exp(x)) / sum(exp(x)) -> a * softmax(x)."""
+    if node.op != "divide":
         return None
-    found = _sum_of_exp(node.inputs[1], node.shape)
-    if found is None or found[0] is not node.inputs[0].inputs[0]:
+    numerator, factor = node.inputs[0], None
+    if numerator.op == "multiply":
+        exps = [k for k, n in enumerate(numerator.inputs) if n.op == "exp"]
+        if not exps:
+            return None
+        factor, numerator = numerator.inputs[1 - exps[-1]], numerator.inputs[exps[-1]]
+    if numerator.op != "exp":
         return None
-    return prim_reduce.normalise(b, "softmax", *found)
+    found = _sum_of_exp(node.inputs[1], numerator.shape)
+    if found is None or found[0] is not numerator.inputs[0]:
+        return None
+    softmax = prim_reduce.normalise(b, "softmax", *found)
+    return softmax if factor is None else prim.elementwise(b, "multiply", factor, softmax)
+
+
+def _log_of_softmax(b: Builder, node: Node) -> Node | None:
+    """log(softmax(x)) -> log_softmax(x): -inf where softmax underflows, not x - logsumexp."""
+    if node.op != "log" or node.inputs[0].op != "softmax":
+        return None
+    softmax = node.inputs[0]
+    return prim_reduce.normalise(b, "log_softmax", softmax.inputs[0], softmax.param("axes"))
 
 
 def _log_softmax(b: Builder, node: Node) -> Node | None:
@@ -220,6 +238,7 @@ GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
                   _log_softmax),
         GraphRule("softmax(x - max(x)) as softmax(x): no gradient through the shift",
                   _unshifted),
+        GraphRule("log_softmax: log(softmax(x)) as log_softmax(x)", _log_of_softmax),
     ),
     (
         GraphRule("logsumexp: log(sum(exp(x))) shifted by max(x)", _logsumexp),

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ShapeError, TracingError
 from .graph import Builder, Node, Shape
 from .ops import OPS, Result
+from .promotion import check_promotion
 
 Operand = Union[Node, int, float, bool]
 
@@ -118,6 +119,7 @@ def broadcast_shapes(op: str, shapes: Sequence[Shape], where: str | None) -> Sha
 def elementwise(b: Builder, op: str, *operands: Operand) -> Node:
     record = OPS[op]
     dtype = _result_dtype(op, _probes_key(operands))
+    check_promotion(b, op, operands, dtype)
     if op == "where":
         cond, *values = operands
         cond = _as_bool(b, cond)
