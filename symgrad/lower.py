@@ -461,30 +461,37 @@ def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
     def base(value: Value) -> tuple[Node, bool]:
         """The array `value` may be a view of (an argument, a computed array), and whether
         that view may be read-only."""
-        while isinstance(value.expr, sp.Symbol) and value.expr.name in by_name:
-            value = by_name[value.expr.name]  # a renaming, or structural code written inline
-        if value.expr is not None:
-            return value.node, False  # computed: an array of its own
-        node, read_only = value.node, False
+        read_only = False
         while True:
+            while isinstance(value.expr, sp.Symbol) and value.expr.name in by_name:
+                value = by_name[value.expr.name]  # a renaming, or structural code inline
+            node = value.node
+            if value.expr is not None:  # computed: its own array, unless a broadcast fill
+                statement = statement_of.get(names.get(value.symbol, ""))
+                fill = statement is not None and statement.code.startswith("np.broadcast_to(")
+                return node, read_only or fill
             view, frozen = view_of_operand(node)
             if not view:
                 return node, read_only
             read_only |= frozen
-            node = node.inputs[0]
+            source = lifted.of_node.get(node.inputs[0])
+            if source is None:  # inlined (a broadcast only elementwise ops read): a view
+                return node.inputs[0], True
+            value = source
 
     def leaf(index: int) -> str:
         value = lifted.outputs[index]
         name = names[value.symbol]
         node, read_only = base(value)
-        shared = node.op == "input" or node in returned_bases
+        with_result = node in returned_bases  # an earlier result is this array, or its base
         returned_bases.add(node)
         first = name not in returned_names
         returned_names.add(name)
-        if not (shared or read_only):
+        if not (with_result or read_only or node.op in ("input", "const")):
             return name
         statement = statement_of.get(name)
-        if first and statement is not None and value.node.op != "input":
+        if first and not with_result and statement is not None and value.node.op != "input" \
+                and node is not value.node:  # the view itself is copied: `y.T.copy()`
             if not statement.code.endswith(".copy()"):
                 statement.code = owned_copy_code(statement.code)
             return name

@@ -553,6 +553,8 @@ def structural_helper(node: Node) -> str | None:
 def const_array_code(value: ConstArray) -> str:
     array = value.value
     dtype = dtype_code(array.dtype.name)
+    if array.size == 0:  # np.array([]) would lose the shape
+        return f"np.zeros({array.shape}, dtype={dtype})"
     if array.ndim == 1 and array.size > 1 and array.dtype.kind in "iuf" \
             and np.array_equal(array, np.arange(array.size)):
         return f"np.arange({array.size}, dtype={dtype})"
