@@ -11,7 +11,8 @@ form. Each rule is one row of a pass in `GRAPH_PASSES`: a name (reported by
   short closed forms y * (g - sum(g * y)) and g - exp(y) * sum(g), with no gradient through the
   shift (zero in exact arithmetic, rounding noise and a tie count per row in floating point).
 - `log(sum(exp(x)))` overflows at x = 1000: it becomes `m + log(sum(exp(x - m)))` with
-  m = max(x) held constant (the identity holds for every m, so every derivative is unchanged).
+  m = max(x) held constant (the identity holds for every m, so every derivative is unchanged),
+  and m = 0 where max(x) is infinite (inf and -inf, not NaN, as torch.logsumexp).
 - `m + log(sum(exp(x - m)))` written by hand does not depend on m (held constant along the
   summed axes): m is held constant, so no gradient flows through it (or its ties).
 - `sqrt(sum(x*x))` has the gradient x/|x|, NaN at x = 0: it becomes the `norm` op, whose
@@ -63,13 +64,6 @@ def _summed_exp(s: Node) -> Node | None:
     return x
 
 
-def _shifted_exp(b: Builder, x: Node, axes: tuple[int, ...]) -> tuple[Node, Node]:
-    """(m, exp(x - m)) with m = max(x) over `axes` (kept as size 1); m is held constant."""
-    m = prim_reduce.reduce(b, "max", x, axes, True)
-    shifted = prim.elementwise(b, "subtract", x, prim.stop_gradient(b, m))
-    return m, prim.elementwise(b, "exp", shifted)
-
-
 def _logsumexp(b: Builder, node: Node) -> Node | None:
     if node.op != "log":
         return None
@@ -78,7 +72,12 @@ def _logsumexp(b: Builder, node: Node) -> Node | None:
     if x is None:
         return None
     axes, keepdims = s.param("axes"), s.param("keepdims")
-    m, e = _shifted_exp(b, x, axes)
+    m = prim_reduce.reduce(b, "max", x, axes, True)
+    # An infinite maximum shifts by 0 instead: inf - inf would be NaN where the answer is
+    # inf (a row holding inf) or -inf (a row of -inf, a fully masked row), as torch.logsumexp.
+    m = prim.elementwise(b, "where", prim.elementwise(b, "less", prim.elementwise(
+        b, "abs", m), float("inf")), m, 0)
+    e = prim.elementwise(b, "exp", prim.elementwise(b, "subtract", x, prim.stop_gradient(b, m)))
     total = prim.reduce_sum(b, e, axes, keepdims)
     shift = prim.stop_gradient(b, prim.reshape(b, m, s.shape))
     return prim.elementwise(b, "add", shift, prim.elementwise(b, "log", total))

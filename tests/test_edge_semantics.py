@@ -268,3 +268,10 @@ def test_numpy_scalar_promotion_warns_naming_the_line(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sg.jit(lambda x, d: x * (1.0 / float(np.sqrt(d))))(x, 4).dtype == np.float32
+
+
+def test_logsumexp_of_rows_holding_inf_or_all_minus_inf_is_torchs():
+    x = np.array([[np.inf, 1.0], [-np.inf, -np.inf], [1000.0, 2.0], [1.0, 2.0]])
+    got = sg.jit(lambda x: np.log(np.sum(np.exp(x), axis=1)))(x)
+    np.testing.assert_array_equal(got[:2], [np.inf, -np.inf])
+    np.testing.assert_allclose(got, torch.logsumexp(torch.tensor(x), 1).numpy(), rtol=1e-15)

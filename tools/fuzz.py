@@ -46,7 +46,10 @@ from fuzz_ops import OPS, FuzzOp  # noqa: E402
 BASE_SHAPES = [(), (3,), (4,), (1,), (2, 3), (3, 3), (4, 2), (1, 4), (3, 1), (2, 3, 4),
                (2, 1, 3), (0,), (0, 3), (2, 0), (5, 4), (2, 2, 2), (2100, 2), (1100, 3),
                (3, 700), (730, 720)]  # the last is 4 MiB in float64: blocked regions
-EDGE_VALUES = np.array([0.0, -0.0, 5e-324, -1e-310, np.inf, -np.inf, np.nan, 1e300, -1e300])
+# Edge values planted in the arguments. No huge finite values: there numpy's intermediate
+# results overflow where symgrad's simplified forms need not (sqrt(x*x) is |x|), and which of
+# the two is right is the stability tests' subject (tests/test_stability.py), not this check's.
+EDGE_VALUES = np.array([0.0, -0.0, 5e-324, -1e-310, 1e-300, np.inf, -np.inf, np.nan])
 
 
 @dataclass
