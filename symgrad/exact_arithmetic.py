@@ -2,11 +2,11 @@
 
 SymPy simplifies as it builds: `x - x` is 0, `0*x` is 0, `x/x` is 1, and `x/1e-310` is
 `1e310*x`. For floats these are wrong where `x` is NaN or inf (numpy gives NaN) or, for the
-division, everywhere (1e310 is inf in float64). The forward ops of a traced program are built
-through `exact_binary`, which keeps the operation wherever SymPy's fold is not exact for every
-float; the kept forms print as the operation itself (`x - x`), so the generated code computes
-what numpy computes. Their derivative is exact: 0 for the folds (the value is constant wherever
-it is defined, as PyTorch's gradient is), the quotient rule for the division.
+division, everywhere (1e310 is inf in float64). The binary ops of a traced program (and the
+sums of adjoints) are built through `exact_binary`, which keeps the operation wherever SymPy's
+fold is not exact for every float (an operand cancelled: `x - x`, `(x + y) - x`); the kept
+forms print as the operation itself, so the generated code computes what numpy computes, and
+differentiate as it.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ _PYTHON = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
 
 class unfolded(sp.Function):
     """`a <op> b` kept as computed: args (op index, a, b); numbers are evaluated as numpy
-    would. The value is a constant wherever it is finite, so every partial derivative is 0."""
+    would. Its derivatives are those of the operation."""
 
     nargs = 3
     is_real = True
@@ -41,6 +41,12 @@ class unfolded(sp.Function):
 
     @property
     def precedence(self) -> int:
+        # Below its operator's own level: parenthesized as an operand of an equal operator,
+        # since SymPy's printers assume flattened sums and products (x - (a + b), y/(x/x)).
+        return PRECEDENCE["Add" if self.operation in ("add", "subtract") else "Mul"] - 1
+
+    @property
+    def level(self) -> int:
         return PRECEDENCE["Add" if self.operation in ("add", "subtract") else "Mul"]
 
     @classmethod
@@ -49,7 +55,15 @@ class unfolded(sp.Function):
             return _numpy_value(list(_SYMBOLS)[int(code)], a, b)
 
     def fdiff(self, argindex=1):
-        return sp.S.Zero
+        _, a, b = self.args
+        operation = self.operation
+        if argindex == 1:
+            return sp.S.Zero
+        if operation in ("add", "subtract"):
+            return sp.S.NegativeOne if argindex == 3 and operation == "subtract" else sp.S.One
+        if operation == "multiply":
+            return b if argindex == 2 else a
+        return 1 / b if argindex == 2 else -a / b**2
 
 
 class true_divide(sp.Function):
@@ -58,7 +72,7 @@ class true_divide(sp.Function):
 
     nargs = 2
     is_real = True
-    precedence = PRECEDENCE["Mul"]
+    precedence = PRECEDENCE["Mul"] - 1  # y/(x/c), not y/x/c
 
     @classmethod
     def eval(cls, a, b):
@@ -81,7 +95,10 @@ def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Ex
     if operation == "divide" and isinstance(b, (sp.Abs, hypot)) and a in b.args:
         # x/|x| as written is NaN at 0 (numpy); the 0-at-0 rewrite is for gradients only
         return true_divide(a, b)
-    if operation in _SYMBOLS and expr.is_number and not (a.is_number and b.is_number):
+    if operation in _SYMBOLS and not (a.is_number and b.is_number) and (
+            expr.is_number or not a.free_symbols | b.free_symbols <= expr.free_symbols):
+        # SymPy cancelled an operand: x - x is 0 and (x + y) - x is y, which for floats
+        # they are not (NaN at inf; rounding), so the operation is kept as written
         return unfolded(sp.Integer(list(_SYMBOLS).index(operation)), a, b)
     return expr
 

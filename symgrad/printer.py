@@ -183,13 +183,14 @@ class NumpyExpressionPrinter(NumPyPrinter):
         """`x - x`, `0*x`, `x/x` as computed (NaN where x is), not SymPy's constant."""
         _, a, b = expr.args
         symbol = f" {expr.operator} " if expr.operator in "+-" else expr.operator
-        level = expr.precedence
-        return self.parenthesize(a, level) + symbol + self.parenthesize(b, level, strict=True)
+        return self._infix(a, symbol, b, expr.level)
 
     def _print_true_divide(self, expr: sp.Function) -> str:
-        a, b = expr.args
-        level = PRECEDENCE["Mul"]
-        return self.parenthesize(a, level) + "/" + self.parenthesize(b, level, strict=True)
+        return self._infix(*expr.args[:1], "/", expr.args[1], PRECEDENCE["Mul"])
+
+    def _infix(self, a: sp.Expr, symbol: str, b: sp.Expr, level: int) -> str:
+        """a <symbol> b, left-associative: b is parenthesized at its operator's own level."""
+        return self.parenthesize(a, level, strict=True) + symbol + self.parenthesize(b, level)
 
     def _print_isnan(self, expr: sp.Basic) -> str:
         return f"np.isnan({self._print(expr.args[0])})"
