@@ -86,6 +86,28 @@ class true_divide(sp.Function):
         return -true_divide(true_divide(a, b), b)
 
 
+class kept_power(sp.Function):
+    """(a*b)**n as written: SymPy distributes it to a**n * b**n, which underflows or
+    overflows where the product does not ((1e-300 * inf)**2 is inf, 1e-600 * inf is NaN)."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        base, exponent = self.args
+        if argindex == 1:
+            return exponent * base ** (exponent - 1)
+        return self * sp.log(base)
+
+
+def exact_power(expr: sp.Expr, base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    """`expr` (SymPy's base**exponent), or the power kept where SymPy distributed it."""
+    if base.is_Mul and exponent.is_Integer and not isinstance(expr, sp.Pow) \
+            and not base.is_number:
+        return kept_power(base, exponent)
+    return expr
+
+
 def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Expr:
     """`expr` (SymPy's `a <op> b`), or the operation kept where SymPy's form is not exact."""
     if operation == "divide" and b.is_Float and not a.is_Number and not _exact_reciprocal(b):

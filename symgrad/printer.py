@@ -195,6 +195,9 @@ class NumpyExpressionPrinter(NumPyPrinter):
     def _print_isnan(self, expr: sp.Basic) -> str:
         return f"np.isnan({self._print(expr.args[0])})"
 
+    def _print_kept_power(self, expr: sp.Function) -> str:
+        return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
+
     def _print_traced_power(self, expr: sp.Function) -> str:
         return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
 
@@ -222,7 +225,7 @@ class NumpyExpressionPrinter(NumPyPrinter):
         return code
 
     def _repeated_division(self, power: sp.Pow) -> str:
-        base = self.parenthesize(power.base, PRECEDENCE["Mul"], strict=True)
+        base = self.parenthesize(power.base, PRECEDENCE["Mul"])  # /(x*y), never /x*y
         return f"/{base}" * int(-power.exp)
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:

@@ -303,3 +303,17 @@ def test_where_of_a_cancelled_branch_has_the_gradient_of_torch():
     # found by the fuzzer: np.where(v > v, v*v, v - v) with v = -x
     g = sg.grad(lambda x: np.where(-x > -x, x * x, -x - -x))(np.array(1.0))
     assert g == 0.0
+
+
+@pytest.mark.parametrize("f", [lambda x, y: np.square(x * y), lambda x, y: (x * y) ** 3,
+                               lambda x, y: (x * y) ** -2, lambda x, y: y * (x * y) ** -3])
+def test_a_power_of_a_product_is_not_distributed(f):
+    # found by the fuzzer: SymPy writes (x*y)**2 as x**2*y**2, NaN at x = 1e-300, y = inf
+    x, y = np.array([1e-300, 2.0, 3.0, -0.0]), np.array([np.inf, 3.0, -1.0, 2.0])
+    with np.errstate(all="ignore"):
+        assert _same(sg.jit(f)(x, y), f(x, y))
+    a, b = np.array([1.5, -2.0]), np.array([0.5, 3.0])
+    grads = sg.grad(lambda x, y: np.sum(f(x, y)), wrt=(0, 1))(a, b)
+    for k, g in enumerate(grads):
+        np.testing.assert_allclose(
+            g, central_difference(lambda x, y: np.sum(f(x, y)), [a, b], k), rtol=1e-6)
