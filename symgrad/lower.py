@@ -17,9 +17,10 @@ import sympy as sp
 from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
 from .ops import OPS, Group
-from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, owned_copy_code,
-                      plain_code, structural_helper, sum_code, view_of_operand)
+from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
+                      structural_helper, sum_code)
 from .regions import Lifted, Value, broadcast_shapes, lift
+from .returns import fresh_returns
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
@@ -260,7 +261,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                           items, plan, shape_of, dtype_of, partial_sums)
     writer = StatementWriter(scheduled)
     statements = writer.write()
-    returns = _returns(structure, lifted, names, statements, namer)
+    returns = fresh_returns(structure, lifted, names, statements, namer)
     helpers = writer.printer.helpers | {
         structural_helper(by_symbol[s].node) for s in order if s in by_symbol} - {None}
     return Program(function_name, param_names, statements, returns, writer.constants,
@@ -446,66 +447,3 @@ def _masks_early(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
 def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:
     stem = symbol.name.rstrip("0123456789")
     return stem, int(symbol.name[len(stem):] or -1)
-
-
-def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
-             statements: list[Statement], namer: Namer) -> str:
-    """The return expression. Results are fresh, writable arrays: one that may share memory
-    with an argument or with an earlier result, or that may be a read-only view
-    (np.broadcast_to, np.diagonal), is copied."""
-    returned_names: set[str] = set()
-    by_name = {v.symbol.name: v for v in lifted.values}
-    statement_of = {s.target: s for s in statements if isinstance(s, Statement) and s.target}
-    returned_bases: set[Node] = set()
-
-    def base(value: Value) -> tuple[Node, bool]:
-        """The array `value` may be a view of (an argument, a computed array), and whether
-        that view may be read-only."""
-        read_only = False
-        while True:
-            while isinstance(value.expr, sp.Symbol) and value.expr.name in by_name:
-                value = by_name[value.expr.name]  # a renaming, or structural code inline
-            node = value.node
-            if value.expr is not None:  # computed: its own array, unless a broadcast fill
-                statement = statement_of.get(names.get(value.symbol, ""))
-                fill = statement is not None and statement.code.startswith("np.broadcast_to(")
-                return node, read_only or fill
-            view, frozen = view_of_operand(node)
-            if not view:
-                return node, read_only
-            read_only |= frozen
-            source = lifted.of_node.get(node.inputs[0])
-            if source is None:  # inlined (a broadcast only elementwise ops read): a view
-                return node.inputs[0], True
-            value = source
-
-    def leaf(index: int) -> str:
-        value = lifted.outputs[index]
-        name = names[value.symbol]
-        node, read_only = base(value)
-        with_result = node in returned_bases  # an earlier result is this array, or its base
-        returned_bases.add(node)
-        first = name not in returned_names
-        returned_names.add(name)
-        if not (with_result or read_only or node.op in ("input", "const")):
-            return name
-        statement = statement_of.get(name)
-        if first and not with_result and statement is not None and value.node.op != "input" \
-                and node is not value.node:  # the view itself is copied: `y.T.copy()`
-            if not statement.code.endswith(".copy()"):
-                statement.code = owned_copy_code(statement.code)
-            return name
-        fresh = namer.claim(f"{name}_copy")
-        statements.append(Statement(fresh, owned_copy_code(name), None))
-        return fresh
-
-    def walk(item: Any, top: bool = False) -> str:
-        if isinstance(item, int):
-            return leaf(item)
-        inner = ", ".join(walk(i) for i in item)
-        if isinstance(item, list):
-            return f"[{inner}]"
-        inner += "," if len(item) == 1 else ""
-        return inner if top and item else f"({inner})"
-
-    return walk(structure, top=True)

@@ -529,23 +529,6 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
 
 STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
 
-# Structural ops whose numpy code may return a view of their operand (np.reshape, .T, basic
-# indexing, the identity); broadcast_to and np.diagonal return read-only views.
-VIEW_OPS = ("transpose", "reshape", "getitem", "stop_gradient", "broadcast_to")
-_VIEW_CALLS = ("np.diagonal(", "np.swapaxes(", "np.broadcast_to(")
-
-
-def view_of_operand(node: Node) -> tuple[bool, bool]:
-    """(may be a view of its first operand, may be read-only) for the code of `node`."""
-    if node.op in VIEW_OPS:
-        return True, node.op == "broadcast_to"
-    if node.op == "einsum" and len(node.inputs) == 1:
-        code = STRUCTURAL["einsum"](node, "a")
-        view = code == "a" or code.startswith(_VIEW_CALLS) or not code.startswith("np.")
-        return view, code.startswith("np.diagonal(")
-    return False, False
-
-
 def structural_helper(node: Node) -> str | None:
     """The helper of the generated module that computes `node`, if any: a scatter whose
     positions are all distinct is an assignment (`_unslice`), not an accumulation."""

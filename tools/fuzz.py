@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_ops import OPS, FuzzOp  # noqa: E402
+from fuzz_ops import OPS  # noqa: E402
 
 # Shapes that inputs are drawn from: a base shape, then leading axes dropped and axes set to 1
 # (numpy broadcasting), with size-0 axes and 0-d arrays among them; the long rows cross the
