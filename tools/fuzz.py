@@ -61,6 +61,11 @@ class Program:
     lines: list[tuple[str, str, str]] = field(default_factory=list)  # (target, numpy, torch)
     outputs: list[str] = field(default_factory=list)
     ops: list[str] = field(default_factory=list)
+    integer: bool = False  # the last input is an int64 array (data: never differentiated)
+
+    @property
+    def wrt(self) -> tuple[int, ...]:
+        return tuple(range(len(self.shapes) - self.integer))
 
     @property
     def params(self) -> list[str]:
@@ -76,14 +81,20 @@ class Program:
 
     def arguments(self) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, self.index, 1])
-        return [rng.normal(size=s).astype(self.dtype) for s in self.shapes]
+        arrays = [rng.normal(size=s).astype(self.dtype) for s in self.shapes]
+        if self.integer:
+            arrays[-1] = rng.integers(-3, 4, size=self.shapes[-1])
+        return arrays
 
     def cotangent(self, shape: tuple) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.index, 2])
         return rng.normal(size=shape).astype(self.dtype)
 
     def describe(self) -> str:
-        shapes = ", ".join(f"{p}: {self.dtype}{list(s)}" for p, s in zip(self.params, self.shapes))
+        dtypes = [self.dtype] * len(self.shapes)
+        dtypes[-1] = "int64" if self.integer else self.dtype
+        shapes = ", ".join(f"{p}: {d}{list(s)}" for p, d, s in zip(self.params, dtypes,
+                                                                   self.shapes))
         return (f"# seed {self.seed}, index {self.index}; {shapes}\n" + self.source())
 
 
@@ -103,7 +114,8 @@ def generate(seed: int, index: int, float32_share: float = 0.25) -> Program:
     """A random program that numpy runs without error, finite on normal inputs."""
     rng = np.random.default_rng([seed, index])
     dtype = "float32" if rng.random() < float32_share else "float64"
-    program = Program(seed, index, dtype, _input_shapes(rng))
+    shapes = _input_shapes(rng)
+    program = Program(seed, index, dtype, shapes, integer=len(shapes) > 1 and rng.random() < 0.2)
     env: dict[str, np.ndarray] = dict(zip(program.params, program.arguments()))
     names = list(program.params)
     for step in range(int(rng.integers(1, 9))):
@@ -196,10 +208,18 @@ def _torch_reference(program: Program, args: list[np.ndarray], weights: list[np.
     from torch.func import vjp
 
     f = _compile(program, "torch")
-    tensors = [torch.tensor(a, dtype=torch.float64) for a in args]
+    tensors = [torch.tensor(a, dtype=torch.float64) for a in args[:len(program.wrt)]]
+    data = [torch.tensor(a, dtype=torch.float64)  # int64 data: exact in float64, not
+            for a in args[len(program.wrt):]]  # differentiated (torch ops refuse int64)
     single = len(program.outputs) == 1
-    value, pullback = vjp(lambda *xs: f(*xs) if single else f(*xs)[0], *tensors)
-    grads = pullback(torch.tensor(weights[0], dtype=torch.float64))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # torch.exp of an int64 tensor: float64, as numpy
+    try:
+        value, pullback = vjp(lambda *xs: f(*xs, *data) if single else f(*xs, *data)[0],
+                              *tensors)
+        grads = pullback(torch.tensor(weights[0], dtype=torch.float64))
+    finally:
+        torch.set_default_dtype(default)
     return value.detach().numpy(), [g.detach().numpy() for g in grads]
 
 
@@ -246,9 +266,10 @@ def check(program: Program) -> Outcome:
     except Exception as error:  # the oracle cannot: the table's torch text is at fault
         failures.append(f"oracle: {type(error).__name__}: {error}"[:300])
         return Outcome(program, failures)
-    wrt = tuple(range(len(args)))
+    wrt = program.wrt
     w = weights[0]
     single = len(program.outputs) == 1
+    w = w.astype(np.asarray(main).dtype) if main.dtype.kind == "f" else w
 
     loss = _loss(program, f, w)
     checks = [("value_and_grad", lambda: sg.value_and_grad(loss, wrt=wrt)(*args),
@@ -307,7 +328,7 @@ def _edge_check(program: Program, f: Callable, sg: Any) -> list[str]:
         else EDGE_VALUES
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for a in args:
+        for a in args[:len(program.wrt)]:  # int64 data holds no NaN
             planted = rng.random(a.shape) < 0.3
             a[planted] = edges[rng.integers(len(edges), size=a.shape)][planted]
         expected = f(*[a.copy() for a in args])
