@@ -93,6 +93,12 @@ class kept_power(sp.Function):
     nargs = 2
     is_real = True
 
+    @property
+    def precedence(self) -> int:
+        # printed as `(x*y)**2` or `1/(x*y)/(x*y)`: parenthesized as the base of a power
+        # (a**2**4 is a**16) and, when a quotient, as an operand of a product
+        return PRECEDENCE["Mul" if self.args[1].is_negative else "Pow"] - 1
+
     def fdiff(self, argindex=1):
         base, exponent = self.args
         if argindex == 1:

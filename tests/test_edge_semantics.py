@@ -317,3 +317,11 @@ def test_a_power_of_a_product_is_not_distributed(f):
     for k, g in enumerate(grads):
         np.testing.assert_allclose(
             g, central_difference(lambda x, y: np.sum(f(x, y)), [a, b], k), rtol=1e-6)
+
+
+def test_a_kept_power_is_parenthesized_as_a_base():
+    # found by the fuzzer: np.square(np.mean(x)) ** 4 was printed (t0/3)**2**4, x**16
+    x = np.array([[0.3, -1.2, 2.0]])
+    for f in (lambda x: np.square(np.mean(2.0 * x)) ** 4, lambda x: ((x * x[:, :1]) ** -2) ** 3,
+              lambda x: 1.0 / (x * x[:, :1]) ** -2):
+        np.testing.assert_allclose(sg.jit(f)(x), f(x), rtol=1e-13)
