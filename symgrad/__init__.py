@@ -18,10 +18,11 @@ __version__ = "0.1.0"
 
 from .api import (CompiledFunction, Lowered, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit,
                   jvp, stop_gradient, value_and_grad, vjp)
-from .errors import (ArgumentError, GeneratedCodeError, GradientError, MutationError,
-                     NonScalarOutputError, NotDifferentiableError, ShapeError, SymgradError,
-                     TracedBoolError, TracedConversionError, TracingError,
+from .errors import (ArgumentError, DtypePromotionError, GeneratedCodeError, GradientError,
+                     MutationError, NonScalarOutputError, NotDifferentiableError, ShapeError,
+                     SymgradError, TracedBoolError, TracedConversionError, TracingError,
                      UnsupportedFunctionError)
+from .promotion import DtypePromotionWarning
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
 
@@ -32,5 +33,5 @@ __all__ = [
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "TracedConversionError", "MutationError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
-    "NonScalarOutputError", "ArgumentError",
+    "NonScalarOutputError", "ArgumentError", "DtypePromotionError", "DtypePromotionWarning",
 ]

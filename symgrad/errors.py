@@ -89,6 +89,11 @@ class MutationError(TracingError):
             "`x = x.copy()` first and modify the copy.")
 
 
+class DtypePromotionError(TracingError):
+    """A float32 array promoted to float64 by a numpy scalar, with
+    SYMGRAD_DTYPE_PROMOTION=error (symgrad/promotion.py)."""
+
+
 class ShapeError(TracingError):
     """Operand shapes that do not fit the operation (named with the op and the user's line)."""
 
@@ -126,3 +131,8 @@ class NotDecomposableError(TracingError):
         np.mean((x - x.mean(0)) ** 2)   # batch statistics: every row needs every other row
         np.mean(x @ w) + np.max(x @ w)  # a max over rows added to a mean
     """
+
+
+class ComplexArgumentError(ArgumentError, TracingError):
+    """A complex array argument: symgrad traces real arrays only (pass the real and
+    imaginary parts as two float arrays)."""

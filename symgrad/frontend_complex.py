@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives as prim
-from .errors import TracingError
+from .errors import ComplexArgumentError, TracingError
 from .numpy_frontend import UFUNC_OPS, _builder_of, boxed, elementwise, implements, node_of
 from .trace import Tracer, bound_site
 
@@ -40,7 +40,7 @@ def angle(z: Any, deg: bool = False) -> Tracer:
 
 def refuse_complex(name: str, dtype: str) -> None:
     if np.dtype(dtype).kind == "c":
-        raise TracingError(
+        raise ComplexArgumentError(
             f"argument {name!r} is a {dtype} array: symgrad traces real arrays only (a complex "
             "value would be cast to real and lose its imaginary part). Pass np.real(z) and "
             "np.imag(z) as two float arrays and write the complex arithmetic with them.")

@@ -158,7 +158,8 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
         x = node_of(builder, a)
         if dtype is not None:
             x = prim.astype(builder, x, np.dtype(dtype).name)
-        if x.ndim == 2 and offset == 0 and {axis1 % 2, axis2 % 2} == {0, 1}:
+        if x.ndim == 2 and offset == 0 and {axis1 % 2, axis2 % 2} == {0, 1} \
+                and x.shape[0] == x.shape[1]:
             return _contract(builder, ["ii"], "", [x])
         d = _diagonal(builder, x, offset, axis1, axis2)
         return boxed(builder, prim.reduce_sum(builder, d, (d.ndim - 1,)))

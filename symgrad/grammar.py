@@ -34,7 +34,7 @@ NUMPY_REFUSED = frozenset({
 })
 NUMPY_SUBMODULES = frozenset({"linalg"})
 NUMPY_VALUES = frozenset({"inf", "nan", "pi", "e", "euler_gamma", "newaxis", "s_"})
-CONSTANT_MAKERS = frozenset({"array", "arange", "eye"})
+CONSTANT_MAKERS = frozenset({"array", "arange", "eye", "zeros"})
 UFUNC_METHODS = frozenset({"reduce", "accumulate", "reduceat", "outer", "at"})
 ERRSTATE = (frozenset({"all", "divide", "over", "under", "invalid"}),
             frozenset({"ignore", "warn", "raise"}))
@@ -176,9 +176,14 @@ class Checker:
                 and _is_numpy_attribute(value.keywords[0].value)
                 and _numpy_value_allowed(value.keywords[0].value.attr)):
             self.refuse(node, "a module-level value other than np.array / np.arange / np.eye "
-                              "of literal numbers with a numpy dtype")
+                              "/ np.zeros of literal numbers with a numpy dtype")
         if value.func.attr == "array":
             self.literal(value.args[0], 0)
+        elif value.func.attr == "zeros":  # a size-0 constant, which np.array([]) cannot shape
+            shape = value.args[0]
+            if not (isinstance(shape, ast.Tuple) and all(
+                    isinstance(d, ast.Constant) and type(d.value) is int for d in shape.elts)):
+                self.refuse(node, "np.zeros of something other than a tuple of ints")
         elif not (isinstance(value.args[0], ast.Constant) and type(value.args[0].value) is int):
             self.refuse(node, f"np.{value.func.attr} of something other than an int")
         self.bind(node, target.id)

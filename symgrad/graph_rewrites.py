@@ -11,7 +11,8 @@ form. Each rule is one row of a pass in `GRAPH_PASSES`: a name (reported by
   short closed forms y * (g - sum(g * y)) and g - exp(y) * sum(g), with no gradient through the
   shift (zero in exact arithmetic, rounding noise and a tie count per row in floating point).
 - `log(sum(exp(x)))` overflows at x = 1000: it becomes `m + log(sum(exp(x - m)))` with
-  m = max(x) held constant (the identity holds for every m, so every derivative is unchanged).
+  m = max(x) held constant (the identity holds for every m, so every derivative is unchanged),
+  and m = 0 where max(x) is infinite (inf and -inf, not NaN, as torch.logsumexp).
 - `m + log(sum(exp(x - m)))` written by hand does not depend on m (held constant along the
   summed axes): m is held constant, so no gradient flows through it (or its ties).
 - `sqrt(sum(x*x))` has the gradient x/|x|, NaN at x = 0: it becomes the `norm` op, whose
@@ -63,13 +64,6 @@ def _summed_exp(s: Node) -> Node | None:
     return x
 
 
-def _shifted_exp(b: Builder, x: Node, axes: tuple[int, ...]) -> tuple[Node, Node]:
-    """(m, exp(x - m)) with m = max(x) over `axes` (kept as size 1); m is held constant."""
-    m = prim_reduce.reduce(b, "max", x, axes, True)
-    shifted = prim.elementwise(b, "subtract", x, prim.stop_gradient(b, m))
-    return m, prim.elementwise(b, "exp", shifted)
-
-
 def _logsumexp(b: Builder, node: Node) -> Node | None:
     if node.op != "log":
         return None
@@ -78,7 +72,12 @@ def _logsumexp(b: Builder, node: Node) -> Node | None:
     if x is None:
         return None
     axes, keepdims = s.param("axes"), s.param("keepdims")
-    m, e = _shifted_exp(b, x, axes)
+    m = prim_reduce.reduce(b, "max", x, axes, True)
+    # An infinite maximum shifts by 0 instead: inf - inf would be NaN where the answer is
+    # inf (a row holding inf) or -inf (a row of -inf, a fully masked row), as torch.logsumexp.
+    m = prim.elementwise(b, "where", prim.elementwise(b, "less", prim.elementwise(
+        b, "abs", m), float("inf")), m, 0)
+    e = prim.elementwise(b, "exp", prim.elementwise(b, "subtract", x, prim.stop_gradient(b, m)))
     total = prim.reduce_sum(b, e, axes, keepdims)
     shift = prim.stop_gradient(b, prim.reshape(b, m, s.shape))
     return prim.elementwise(b, "add", shift, prim.elementwise(b, "log", total))
@@ -97,19 +96,37 @@ def _sum_of_exp(total: Node, shape: Shape) -> tuple[Node, tuple[int, ...]] | Non
     kept = prim.reduced_shape(shape, axes, True)
     if total is not s and total.shape != kept:
         return None  # a reshape that moves the sum onto other axes
-    if total is s and not s.param("keepdims") and len(axes) != x.ndim:
-        return None  # the sum broadcasts against other axes: not a normalisation
+    if total is s and not s.param("keepdims") and axes != tuple(range(len(axes))):
+        return None  # the sum broadcasts against other axes: not a normalisation (over
+        # leading axes it does not: e / e.sum(0) broadcasts back along axis 0)
     return x, axes
 
 
 def _softmax(b: Builder, node: Node) -> Node | None:
-    """exp(x) / sum(exp(x)) -> softmax(x)."""
-    if node.op != "divide" or node.inputs[0].op != "exp" or node.shape != node.inputs[0].shape:
+    """exp(x) / sum(exp(x)) -> softmax(x); (a * exp(x)) / sum(exp(x)) -> a * softmax(x)."""
+    if node.op != "divide":
         return None
-    found = _sum_of_exp(node.inputs[1], node.shape)
-    if found is None or found[0] is not node.inputs[0].inputs[0]:
+    numerator, factor = node.inputs[0], None
+    if numerator.op == "multiply":
+        exps = [k for k, n in enumerate(numerator.inputs) if n.op == "exp"]
+        if not exps:
+            return None
+        factor, numerator = numerator.inputs[1 - exps[-1]], numerator.inputs[exps[-1]]
+    if numerator.op != "exp":
         return None
-    return prim_reduce.normalise(b, "softmax", *found)
+    found = _sum_of_exp(node.inputs[1], numerator.shape)
+    if found is None or found[0] is not numerator.inputs[0]:
+        return None
+    softmax = prim_reduce.normalise(b, "softmax", *found)
+    return softmax if factor is None else prim.elementwise(b, "multiply", factor, softmax)
+
+
+def _log_of_softmax(b: Builder, node: Node) -> Node | None:
+    """log(softmax(x)) -> log_softmax(x): -inf where softmax underflows, not x - logsumexp."""
+    if node.op != "log" or node.inputs[0].op != "softmax":
+        return None
+    softmax = node.inputs[0]
+    return prim_reduce.normalise(b, "log_softmax", softmax.inputs[0], softmax.param("axes"))
 
 
 def _log_softmax(b: Builder, node: Node) -> Node | None:
@@ -220,6 +237,7 @@ GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
                   _log_softmax),
         GraphRule("softmax(x - max(x)) as softmax(x): no gradient through the shift",
                   _unshifted),
+        GraphRule("log_softmax: log(softmax(x)) as log_softmax(x)", _log_of_softmax),
     ),
     (
         GraphRule("logsumexp: log(sum(exp(x))) shifted by max(x)", _logsumexp),

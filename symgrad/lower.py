@@ -17,6 +17,7 @@ from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
                       structural_helper, sum_code)
 from .regions import Lifted, Value, broadcast_shapes, lift
+from .returns import fresh_returns
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
@@ -256,7 +257,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                           items, plan, shape_of, dtype_of, partial_sums)
     writer = StatementWriter(scheduled)
     statements = writer.write()
-    returns = _returns(structure, lifted, names, statements, namer)
+    returns = fresh_returns(structure, lifted, names, statements, namer)
     helpers = writer.printer.helpers | {
         structural_helper(by_symbol[s].node) for s in order if s in by_symbol} - {None}
     return Program(function_name, param_names, statements, returns, writer.constants,
@@ -442,34 +443,3 @@ def _masks_early(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
 def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:
     stem = symbol.name.rstrip("0123456789")
     return stem, int(symbol.name[len(stem):] or -1)
-
-
-def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
-             statements: list[Statement], namer: Namer) -> str:
-    """The return expression; outputs that alias an argument are copied (results are fresh)."""
-    copied: dict[str, str] = {}
-
-    def leaf(index: int) -> str:
-        value = lifted.outputs[index]
-        name = names[value.symbol]
-        aliases_input = value.node.op == "input" or (
-            isinstance(value.expr, sp.Symbol) and lifted.of_node.get(value.node) is value
-            and value.expr in {v.symbol for v in lifted.values if v.node.op == "input"})
-        if aliases_input:
-            if name not in copied:
-                source = name if value.node.op == "input" else names[value.expr]
-                copied[name] = namer.claim(f"{source}_copy")
-                statements.append(Statement(copied[name], f"{source}.copy()", None))
-            return copied[name]
-        return name
-
-    def walk(item: Any, top: bool = False) -> str:
-        if isinstance(item, int):
-            return leaf(item)
-        inner = ", ".join(walk(i) for i in item)
-        if isinstance(item, list):
-            return f"[{inner}]"
-        inner += "," if len(item) == 1 else ""
-        return inner if top and item else f"({inner})"
-
-    return walk(structure, top=True)

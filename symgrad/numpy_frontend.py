@@ -163,21 +163,24 @@ def _where(builder: Builder) -> str | None:
     return str(site) if site else None
 
 
-def elementwise(op: str, *operands: Any) -> Tracer:
+def elementwise(op: str, *operands: Any, operator: bool = False) -> Tracer:
+    """`operator`: a Python operator (`s * 2`), whose result stays weakly typed when its
+    operands are (Python numbers traced as weak values); a numpy function's never is
+    (`np.sqrt(3)` is an np.float64)."""
     builder = _builder_of(operands)
     with bound_site(builder):
         nodes = [unwrap(builder, o) for o in operands]
-        return boxed(builder, prim.elementwise(builder, op, *nodes))
+        return boxed(builder, prim.elementwise(builder, op, *nodes, weak_ok=operator))
 
 
 def _binary(op: str, reflected: bool = False) -> Callable:
     if reflected:
-        return lambda self, other: elementwise(op, other, self)
-    return lambda self, other: elementwise(op, self, other)
+        return lambda self, other: elementwise(op, other, self, operator=True)
+    return lambda self, other: elementwise(op, self, other, operator=True)
 
 
 def _unary(op: str) -> Callable:
-    return lambda self: elementwise(op, self)
+    return lambda self: elementwise(op, self, operator=True)
 
 
 _OPERATORS = {

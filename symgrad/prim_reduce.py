@@ -52,6 +52,10 @@ def reduction_dtype(op: str, dtype: str) -> str:
 def reduce(b: Builder, op: str, x: Node, axes: tuple[int, ...], keepdims: bool = False) -> Node:
     """`op` over `axes` (normalised, sorted): max, min, prod or norm (the 2-norm)."""
     assert op in REDUCTIONS, op
+    if not axes and op == "norm":  # the 2-norm of each single element: |x|
+        from .primitives import astype, elementwise
+
+        return elementwise(b, "abs", astype(b, x, reduction_dtype(op, x.dtype)))
     if not axes:
         return x
     if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ShapeError, TracingError
 from .graph import Builder, Node, Shape
 from .ops import OPS, Result
+from .promotion import check_promotion
 
 Operand = Union[Node, int, float, bool]
 
@@ -58,6 +59,8 @@ def input_node(b: Builder, name: str, position: int, shape: Shape, dtype: str,
 def constant(b: Builder, value: Any, dtype: str | None = None) -> Node:
     """A scalar (Python number, weak) or an array constant (strong, numpy semantics)."""
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        if isinstance(value, bool) and dtype not in (None, "bool"):
+            value = int(value)  # True in arithmetic is 1 (numpy: x * True is x)
         kind = "bool" if isinstance(value, bool) else dtype or np.result_type(value).name
         return b.node("const", (), {"value": value}, (), kind)
     array = np.asarray(value)
@@ -129,9 +132,13 @@ def broadcast_shapes(op: str, shapes: Sequence[Shape], where: str | None) -> Sha
         raise ShapeError(op, list(shapes), "they do not broadcast together", where) from None
 
 
-def elementwise(b: Builder, op: str, *operands: Operand) -> Node:
+def elementwise(b: Builder, op: str, *operands: Operand, weak_ok: bool = False) -> Node:
+    """`weak_ok`: the result of a Python operator on weak values is weak (see input_node)."""
     record = OPS[op]
+    weak = weak_ok and any(isinstance(o, Node) and o.param("weak") for o in operands) \
+        and all(_is_weak(o) for o in operands) and record.result is not Result.BOOL
     dtype = _result_dtype(op, _probes_key(operands))
+    check_promotion(b, op, operands, dtype)
     if op == "where":
         cond, *values = operands
         cond = _as_bool(b, cond)
@@ -142,8 +149,6 @@ def elementwise(b: Builder, op: str, *operands: Operand) -> Node:
         operands = tuple(_cast(b, o, common) for o in operands)
     else:
         operands = tuple(_cast(b, o, dtype) for o in operands)
-    weak = any(isinstance(o, Node) and o.param("weak") for o in operands) \
-        and all(_is_weak(o) for o in operands) and record.result is not Result.BOOL
     nodes = [as_node(b, o, dtype) for o in operands]
     shape = broadcast_shapes(op, [n.shape for n in nodes], str(b.site) if b.site else None)
     return b.node(op, nodes, {"weak": True} if weak else {}, shape, dtype)
@@ -157,7 +162,9 @@ def ew(b: Builder, expr: Any, inputs: Sequence[Node], shape: Shape, dtype: str) 
 def _cast(b: Builder, operand: Operand, dtype: str) -> Operand:
     if isinstance(operand, Node) and operand.dtype != dtype:
         if operand.op == "const" and operand.shape == () and not operand.param("strong"):
-            return b.node("const", (), {"value": operand.param("value")}, (), dtype)
+            value = operand.param("value")
+            value = int(value) if isinstance(value, bool) and dtype != "bool" else value
+            return b.node("const", (), {"value": value}, (), dtype)
         return astype(b, operand, dtype)
     return operand
 
@@ -285,8 +292,6 @@ def unbroadcast(b: Builder, g: Node, shape: Shape) -> Node:
     """Sum `g` over the axes that broadcasting added or stretched, back to `shape`."""
     if g.shape == shape:
         return g
-    if g.op == "broadcast_to" and g.inputs[0].shape == shape:
-        return g.inputs[0]
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)

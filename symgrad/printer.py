@@ -179,8 +179,24 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_reciprocal_or_zero = _print_divide_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
     _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
 
+    def _print_unfolded(self, expr: sp.Function) -> str:
+        """`x - x`, `0*x`, `x/x` as computed (NaN where x is), not SymPy's constant."""
+        _, a, b = expr.args
+        symbol = f" {expr.operator} " if expr.operator in "+-" else expr.operator
+        return self._infix(a, symbol, b, expr.level)
+
+    def _print_true_divide(self, expr: sp.Function) -> str:
+        return self._infix(*expr.args[:1], "/", expr.args[1], PRECEDENCE["Mul"])
+
+    def _infix(self, a: sp.Expr, symbol: str, b: sp.Expr, level: int) -> str:
+        """a <symbol> b, left-associative: b is parenthesized at its operator's own level."""
+        return self.parenthesize(a, level, strict=True) + symbol + self.parenthesize(b, level)
+
     def _print_isnan(self, expr: sp.Basic) -> str:
         return f"np.isnan({self._print(expr.args[0])})"
+
+    def _print_kept_power(self, expr: sp.Function) -> str:
+        return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
 
     def _print_traced_power(self, expr: sp.Function) -> str:
         return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
@@ -209,7 +225,7 @@ class NumpyExpressionPrinter(NumPyPrinter):
         return code
 
     def _repeated_division(self, power: sp.Pow) -> str:
-        base = self.parenthesize(power.base, PRECEDENCE["Mul"], strict=True)
+        base = self.parenthesize(power.base, PRECEDENCE["Mul"])  # /(x*y), never /x*y
         return f"/{base}" * int(-power.exp)
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
@@ -292,9 +308,23 @@ class InlineProduct(InlineCode):
 
 
 def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> InlineCode:
-    inline = (InlineProduct if node.op == "matmul" else InlineCode)(name, code)
+    # A matrix product, or any structural code with an infix operator (an einsum written as
+    # `x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
+    infix = node.op == "matmul" or _has_infix_operator(code)
+    inline = (InlineProduct if infix else InlineCode)(name, code)
     inline.plain = plain or code
     return inline
+
+
+def _has_infix_operator(code: str) -> bool:
+    """Whether `code` has an operator outside brackets (`a @ b`, not `np.vdot(a, b)`)."""
+    depth = 0
+    for k, c in enumerate(code):
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth == 0 and c == " " and code[k + 1:k + 2] in ("@", "*", "/", "+", "-"):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +394,10 @@ def plain_code(node: Node, *arguments: str) -> str:
 
 
 def _norm(node: Node, a: str) -> str:
-    if len(node.param("axes")) <= 2 or node.param("axes") == tuple(range(node.inputs[0].ndim)):
+    ndim = node.inputs[0].ndim
+    if node.param("axes") == tuple(range(ndim)) and ndim > 2:  # np.linalg.norm's own ravel
+        return f"np.linalg.norm({a}{', keepdims=True' if node.param('keepdims') else ''})"
+    if len(node.param("axes")) <= 2 or node.param("axes") == tuple(range(ndim)):
         return _reduction("np.linalg.norm")(node, a)
     return _reduction("np.sqrt(np.sum")(node, f"np.square({a})") + ")"
 
@@ -496,7 +529,6 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
 
 STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}
 
-
 def structural_helper(node: Node) -> str | None:
     """The helper of the generated module that computes `node`, if any: a scatter whose
     positions are all distinct is an assignment (`_unslice`), not an accumulation."""
@@ -508,6 +540,8 @@ def structural_helper(node: Node) -> str | None:
 def const_array_code(value: ConstArray) -> str:
     array = value.value
     dtype = dtype_code(array.dtype.name)
+    if array.size == 0:  # np.array([]) would lose the shape
+        return f"np.zeros({array.shape}, dtype={dtype})"
     if array.ndim == 1 and array.size > 1 and array.dtype.kind in "iuf" \
             and np.array_equal(array, np.arange(array.size)):
         return f"np.arange({array.size}, dtype={dtype})"

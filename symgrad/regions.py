@@ -15,6 +15,7 @@ from typing import Sequence
 
 import sympy as sp
 
+from .exact_arithmetic import exact_binary, exact_power
 from .graph import Node, Shape, topological_order
 from .ops import OPS, Group
 from .symbolic import constant_expr, local_form, namespace, substitute, symbol_for
@@ -177,7 +178,13 @@ def _apply(node: Node, operands: list[sp.Expr]) -> sp.Expr:
     if node.op == "ew":
         expr, symbols = local_form(node)
         return substitute(expr, dict(zip(symbols, operands)))
-    return OPS[node.op].sympy(namespace, *operands)
+    expr = OPS[node.op].sympy(namespace, *operands)
+    if len(operands) == 2:
+        expr = exact_binary(node.op, expr, *operands)  # x - x stays x - x (NaN at inf)
+    if node.op in ("square", "power"):
+        expr = exact_power(expr, operands[0], operands[1] if len(operands) == 2 else
+                           sp.Integer(2))
+    return expr
 
 
 def broadcast_shapes(shapes: list[Shape]) -> Shape:

@@ -236,12 +236,12 @@ def _distribute_exp(e: sp.Mul) -> sp.Expr:
     return merged if len(merged.atoms(sp.exp)) < len(e.atoms(sp.exp)) else e
 
 
-def _over_own_hypot(e: sp.Basic) -> tuple[int, int] | None:
-    """Positions (i, j) of a factor `a` and hypot(a, b)**-1 in a product, else None."""
+def _over_own_hypot(e: sp.Basic, head: type = hypot) -> tuple[int, int] | None:
+    """Positions (i, j) of a factor `a` and hypot(a, b)**-1 (or |a|**-1) in a product."""
     if not isinstance(e, sp.Mul):
         return None
     for j, f in enumerate(e.args):
-        if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, hypot):
+        if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, head):
             for i, h in enumerate(e.args):
                 if h in f.base.args:
                     return i, j
@@ -253,6 +253,13 @@ def _divide_by_own_hypot(e: sp.Mul) -> sp.Expr:
     i, j = _over_own_hypot(e)
     rest = [f for t, f in enumerate(e.args) if t not in (i, j)]
     return sp.Mul(*rest) * divide_or_zero(e.args[i], e.args[j].base)
+
+
+def _divide_by_own_abs(e: sp.Mul) -> sp.Expr:
+    """a/|a| is sign(a): 0 at 0, symgrad's convention for |a| (sqrt(x*x) is |x|)."""
+    i, j = _over_own_hypot(e, sp.Abs)
+    rest = [f for t, f in enumerate(e.args) if t not in (i, j)]
+    return sp.Mul(*rest) * sp.sign(e.args[i])
 
 
 STABILITY_RULES: tuple[Rule, ...] = (
@@ -293,6 +300,8 @@ STABILITY_RULES: tuple[Rule, ...] = (
          lambda e: hypot(*_sum_of_two_squares(e)) ** (2 * e.exp)),
     Rule("hypot: a/hypot(a, b), 0 at the origin", (hypot, sp.Pow, sp.Mul),
          lambda e: _over_own_hypot(e) is not None, _divide_by_own_hypot),
+    Rule("sign: a/|a|, 0 at 0", (sp.Abs, sp.Pow, sp.Mul),
+         lambda e: _over_own_hypot(e, sp.Abs) is not None, _divide_by_own_abs),
 )
 
 

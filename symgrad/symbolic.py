@@ -59,6 +59,8 @@ def rebuild_node(e: sp.Basic, args: Sequence[sp.Basic]) -> sp.Basic:
     """`e` with new arguments; transcendental functions of compound arguments unevaluated."""
     if isinstance(e, _DEFERRED_CLASSES) and not all(a.is_Atom for a in args):
         return e.func(*args, evaluate=False)
+    if isinstance(e, sp.Pow) and args[0].is_zero and args[1].is_negative:
+        return Literal(float("inf"))  # 1/0 as numpy computes it, not SymPy's complex infinity
     return e.func(*args)
 
 

@@ -290,6 +290,11 @@ class hypot(sp.Function):
 class logit(sp.Function):
     """log(p / (1 - p)) (scipy.special.logit)."""
 
+    @classmethod
+    def eval(cls, p):
+        if p.is_Number and 0 < p < 1:  # a constant folds to a literal, not a float64 call
+            return sp.log(p / (1 - p))
+
     def fdiff(self, argindex=1):
         p = self.args[0]
         return 1 / (p * (1 - p))
@@ -301,6 +306,11 @@ class xlogy(sp.Function):
     every y)."""
 
     nargs = 2
+
+    @classmethod
+    def eval(cls, x, y):
+        if x.is_Number and y.is_Number and y is not sp.nan:
+            return sp.S.Zero if x.is_zero else (x * sp.log(y) if y.is_positive else None)
 
     def fdiff(self, argindex=1):
         x, y = self.args
@@ -315,6 +325,11 @@ class xlog1py(sp.Function):
 
     nargs = 2
 
+    @classmethod
+    def eval(cls, x, y):
+        if x.is_Number and y.is_Number and y is not sp.nan:
+            return sp.S.Zero if x.is_zero else (x * sp.log(1 + y) if y > -1 else None)
+
     def fdiff(self, argindex=1):
         x, y = self.args
         if argindex == 1:
@@ -325,12 +340,22 @@ class xlog1py(sp.Function):
 class gammaln(sp.Function):
     """log|Gamma(x)| (scipy.special.gammaln)."""
 
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_positive:
+            return sp.loggamma(x)
+
     def fdiff(self, argindex=1):
         return digamma(self.args[0])
 
 
 class digamma(sp.Function):
     """d/dx log Gamma(x) (scipy.special.digamma)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_positive:
+            return sp.polygamma(0, x)
 
     def fdiff(self, argindex=1):
         return trigamma(self.args[0])

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import primitives as prim
-from .errors import TracedBoolError, TracedConversionError, TracingError, UnsupportedFunctionError
+from .errors import (ArgumentError, TracedBoolError, TracedConversionError, TracingError,
+                     UnsupportedFunctionError)
 from .graph import Builder, Graph, Node, Site
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -217,6 +218,9 @@ def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
             args.append(spec.static_value)
             continue
         refuse_complex(spec.name, spec.dtype)
+        if np.dtype(spec.dtype).kind not in "biuf":
+            raise ArgumentError(f"argument {spec.name!r}: arrays of dtype {spec.dtype} are not "
+                                "supported (symgrad traces bool, integer and float arrays)")
         node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype, spec.weak)
         inputs.append(node)
         args.append(Tracer(node, builder, ARGUMENT))

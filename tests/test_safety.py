@@ -484,3 +484,10 @@ def test_function_named_like_generated_names(name, tmp_path, monkeypatch):
     np.testing.assert_allclose(sg.jit(f)(x, w), np.sum(t * t), rtol=1e-12)
     value, (gx, gw) = sg.value_and_grad(f, wrt=(0, 1))(x, w)
     np.testing.assert_allclose(gw, 2 * t * (1 - np.tanh(x * w) ** 2) * x, rtol=1e-12)
+
+
+def test_size_zero_constants_pass_the_grammar():
+    w = np.zeros((0, 3))
+    f = sg.value_and_grad(lambda x: np.sum(x * w) + np.sum(x))
+    value, g = f(np.ones((0, 3)))
+    assert value == 0.0 and g.shape == (0, 3)

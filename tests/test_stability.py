@@ -91,6 +91,9 @@ CASES: dict[str, Stable] = {
                     (np.array([1e200, 1e-200, 3.0, -1e-300, 0.0]),
                      np.array([1e200, -1e-200, 4.0, 1e-300, 1e-300])),
                     ("hypot: sqrt(a**2 + b**2)", "hypot: a/hypot(a, b), 0 at the origin")),
+    "sqrt-of-square": Stable(lambda x: np.sqrt(x * x), torch.abs,
+                             (np.array([0.0, -0.0, -1e-300, 3.0, -2.0, 1e200]),),
+                             ("sign: a/|a|, 0 at 0",)),
 }
 
 
