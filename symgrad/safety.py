@@ -8,7 +8,8 @@ module    := docstring import* constant* helper* function          (in any order
 import    := `import numpy as np` | `import os` | `import threading` | `import contextvars`
              | `import warnings`                                    (for the helpers only)
 constant  := NAME = np.array(literal, dtype=np.D) | np.arange(int, dtype=np.D)
-             | np.eye(int, dtype=np.D) | np.zeros((int, ...), dtype=np.D)                              (no other module-level call)
+             | np.eye(int, dtype=np.D) | np.zeros((int, ...), dtype=np.D)
+                                                                    (no other module-level call)
 helper    := a `_name` function or constant equal, node for node, to one the templates hold
 function  := def NAME(NAME, ...): statement* return expr          (the generated function)
 statement := target = expr | NAME op= expr | np.F(..., out=NAME) | _in_blocks(BLOCK, int, int,
