@@ -20,6 +20,7 @@ class Group(enum.Enum):
     MOVEMENT = "movement"
     LINALG = "linalg"
     INDEXING = "indexing"
+    LOOP = "loop"  # a body graph in its params, results through loop_out (loops.py)
 
 
 class Result(enum.Enum):
@@ -178,4 +179,13 @@ _register(
     OpRecord("gather", Group.INDEXING, None),  # inputs: array, index arrays; params: index
     OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
+)
+
+# Loops and branches (loops.py): the body is a graph in the params; each result is read by a
+# `loop_out` node (param index). The VJP rules are in loop_rules.py, the code in loop_code.py.
+_register(
+    OpRecord("scan", Group.LOOP, None),  # params: body, length, reverse
+    OpRecord("while", Group.LOOP, None),  # params: cond, body
+    OpRecord("cond", Group.LOOP, None),  # params: branches (index is the first input)
+    OpRecord("loop_out", Group.INDEXING, 1),  # params: index
 )

@@ -9,7 +9,9 @@ and printers produce:
   functions are symgrad's code, whatever they do);
 * in functions: assignments (to names, tuples of names, or items of a local array), augmented
   assignments, calls for their effect (`np.add(a, b, out=t0)`), `with np.errstate(...):`,
-  nested functions (blocks of rows handed to a helper), `return`;
+  nested functions (blocks of rows handed to a helper), `return`; the loop drivers of
+  loop_code.py (`for NAME in range(INT, ...):`, `while EXPR:`, `if NAME == INT: return ...`,
+  each over plain statements, without `else`);
 * expressions: names that are bound (parameters, locals and enclosing locals, the module's
   constants and functions, `np`, a few pure builtins), numbers and strings, arithmetic,
   comparisons, conditional expressions, tuples, lists, slices and subscripts; attributes of `np`
@@ -18,8 +20,8 @@ and printers produce:
   except those that write files (`ARRAY_REFUSED`); calls of those, of the module's functions,
   of nested functions and of `PURE_BUILTINS`.
 
-Anything else (imports of other modules, `exec`, dunder attributes, lambdas, loops, `global`,
-f-strings, names a template imports, ...) raises `GeneratedCodeError` naming the line. A new
+Anything else (imports of other modules, `exec`, dunder attributes, lambdas, `global`,
+f-strings, names a template imports, other loops, ...) raises `GeneratedCodeError` naming the line. A new
 construct in the printers' output is added to these tables, with a test; a new helper in a
 template needs nothing. The check imports neither SymPy nor jinja2 and walks the tree once; the
 caller compiles the checked tree, so the source is parsed only once.
@@ -160,6 +162,8 @@ class _Checker:
                 self.check_store_name(statement, statement.name)
                 scope.add(statement.name)
                 self.nested_functions.add(statement.name)
+            elif isinstance(statement, ast.For):
+                scope.update(self.stored_names(statement.target))
         self.enter(scope)
         self.body(node.body)
         self.leave()
@@ -187,8 +191,42 @@ class _Checker:
                 self.function(statement)  # a block of rows, called through a helper
             elif kind is ast.Pass:
                 continue
+            elif kind in (ast.For, ast.While, ast.If):
+                self.loop(statement)  # a loop driver (loop_code.py)
             else:
                 self.refuse(statement, f"a {kind.__name__} statement")
+
+    def loop(self, node: ast.For | ast.While | ast.If) -> None:
+        """The loop drivers of loop_code.py: `for NAME in range(INTS):` over assignments,
+        `while CALL[0]:` over assignments, `if NAME == INT: return CALL` (no else)."""
+        if node.orelse:
+            self.refuse(node, "an `else` block on a loop or branch")
+        if isinstance(node, ast.For):
+            call = node.iter
+            if not isinstance(node.target, ast.Name) or not (
+                    isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                    and call.func.id == "range" and not call.keywords
+                    and all(_is_int(a) for a in call.args)):
+                self.refuse(node, "a `for` loop other than `for name in range(constants)`")
+        elif isinstance(node, ast.If):
+            test = node.test
+            if not (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                    and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+                    and _is_int(test.comparators[0])) or not all(
+                        isinstance(s, ast.Return) for s in node.body):
+                self.refuse(node, "an `if` other than `if name == constant: return ...`")
+            self.expression(test)
+        else:
+            test = node.test
+            if not (isinstance(test, ast.Subscript) and isinstance(test.value, ast.Call)
+                    and isinstance(test.value.func, ast.Name)
+                    and test.value.func.id in self.helpers and _is_int(test.slice)):
+                self.refuse(node, "a `while` other than `while function(...)[0]:`")
+            self.expression(test)
+        if any(isinstance(s, (ast.For, ast.While, ast.If, ast.FunctionDef, ast.With))
+               for s in node.body):
+            self.refuse(node, "a nested block inside a loop driver")
+        self.body(node.body)
 
     def with_block(self, node: ast.With) -> None:
         for item in node.items:
@@ -317,7 +355,7 @@ def _own_statements(function: ast.FunctionDef) -> list[ast.stmt]:
     while pending:
         statement = pending.pop()
         found.append(statement)
-        if isinstance(statement, ast.With):
+        if isinstance(statement, (ast.With, ast.For, ast.While, ast.If)):
             pending.extend(statement.body)
     return found
 
@@ -341,6 +379,13 @@ def _verbatim_from_templates(statement: ast.stmt, lines: list[str]) -> bool:
         return False
     needle = "\n" + text + "\n"
     return any(needle in template for template in _template_texts())
+
+
+def _is_int(node: ast.expr) -> bool:
+    """An int literal, or a negated one (`range(9, -1, -1)`)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _is_string(node: ast.expr) -> bool:

@@ -68,8 +68,12 @@ REFUSED = {
     "private attribute": "def f(x):\n    return x.__class__",
     "dunder via np": "def f(x):\n    return np.__builtins__",
     "lambda": "def f(x):\n    return np.vectorize(lambda v: v)(x)",
-    "for loop": "def f(x):\n    for i in range(3):\n        x = x + 1\n    return x",
+    "for loop": "def f(x):\n    for i in x:\n        x = x + 1\n    return x",
+    "for range of a value": "def f(x):\n    for i in range(x):\n        x = x + 1\n    return x",
+    "for else": "def f(x):\n    for i in range(3):\n        x = x + 1\n    else:\n        x = 0\n    return x",
+    "for nested": "def f(x):\n    for i in range(3):\n        for j in range(3):\n            x = x + 1\n    return x",
     "while": "def f(x):\n    while x:\n        pass\n    return x",
+    "if other than a branch": "def f(x):\n    if x:\n        return x\n    return x",
     "if": "def f(x):\n    if x:\n        return x\n    return x",
     "f-string": "def f(x):\n    return f'{x}'",
     "global": "def f(x):\n    global y\n    return x",
@@ -129,7 +133,7 @@ def test_template_helpers_are_trusted_verbatim_only(monkeypatch):
     module = '"""doc"""\nimport numpy as np\nimport threading\n\n\n' + helper + \
         "\n\ndef f(x):\n    return _in_steps(np.sum, 3)\n"
     check_source(module)
-    with pytest.raises(sg.GeneratedCodeError, match="a For statement"):
+    with pytest.raises(sg.GeneratedCodeError, match="a For statement|a `for` loop other than"):
         check_source(module.replace("range(n)", "range(n + 1)"))
     with pytest.raises(sg.GeneratedCodeError, match="unbound or forbidden name 'threading'"):
         check_source(module.replace("return _in_steps(np.sum, 3)", "return threading"))

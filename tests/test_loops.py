@@ -1,0 +1,174 @@
+"""Loops that stay loops: scan and fori_loop against an unrolled torch.func reference and
+central differences; the generated code is one `for` loop whatever the trip count."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import symgrad as sg
+
+RNG = np.random.default_rng(7)
+W = RNG.normal(size=(4, 4)) * 0.4
+U = RNG.normal(size=(3, 4)) * 0.5
+
+
+def T(a):
+    return torch.tensor(np.asarray(a))
+
+
+def rnn(params, xs, reverse=False, checkpoint_every=None):
+    def cell(h, x):
+        h = np.tanh(h @ params["W"] + x @ params["U"])
+        return h, np.sum(h ** 2)
+
+    h, ys = sg.scan(cell, np.zeros(4), xs, reverse=reverse, checkpoint_every=checkpoint_every)
+    return np.sum(ys) + np.sum(np.sin(h))
+
+
+def rnn_torch(W, U, xs, reverse=False):
+    h = torch.zeros(4, dtype=torch.float64)
+    total = 0
+    steps = range(xs.shape[0])
+    for t in (reversed(steps) if reverse else steps):
+        h = torch.tanh(h @ W + xs[t] @ U)
+        total = total + torch.sum(h ** 2)
+    return total + torch.sum(torch.sin(h))
+
+
+def central(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        g[idx] = (f(up) - f(down)) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("checkpoint_every", [None, 3])
+def test_scan_value_and_grad_matches_torch(reverse, checkpoint_every):
+    xs = RNG.normal(size=(9, 3))
+
+    def loss(params, xs):
+        return rnn(params, xs, reverse, checkpoint_every)
+
+    value, g = sg.value_and_grad(loss)({"W": W, "U": U}, xs)
+    tW, tU = T(W).requires_grad_(), T(U).requires_grad_()
+    expected = rnn_torch(tW, tU, T(xs), reverse)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(g["W"], tW.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g["U"], tU.grad.numpy(), rtol=1e-10, atol=1e-12)
+    gx = sg.grad(loss, wrt="xs")({"W": W, "U": U}, xs)
+    np.testing.assert_allclose(gx, torch.func.grad(rnn_torch, argnums=2)(
+        T(W), T(U), T(xs), reverse).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_200_step_recurrence_through_value_and_grad_matches_central_differences():
+    a = RNG.normal(size=5) * 0.3
+    forcing = RNG.normal(size=(200, 5)) * 0.1
+
+    def integrate(a, forcing):
+        def step(x, f):
+            x = x + 0.05 * (np.sin(a * x) - 0.3 * x + f)
+            return x, np.mean(x ** 2)
+
+        x, energy = sg.scan(step, np.ones(5), forcing)
+        return np.sum(energy) + np.sum(x * a)
+
+    def unrolled(a):
+        x = np.ones(5)
+        total = 0.0
+        for f in forcing:
+            x = x + 0.05 * (np.sin(a * x) - 0.3 * x + f)
+            total += np.mean(x ** 2)
+        return total + np.sum(x * a)
+
+    value, grad = sg.value_and_grad(integrate, wrt="a")(a, forcing)
+    np.testing.assert_allclose(value, unrolled(a), rtol=1e-12)
+    np.testing.assert_allclose(grad, central(unrolled, a), rtol=1e-7, atol=1e-9)
+    ta = T(a).requires_grad_()
+    x, total = torch.ones(5, dtype=torch.float64), 0
+    for f in T(forcing):
+        x = x + 0.05 * (torch.sin(ta * x) - 0.3 * x + f)
+        total = total + torch.mean(x ** 2)
+    (total + torch.sum(x * ta)).backward()
+    np.testing.assert_allclose(grad, ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_fori_loop_indexes_with_the_counter_and_checkpoints():
+    A = RNG.normal(size=(3, 3)) * 0.5
+    x0 = RNG.normal(size=3)
+    w = RNG.normal(size=6)
+
+    def f(w, x0, A, every=None):
+        def body(i, state):
+            x, acc = state
+            x = np.tanh(A @ x * w[i] + 0.1)
+            return x, acc + np.sum(x * x)
+
+        x, acc = sg.fori_loop(0, 6, body, (x0, 0.0), checkpoint_every=every)
+        return acc + np.sum(x)
+
+    def unrolled(w):
+        x, acc = x0, 0.0
+        for i in range(6):
+            x = np.tanh(A @ x * w[i] + 0.1)
+            acc += np.sum(x * x)
+        return acc + np.sum(x)
+
+    expected = central(unrolled, w)
+    for every in (None, 2, 3):
+        got = sg.grad(lambda w, x0, A: f(w, x0, A, every), wrt="w")(w, x0, A)
+        np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(sg.jit(f)(w, x0, A), unrolled(w), rtol=1e-13)
+    # Eager (outside any trace) it just runs.
+    np.testing.assert_allclose(f(w, x0, A), unrolled(w), rtol=1e-13)
+
+
+def test_jvp_and_hessian_of_a_function_with_a_scan():
+    xs = RNG.normal(size=(5, 3))
+    tW, tU = RNG.normal(size=W.shape), RNG.normal(size=U.shape)
+    _, tangent = sg.jvp(rnn, ({"W": W, "U": U}, xs), ({"W": tW, "U": tU}, np.zeros_like(xs)))
+    _, expected = torch.func.jvp(lambda a, b: rnn_torch(a, b, T(xs)), (T(W), T(U)),
+                                 (T(tW), T(tU)))
+    np.testing.assert_allclose(tangent, expected.item(), rtol=1e-10)
+    H = sg.hessian(lambda W, xs: rnn({"W": W, "U": U}, xs))(W, xs)
+    tH = torch.func.hessian(lambda a: rnn_torch(a, T(U), T(xs)))(T(W))
+    np.testing.assert_allclose(H, tH.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def _source(steps: int, every=None) -> str:
+    xs = np.zeros((steps, 3))
+    f = sg.value_and_grad(lambda params, xs: rnn(params, xs, checkpoint_every=every))
+    return f.lower({"W": W, "U": U}, xs).source
+
+
+def test_generated_code_is_one_loop_whatever_the_trip_count():
+    short, long = _source(10), _source(1000)
+    assert "    for step in range(1000):\n" in long
+    assert "    for step in range(999, -1, -1):\n" in long
+    assert "def cell(step, h, x, params_U, params_W):" in long
+    assert '"""One step of cell (test_loops.py:' in long
+    assert abs(len(long.splitlines()) - len(short.splitlines())) <= 2
+    checkpointed = _source(1000, every=10)
+    assert "for step in range(10):" in checkpointed and "for segment in range(100):" in \
+        checkpointed
+
+
+def test_carry_must_keep_its_shape_and_dtype():
+    def bad(x):
+        return sg.scan(lambda c, x: (np.stack([c, c]), None), np.zeros(2), x)[0].sum()
+
+    with pytest.raises(sg.TracingError, match="carry leaf 0 starts as float64\\[2\\]"):
+        sg.jit(bad)(np.zeros((3, 2)))
+
+
+def test_scan_over_mismatched_lengths_is_an_argument_error():
+    def bad(x, y):
+        return sg.scan(lambda c, xy: (c, None), 0.0, (x, y))[0]
+
+    with pytest.raises(sg.ArgumentError, match="same first axis"):
+        sg.jit(bad)(np.zeros(3), np.zeros(4))
