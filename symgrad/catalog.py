@@ -83,7 +83,7 @@ def _op_rows() -> list[tuple[str, str, str]]:
         elif name in VJP_RULES:
             gradient = "VJP rule"
         elif record.group is Group.LOOP or name == "loop_out":
-            gradient = ("none (reverse mode refused; forward mode)" if name == "while"
+            gradient = ("forward mode only (reverse mode refused)" if name.startswith("while")
                         else "loop rule (loop_rules.py)")
         else:
             gradient = "none (not differentiable)"

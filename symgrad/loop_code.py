@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from .errors import GradientError
 from .graph import Graph, Node
 from .loops import LoopBody
 from .printer import empty_code
@@ -84,7 +85,7 @@ def _targets(names: Sequence[str]) -> str:
 
 
 def body_function(body: LoopBody, used: Sequence[int], wish: str, module: ModuleNames,
-                  structure: Any = None) -> tuple[BodyFunction, Any]:
+                  structure: Any = None, role: str = "One step of") -> tuple[BodyFunction, Any]:
     """The body's graph, outputs `used` only, lowered into a function; and its program."""
     from .calls import expand_calls
     from .graph_rewrites import rewrite_graph
@@ -105,7 +106,7 @@ def body_function(body: LoopBody, used: Sequence[int], wish: str, module: Module
     module.made[key] = name
     structure = tuple(range(len(outputs))) if structure is None else structure
     program = lower(outputs, structure, params, hints, name, module=module)
-    doc = f"One step of {body.name} ({body.where})."
+    doc = f"{role} {body.name} ({body.where})."
     return BodyFunction(name, program.params, doc, program.statements, program.returns), program
 
 
@@ -175,7 +176,7 @@ def while_code(node: Node, module: ModuleNames) -> LoopCode:
     body: LoopBody = node.param("body")
     nc = body.counts[1]
     code = LoopCode("", [], [], set())
-    test, program = body_function(cond, [0], f"{cond.name}", module)
+    test, program = body_function(cond, [0], cond.name, module, role="The test of")
     _collect(code, program, test)
     step, program = body_function(body, list(range(nc)), body.name, module)
     _collect(code, program, step)
@@ -200,7 +201,7 @@ def cond_code(node: Node, module: ModuleNames) -> LoopCode:
     functions = []
     for body in branches:
         function, program = body_function(body, list(range(len(body.graph.outputs))),
-                                          body.name, module)
+                                          body.name, module, role="The branch")
         _collect(code, program, function)
         functions.append(function)
     namer = Namer(set(), module)
@@ -209,7 +210,8 @@ def cond_code(node: Node, module: ModuleNames) -> LoopCode:
               for n in sorted(branches[0].graph.inputs, key=lambda i: i.param("position"))]
     lines = [(f"{index} == {k}", call_code(f.name, params))
              for k, f in enumerate(functions[:-1])]
-    code.call = namer.claim(f"{branches[-1].name}_branches", module_level=True)
+    suffix = "_vjp" if branches[0].name.endswith("_vjp") else ""
+    code.call = namer.claim(f"select_branch{suffix}", module_level=True)
     names = ", ".join(f"{b.name} ({b.where})" for b in branches)
     doc = f"The branch that index selects, and only it: {names}."
     code.functions.append(LoopFunction(code.call, [index] + params, doc, [], "", lines,
@@ -221,6 +223,12 @@ def loop_code(node: Node, used: set[int], module: ModuleNames) -> LoopCode:
     key = (node.op, node.params, tuple(sorted(used)))
     if key in module.made:
         return LoopCode(module.made[key], [], [], set())
+    if node.op == "while_vjp":
+        raise GradientError(
+            f"reverse-mode differentiation through a while_loop (at {node.site}) is not "
+            "possible: its number of steps is known only when it runs, so there is no fixed "
+            "loop to run backwards. Use sg.fori_loop or sg.scan with a fixed number of "
+            "steps, or forward mode (sg.jvp, sg.jacfwd).")
     if node.op == "scan":
         code = scan_code(node, used, module)
     elif node.op == "while":

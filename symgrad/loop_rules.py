@@ -22,7 +22,7 @@ from .errors import GradientError
 from .graph import Builder, Graph, Node
 from .loops import LoopBody, loop_outputs
 
-MULTI_OUTPUT = ("scan", "cond", "while")
+MULTI_OUTPUT = ("scan", "cond", "while", "while_vjp")
 
 
 def _zeros(builder: Builder, shape: tuple[int, ...], dtype: str) -> Node:
@@ -65,11 +65,79 @@ def loop_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],
         return _scan_vjp(builder, node, cotangents, active)
     if node.op == "cond":
         return _cond_vjp(builder, node, cotangents, active)
-    raise GradientError(
-        f"reverse-mode differentiation through a while_loop (at {node.site}) is not "
-        "possible: its number of steps is known only when it runs, so there is no fixed "
-        "loop to run backwards. Use sg.fori_loop or sg.scan with a fixed number of steps, "
-        "or forward mode (sg.jvp, sg.jacfwd).")
+    if node.op == "while":
+        return _while_vjp(builder, node, cotangents, active)
+    return _while_jvp(builder, node, cotangents)
+
+
+def _while_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],
+               active: Sequence[int]) -> dict[int, Node]:
+    """A `while_vjp` node: linear in the cotangents, it stands for the pullback. Forward mode
+    transposes it into a JVP while loop (`_while_jvp`); reverse mode cannot run it, and its
+    lowering says so, naming the line (loop_code.py)."""
+    seeded = sorted(k for k in cotangents if node.inputs[k].is_float)
+    wrt = [k for k in active if node.inputs[k].is_float]
+    if not seeded or not wrt:
+        return {}
+    stand_in = builder.node("while_vjp", list(node.inputs) + [cotangents[k] for k in seeded],
+                            {"cond": node.param("cond"), "body": node.param("body"),
+                             "seeded": tuple(seeded), "wrt": tuple(wrt)}, (), "tuple",
+                            node.site)
+    results = loop_outputs(builder, stand_in, [(node.inputs[k].shape, node.inputs[k].dtype)
+                                               for k in wrt])
+    return {k: r.node for k, r in zip(wrt, results)}
+
+
+def _while_jvp(builder: Builder, node: Node, cotangents: dict[int, Node]) -> dict[int, Node]:
+    """The transpose of a `while_vjp`: the while loop carrying tangents beside the carries
+    (Jacobian @ tangent of its final carries), each step's tangent by forward mode."""
+    from .compiler import _forward_mode
+    from .calls import expand_calls, substitute
+
+    cond: LoopBody = node.param("cond")
+    body: LoopBody = node.param("body")
+    seeded, wrt = node.param("seeded"), node.param("wrt")
+    _, nc, _, nk = body.counts
+    primal = node.inputs[:nc + nk]
+    tangent_of = {k: cotangents[j] for j, k in enumerate(wrt) if j in cotangents}
+    fc = [j for j in range(nc) if primal[j].is_float]
+    fk = [m for m in range(nk) if primal[nc + m].is_float]
+    # Inputs by position: carries, their tangents, consts, their tangents.
+    p_const = nc + len(fc)
+    p_tk = p_const + nk
+    position = {**{j: j for j in range(nc)}, **{nc + m: p_const + m for m in range(nk)}}
+
+    def rebuilt(graph: Graph, b: Builder) -> tuple[dict[int, Node], list[Node], list[Node]]:
+        graph = expand_calls(graph)
+        ph = {n.param("position"): prim.input_node(b, n.param("name"), position[
+            n.param("position")], n.shape, n.dtype) for n in graph.inputs}
+        t_c = [prim.input_node(b, f"{ph[j].param('name')}_dot", nc + q, ph[j].shape,
+                               ph[j].dtype) for q, j in enumerate(fc)]
+        t_k = [prim.input_node(b, f"{ph[nc + m].param('name')}_dot", p_tk + q,
+                               ph[nc + m].shape, ph[nc + m].dtype) for q, m in enumerate(fk)]
+        outs = substitute(b, list(graph.outputs), {n: ph[n.param("position")]
+                                                   for n in graph.inputs})
+        return ph, t_c + t_k, outs
+
+    b = Builder()
+    ph, tangents, outs = rebuilt(body.graph, b)
+    wrt_nodes = [ph[j] for j in fc] + [ph[nc + m] for m in fk]
+    new_t = _forward_mode(b, [outs[j] for j in fc], wrt_nodes, tangents)
+    inputs = list(ph.values()) + tangents
+    step = LoopBody.make(_graph(b, inputs, outs + new_t, {}), (0, nc + len(fc), 0,
+                                                                nk + len(fk)),
+                         f"{body.name}_jvp", body.where)
+    b = Builder()
+    ph, tangents, outs = rebuilt(cond.graph, b)
+    test = LoopBody.make(_graph(b, list(ph.values()) + tangents, outs, {}),
+                         (0, nc + len(fc), 0, nk + len(fk)), cond.name, cond.where)
+    zero = [_zeros(builder, primal[j].shape, primal[j].dtype) for j in range(nc + nk)]
+    init = list(primal[:nc]) + [tangent_of.get(j, zero[j]) for j in fc] \
+        + list(primal[nc:]) + [tangent_of.get(nc + m, zero[nc + m]) for m in fk]
+    loop = builder.node("while", init, {"cond": test, "body": step}, (), "tuple", node.site)
+    results = loop_outputs(builder, loop, [(n.shape, n.dtype) for n in init[:nc + len(fc)]])
+    first_ct = nc + nk
+    return {first_ct + q: results[nc + fc.index(k)].node for q, k in enumerate(seeded)}
 
 
 def _scan_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],

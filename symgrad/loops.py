@@ -98,8 +98,10 @@ def _shape(value: Any) -> tuple[int, ...]:
     return value.shape if isinstance(value, Tracer) else tuple(np.shape(value))
 
 
-def function_name(fn: Callable) -> str:
-    return getattr(fn, "__name__", "body")
+def function_name(fn: Callable, default: str = "body") -> str:
+    """The user's name for a body (a lambda gets `default`): generated names start from it."""
+    name = getattr(fn, "__name__", default)
+    return default if name == "<lambda>" else name
 
 
 def definition_site(fn: Callable) -> str:
@@ -174,8 +176,10 @@ def with_consts(graph: Graph, own: Sequence[Node], every: Sequence[Node], first:
 
     builder = Builder()
     kept = list(graph.inputs[:first])
-    placeholders = [prim.input_node(builder, f"closure_{k}", first + k, n.shape, n.dtype)
-                    for k, n in enumerate(every)]
+    own_names = {id(node): str(old.param("name")) for old, node in zip(graph.inputs[first:], own)}
+    taken = {str(n.param("name")) for n in kept}
+    placeholders = [prim.input_node(builder, own_names.get(id(n)) or _closure_name(n, k, taken),
+                                    first + k, n.shape, n.dtype) for k, n in enumerate(every)]
     index = {id(n): k for k, n in enumerate(every)}
     mapping = {old: placeholders[index[id(node)]]
                for old, node in zip(graph.inputs[first:], own)}
@@ -247,6 +251,8 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
     index arrays with `i`. Static (Python int) bounds give a `for` loop that reverse mode
     differentiates; traced bounds give a `while_loop` (forward and forward mode only)."""
     if isinstance(lower, Tracer) or isinstance(upper, Tracer):
+        from .control import while_loop
+
         def cond_fun(state: Any) -> Any:
             return state[0] < upper
 

@@ -187,5 +187,7 @@ _register(
     OpRecord("scan", Group.LOOP, None),  # params: body, length, reverse
     OpRecord("while", Group.LOOP, None),  # params: cond, body
     OpRecord("cond", Group.LOOP, None),  # params: branches (index is the first input)
+    # reverse mode's stand-in for a while loop's pullback: only forward mode (its transpose)
+    OpRecord("while_vjp", Group.LOOP, None),  # params: cond, body, seeded, wrt
     OpRecord("loop_out", Group.INDEXING, 1),  # params: index
 )
