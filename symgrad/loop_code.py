@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from .errors import GradientError
 from .graph import Graph, Node
-from .loops import LoopBody
+from .loops import LoopBody, expand_body
 from .printer import empty_code
 
 
@@ -87,7 +87,6 @@ def _targets(names: Sequence[str]) -> str:
 def body_function(body: LoopBody, used: Sequence[int], wish: str, module: ModuleNames,
                   structure: Any = None, role: str = "One step of") -> tuple[BodyFunction, Any]:
     """The body's graph, outputs `used` only, lowered into a function; and its program."""
-    from .calls import expand_calls
     from .graph_rewrites import rewrite_graph
     from .lower import Namer, lower
     from .optimize import optimize, optimize_graph
@@ -95,7 +94,7 @@ def body_function(body: LoopBody, used: Sequence[int], wish: str, module: Module
     key = ("body", body.digest, tuple(used))
     if key in module.made:  # the same step, lowered once (a recomputing pullback reads it)
         return BodyFunction(module.made[key], [], "", [], ""), None
-    graph, _ = rewrite_graph(expand_calls(body.graph))
+    graph, _ = rewrite_graph(expand_body(body.graph))
     graph = optimize_graph(graph)
     outputs, hints = optimize([graph.outputs[i] for i in used], dict(graph.name_hints))
     for k, out in enumerate(outputs):

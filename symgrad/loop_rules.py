@@ -20,7 +20,7 @@ from typing import Sequence
 from . import primitives as prim
 from .errors import GradientError
 from .graph import Builder, Graph, Node
-from .loops import LoopBody, loop_outputs
+from .loops import LoopBody, expand_body, loop_outputs
 
 MULTI_OUTPUT = ("scan", "cond", "while", "while_vjp")
 
@@ -35,9 +35,9 @@ def _pullback(graph: Graph, new_position: dict[int, int], seeded: Sequence[tuple
     """The body's forward on placeholders at `new_position` (old position -> new) and the
     adjoints of the inputs at `wrt` (old positions) for seeds (output index, seed node)."""
     from .autodiff import backward
-    from .calls import expand_calls, substitute
+    from .calls import substitute
 
-    graph = expand_calls(graph)
+    graph = expand_body(graph)
     placeholders = {n.param("position"): prim.input_node(
         builder, n.param("name"), new_position[n.param("position")], n.shape, n.dtype)
         for n in graph.inputs}
@@ -92,7 +92,7 @@ def _while_jvp(builder: Builder, node: Node, cotangents: dict[int, Node]) -> dic
     """The transpose of a `while_vjp`: the while loop carrying tangents beside the carries
     (Jacobian @ tangent of its final carries), each step's tangent by forward mode."""
     from .compiler import _forward_mode
-    from .calls import expand_calls, substitute
+    from .calls import substitute
 
     cond: LoopBody = node.param("cond")
     body: LoopBody = node.param("body")
@@ -108,7 +108,7 @@ def _while_jvp(builder: Builder, node: Node, cotangents: dict[int, Node]) -> dic
     position = {**{j: j for j in range(nc)}, **{nc + m: p_const + m for m in range(nk)}}
 
     def rebuilt(graph: Graph, b: Builder) -> tuple[dict[int, Node], list[Node], list[Node]]:
-        graph = expand_calls(graph)
+        graph = expand_body(graph)
         ph = {n.param("position"): prim.input_node(b, n.param("name"), position[
             n.param("position")], n.shape, n.dtype) for n in graph.inputs}
         t_c = [prim.input_node(b, f"{ph[j].param('name')}_dot", nc + q, ph[j].shape,

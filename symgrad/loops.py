@@ -160,6 +160,15 @@ def trace_body(fn: Callable[..., Any], specs: Sequence[ArgSpec],
     return TracedBody(graph, holder["tree"], consts)
 
 
+def expand_body(graph: Graph) -> Graph:
+    """calls.expand_calls for a body, whose inputs need not all be read (the counter)."""
+    from .calls import expand_calls
+
+    count = len(graph.outputs)
+    whole = expand_calls(Graph(graph.inputs, graph.outputs + graph.inputs, graph.name_hints))
+    return Graph(whole.inputs, whole.outputs[:count], whole.name_hints)
+
+
 def _closure_name(node: Node, k: int, taken: set[str]) -> str:
     """A closed-over parameter of the enclosing function keeps its name (`w`)."""
     name = str(node.param("name")) if node.op == "input" else ""

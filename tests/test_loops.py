@@ -172,3 +172,83 @@ def test_scan_over_mismatched_lengths_is_an_argument_error():
 
     with pytest.raises(sg.ArgumentError, match="same first axis"):
         sg.jit(bad)(np.zeros(3), np.zeros(4))
+
+
+def test_transforms_compose_with_scan():
+    """jacrev/jacfwd of a scan, sg.grad inside a scan body, a scan inside sg.grad inside a
+    traced function, a scan in a scan, and an int carry beside a float one."""
+    xs = RNG.normal(size=(6, 3))
+
+    def states(W, xs):
+        def cell(h, x):
+            h = np.tanh(h @ W + x @ U)
+            return h, h
+        return sg.scan(cell, np.zeros(4), xs)[1]
+
+    def states_torch(W, xs):
+        h, out = torch.zeros(4, dtype=torch.float64), []
+        for x in xs:
+            h = torch.tanh(h @ W + x @ T(U))
+            out.append(h)
+        return torch.stack(out)
+
+    expected = torch.func.jacrev(states_torch)(T(W), T(xs)).numpy()
+    np.testing.assert_allclose(sg.jacrev(states)(W, xs), expected, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(sg.jacfwd(states)(W, xs), expected, rtol=1e-10, atol=1e-13)
+
+    def energy(h):
+        return np.sum(np.sin(h) ** 2)
+
+    def descent(h0, xs):  # a gradient step inside each step of the loop
+        def step(h, x):
+            h = h - 0.1 * sg.grad(energy)(h) + x
+            return h, np.sum(h)
+        return np.sum(sg.scan(step, h0, xs)[1])
+
+    def descent_torch(h0, xs):
+        h, total = h0, 0
+        for x in xs:
+            g = torch.sin(2 * h)  # d/dh sin(h)^2
+            h = h - 0.1 * g + x
+            total = total + torch.sum(h)
+        return total
+
+    h0 = RNG.normal(size=3)
+    np.testing.assert_allclose(sg.grad(descent)(h0, xs), torch.func.grad(descent_torch)(
+        T(h0), T(xs)).numpy(), rtol=1e-11)
+
+    def outer(W, xs):  # sg.grad of a function with a scan, inside a traced function
+        return np.sum(sg.grad(lambda W: np.sum(states(W, xs) ** 2))(W) ** 2)
+
+    def outer_torch(W, xs):
+        return torch.sum(torch.func.grad(lambda W: torch.sum(states_torch(W, xs) ** 2))(W) ** 2)
+
+    np.testing.assert_allclose(sg.grad(outer)(W, xs), torch.func.grad(outer_torch)(
+        T(W), T(xs)).numpy(), rtol=1e-9, atol=1e-12)
+
+    def nested(a, grid):  # a scan in a scan, and an int counter carried beside a float
+        def row(c, r):
+            def col(s, v):
+                k, acc = s
+                return (k + 1, np.sin(acc * a + v * k)), None
+            (k, acc), _ = sg.scan(col, (c[0], c[1]), r)
+            return (k, acc), acc
+        _, accs = sg.scan(row, (0, 0.5), grid)
+        return np.sum(accs ** 2)
+
+    def nested_numpy(a, grid):
+        k, acc, total = 0, 0.5, 0.0
+        for r in grid:
+            for v in r:
+                k, acc = k + 1, np.sin(acc * a + v * k)
+            total += acc ** 2
+        return total
+
+    grid = RNG.normal(size=(3, 4))
+    a = np.array(0.7)
+    value, g = sg.value_and_grad(nested, wrt="a")(a, grid)
+    np.testing.assert_allclose(value, nested_numpy(a, grid), rtol=1e-13)
+    np.testing.assert_allclose(g, central(lambda a: nested_numpy(a, grid), a), rtol=1e-7)
+    gg = sg.grad(nested, wrt="grid")(a, grid)
+    np.testing.assert_allclose(gg, central(lambda g: nested_numpy(a, g), grid), rtol=1e-6,
+                               atol=1e-9)
