@@ -18,7 +18,7 @@ from . import primitives as prim
 from .errors import ArgumentError, TracingError
 from .loops import (LoopBody, _check_carry, _flatten, _leaf_names, _node, _param_names,
                     _scan, _union, _unflatten, active_builder, definition_site, function_name,
-                    loop_outputs, trace_body, with_consts)
+                    loop_outputs, name_results, trace_body, with_consts)
 from .trace import ArgSpec, Tracer, user_site
 
 
@@ -66,7 +66,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     node = builder.node("while", c_nodes + consts, {"cond": cond_body, "body": body}, (),
                         "tuple", site)
     results = loop_outputs(builder, node, [(c.shape, c.dtype) for c in c_nodes])
-    return _unflatten(c_tree, results)
+    return name_results(_unflatten(c_tree, results))
 
 
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:
@@ -126,7 +126,7 @@ def _switch(index: Any, branches: Sequence[Callable], *operands: Any,
     node = builder.node("cond", [choice] + o_nodes + consts, {"branches": bodies}, (), "tuple",
                         site)
     results = loop_outputs(builder, node, [(o.shape, o.dtype) for o in first])
-    return _unflatten(traced[0].outputs_tree, results)
+    return name_results(_unflatten(traced[0].outputs_tree, results))
 
 
 def _avals(nodes: Sequence[Any]) -> list[tuple]:

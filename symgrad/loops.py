@@ -220,6 +220,39 @@ def _check_carry(what: str, fn: Callable, tree: TreeDef, got_tree: Any,
                 "(cast it, e.g. with .astype, or start it with the dtype the body makes)")
 
 
+def name_results(value: Any) -> Any:
+    """Name a loop's results after the user's targets (`h, ys = sg.scan(...)` names the final
+    carry `h` and the stacked results `ys`), as a plain assignment names its value."""
+    import ast
+
+    builder, site = active_builder(), user_site()
+    if builder is None or site is None:
+        return value
+    try:
+        tree = ast.parse(site.text)
+    except SyntaxError:
+        return value
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign) \
+            or len(tree.body[0].targets) != 1:
+        return value
+    names = builder.__dict__.setdefault("result_names", {})
+
+    def match(target: ast.expr, item: Any) -> None:
+        if isinstance(target, ast.Name) and isinstance(item, Tracer):
+            names[item.node] = target.id
+            loop = item.node.inputs[0] if item.node.op == "loop_out" else None
+            if loop is not None and loop not in names:
+                body = loop.param("body")
+                names[loop] = f"{body.name if body is not None else 'branch'}_results"
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(item, (tuple, list)) \
+                and len(target.elts) == len(item):
+            for t, i in zip(target.elts, item):
+                match(t, i)
+
+    match(tree.body[0].targets[0], value)
+    return value
+
+
 def loop_outputs(builder: Builder, node: Node, avals: Sequence[tuple[tuple, str]]) -> list:
     """The `loop_out` tracers of a loop node, one per (shape, dtype)."""
     return [Tracer(builder.node("loop_out", [node], {"index": k}, shape, dtype, node.site),
@@ -250,8 +283,9 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
 
         g = sg.grad(loss, wrt="w")(0.5, np.linspace(0, 1, 100))
     """
-    return _scan(lambda t, c, x: f(c, x), init, xs, length, reverse, checkpoint_every,
-                 function_name(f), definition_site(f), _param_names(f, 2, ("carry", "x")))
+    return name_results(_scan(lambda t, c, x: f(c, x), init, xs, length, reverse,
+                              checkpoint_every, function_name(f), definition_site(f),
+                              _param_names(f, 2, ("carry", "x"))))
 
 
 def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
@@ -278,7 +312,7 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
     carry, _ = _scan(step_at, init_val, None, max(upper - lower, 0), False, checkpoint_every,
                      function_name(body_fun), definition_site(body_fun),
                      [names[1], "x"], counter=names[0])
-    return carry
+    return name_results(carry)
 
 
 def _scan(step: Callable, init: Any, xs: Any, length: int | None, reverse: bool,
@@ -340,8 +374,8 @@ def _scan(step: Callable, init: Any, xs: Any, length: int | None, reverse: bool,
     outs = graph.outputs
     avals = [(o.shape, o.dtype) for o in outs[:nc]] + [((n,) + o.shape, o.dtype)
                                                        for o in outs[nc:]]
-    results = loop_outputs(builder, node, avals)
-    ny = len(outs) - 2 * nc
+    ny = len(outs) - 2 * nc  # the saved carries are read only by the pullback (loop_rules)
+    results = loop_outputs(builder, node, avals[:nc + ny])
     return _unflatten(c_tree, results[:nc]), _unflatten(y_tree, results[nc:nc + ny])
 
 
