@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from . import primitives as prim
-from .errors import GradientError
 from .graph import Builder, Graph, Node
 from .loops import LoopBody, expand_body, loop_outputs
 
