@@ -403,11 +403,15 @@ def _segmented(step: Callable, init: Any, xs: Any, x_tree: TreeDef, n: int, k: i
 def _eager_scan(step: Callable, init: Any, x_leaves: list, x_tree: TreeDef, n: int,
                 reverse: bool) -> tuple[Any, Any]:
     carry, ys = init, [None] * n
-    y_tree = None
+    y_tree = _NONE
     for t in (range(n - 1, -1, -1) if reverse else range(n)):
         carry, y = step(np.int64(t), carry, _unflatten(x_tree, [x[t] for x in x_leaves]))
         ys[t], y_tree = _flatten(y)
-    if y_tree is None:
-        return carry, None
+    if n == 0:  # one call on zeros gives the results' structure, shapes and dtypes
+        _, y = step(np.int64(0), init, _unflatten(x_tree, [np.zeros(np.shape(x)[1:], x.dtype)
+                                                          for x in x_leaves]))
+        leaves, y_tree = _flatten(y)
+        return carry, _unflatten(y_tree, [np.zeros((0,) + np.shape(v), np.asarray(v).dtype)
+                                          for v in leaves])
     return carry, _unflatten(y_tree, [np.stack([np.asarray(y[j]) for y in ys])
                                       for j in range(len(ys[0]))])
