@@ -159,9 +159,8 @@ def scan_code(node: Node, used: set[int], module: ModuleNames) -> LoopCode:
     returns = _targets([local[1 + k] if k < nc else stacks.get(k, "None")
                         for k in range(len(outs))])
     code.call = namer.claim(f"{body.name}_loop", module_level=True)
-    direction = ", last step first" if node.param("reverse") else ""
-    doc = (f"{body.name} ({body.where}) over {n} steps{direction}: final carries, then "
-           "stacked results.")
+    direction = ", last first" if node.param("reverse") else ""
+    doc = f"{body.name} ({body.where}), {n} steps{direction}: the carries, stacked results."
     code.functions.append(LoopFunction(code.call, params, doc, setup,
                                        f"for {counter} in {steps}:", lines, returns))
     return code
