@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from . import prim_index
 from . import primitives as prim
 from .graph import Builder, Graph, Node
 from .loops import LoopBody, expand_body, loop_outputs
@@ -157,39 +158,53 @@ def _scan_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],
         return {}
     # The pullback body's inputs, by position: counter; adjoints of the float carries and the
     # accumulated adjoints of the closed-over values (its carries); per step: the results'
-    # adjoints, the saved carries and the scanned steps; the closed-over values.
-    b = Builder()
-    p_carry = 1
-    p_acc = p_carry + len(float_carries)
-    p_ct = p_acc + len(float_consts)
-    p_saved = p_ct + len(seeded_ys)
-    p_x = p_saved + nc
-    p_const = p_x + nx
-    new_position = {0: 0, **{1 + j: p_saved + j for j in range(nc)},
-                    **{1 + nc + i: p_x + i for i in range(nx)},
-                    **{1 + nc + nx + m: p_const + m for m in range(nk)}}
-    carry_bars = [prim.input_node(b, f"{_name(graph, 1 + j)}_bar", p_carry + k,
-                                  outs[j].shape, outs[j].dtype)
-                  for k, j in enumerate(float_carries)]
-    accs = [prim.input_node(b, f"{_name(graph, 1 + nc + nx + m)}_bar", p_acc + k,
-                            graph.inputs[1 + nc + nx + m].shape,
-                            graph.inputs[1 + nc + nx + m].dtype)
-            for k, m in enumerate(float_consts)]
-    cts = [prim.input_node(b, f"y{k}_bar" if ny > 1 else "y_bar", p_ct + q, outs[nc + k].shape,
-                           outs[nc + k].dtype) for q, k in enumerate(seeded_ys)]
-    seeds = list(zip(float_carries, carry_bars)) + [(nc + k, c) for k, c in
-                                                   zip(seeded_ys, cts)]
-    wrt = ([1 + j for j in float_carries] + [1 + nc + i for i in float_xs]
-           + [1 + nc + nx + m for m in float_consts])
-    hints: dict[Node, str] = {}
-    placeholders, grads = _pullback(graph, new_position, seeds, wrt, b, hints)
-    g_carry = grads[:len(float_carries)]
-    g_x = grads[len(float_carries):len(float_carries) + len(float_xs)]
-    g_const = grads[len(float_carries) + len(float_xs):]
-    new_accs = [prim.elementwise(b, "add", a, g) for a, g in zip(accs, g_const)]
+    # adjoints, the saved carries and the scanned steps; the closed-over values. A value the
+    # body reads only at the counter (`w[i]`) is not accumulated (a full-size add per step)
+    # but its per-step adjoints are stacked and scattered once after the loop.
+    accumulated, stacked = list(float_consts), []
+    for attempt in range(2):
+        b = Builder()
+        p_carry = 1
+        p_acc = p_carry + len(float_carries)
+        p_ct = p_acc + len(accumulated)
+        p_saved = p_ct + len(seeded_ys)
+        p_x = p_saved + nc
+        p_const = p_x + nx
+        new_position = {0: 0, **{1 + j: p_saved + j for j in range(nc)},
+                        **{1 + nc + i: p_x + i for i in range(nx)},
+                        **{1 + nc + nx + m: p_const + m for m in range(nk)}}
+        carry_bars = [prim.input_node(b, f"{_name(graph, 1 + j)}_bar", p_carry + k,
+                                      outs[j].shape, outs[j].dtype)
+                      for k, j in enumerate(float_carries)]
+        accs = [prim.input_node(b, f"{_name(graph, 1 + nc + nx + m)}_bar", p_acc + k,
+                                graph.inputs[1 + nc + nx + m].shape,
+                                graph.inputs[1 + nc + nx + m].dtype)
+                for k, m in enumerate(accumulated)]
+        cts = [prim.input_node(b, f"y{k}_bar" if ny > 1 else "y_bar", p_ct + q,
+                               outs[nc + k].shape, outs[nc + k].dtype)
+               for q, k in enumerate(seeded_ys)]
+        seeds = list(zip(float_carries, carry_bars)) + [(nc + k, c) for k, c in
+                                                       zip(seeded_ys, cts)]
+        wrt = ([1 + j for j in float_carries] + [1 + nc + i for i in float_xs]
+               + [1 + nc + nx + m for m in accumulated + stacked])
+        hints: dict[Node, str] = {}
+        placeholders, grads = _pullback(graph, new_position, seeds, wrt, b, hints)
+        g_carry = grads[:len(float_carries)]
+        g_x = grads[len(float_carries):len(float_carries) + len(float_xs)]
+        g_acc = grads[len(float_carries) + len(float_xs):][:len(accumulated)]
+        g_stacked = grads[len(float_carries) + len(float_xs) + len(accumulated):]
+        if attempt == 0:
+            found = [m for m, g in zip(accumulated, g_acc) if _at_counter(g, placeholders[0])]
+            if not found:
+                break
+            accumulated = [m for m in accumulated if m not in found]
+            stacked = found
+    new_accs = [prim.elementwise(b, "add", a, g) for a, g in zip(accs, g_acc)]
     carries_in = carry_bars + accs
     all_inputs = list(placeholders.values()) + carries_in + cts
-    outputs = g_carry + new_accs + g_x + carries_in
+    step_values = [g.inputs[0] for g in g_stacked]
+    step_indices = [a for g in g_stacked for a in g.inputs[1:]]
+    outputs = g_carry + new_accs + g_x + step_values + step_indices + carries_in
     hints.update({g: f"{_name(graph, 1 + j)}_bar" for j, g in zip(float_carries, g_carry)
                   if g not in hints})
     vjp_body = LoopBody.make(_graph(b, all_inputs, outputs, hints),
@@ -207,15 +222,36 @@ def _scan_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],
                         {"body": vjp_body, "length": n, "reverse": not node.param("reverse")},
                         (), "tuple", node.site)
     avals = ([(c.shape, c.dtype) for c in init]
-             + [((n,) + g.shape, g.dtype) for g in g_x]
+             + [((n,) + g.shape, g.dtype) for g in g_x + step_values + step_indices]
              + [((n,) + c.shape, c.dtype) for c in carries_in])
     results = [t.node for t in loop_outputs(builder, pull, avals)]
     contributions = {j: results[k] for k, j in enumerate(float_carries) if j in act}
-    for k, m in enumerate(float_consts):
+    for k, m in enumerate(accumulated):
         contributions[nc + nx + m] = results[len(float_carries) + k]
     for k, i in enumerate(float_xs):
         contributions[nc + i] = results[len(init) + k]
+    first_value = len(init) + len(float_xs)
+    first_index = first_value + len(stacked)
+    for k, (m, g) in enumerate(zip(stacked, g_stacked)):
+        count = len(g.inputs) - 1
+        contributions[nc + nx + m] = prim_index.scatter_add(
+            builder, results[first_value + k], g.param("index"),
+            results[first_index:first_index + count], g.shape)
+        first_index += count
     return contributions
+
+
+def _at_counter(g: Node, counter: Node) -> bool:
+    """Whether an adjoint is `values` scattered at a position that the step counter alone
+    decides, on the leading axes (`w[i]`, `w[i, :]`, `w[2 * i + 1]`): stacked over the steps,
+    the same index scatters them all at once."""
+    from .graph import topological_order
+
+    if g.op != "scatter_add" or g.param("index")[0][0] != "a" \
+            or any(a.shape != () for a in g.inputs[1:]):
+        return False
+    return all(n is counter for n in topological_order(list(g.inputs[1:]))
+               if n.op == "input")
 
 
 def _cond_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],

@@ -310,3 +310,25 @@ def test_vjp_pullback_and_hvp_through_a_scan():
     _, expected = torch.func.jvp(torch.func.grad(lambda w: torch.sum(f_torch(w, T(xs)) ** 2)),
                                  (T(w),), (T(v),))
     np.testing.assert_allclose(hv, expected.numpy(), rtol=1e-10)
+
+
+def test_arrays_read_at_the_counter_get_their_gradient_scattered_once():
+    """`a[i]` and `b[i - 2, :]` in a fori_loop from 2: each step's adjoint is stacked and
+    scattered after the loop (no full-size accumulation per step); numbers as unrolled."""
+    a, b = RNG.normal(size=8), RNG.normal(size=(5, 2))
+
+    def f(a, b, x):
+        return np.sum(sg.fori_loop(2, 7, lambda i, v: np.sin(v * a[i] + b[i - 2, :]), x))
+
+    def unrolled(a, b):
+        v = np.ones(2)
+        for i in range(2, 7):
+            v = np.sin(v * a[i] + b[i - 2, :])
+        return np.sum(v)
+
+    ga, gb = sg.grad(f, wrt=("a", "b"))(a, b, np.ones(2))
+    np.testing.assert_allclose(ga, central(lambda a: unrolled(a, b), a), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(gb, central(lambda b: unrolled(a, b), b), rtol=1e-7, atol=1e-10)
+    source = sg.grad(f, wrt=("a", "b")).lower(a, b, np.ones(2)).source
+    pullback = source[source.index("def body_vjp("):source.index("def body_vjp_loop(")]
+    assert "_scatter_add" not in pullback and "a_bar" not in pullback
