@@ -109,6 +109,7 @@ class Checker:
         self.helpers: set[str] = set()  # helper functions present in the module
         self.bound: set[str] = set()  # every module-level name
         self.loop_functions: set[str] = set()  # loop bodies and drivers (grammar_loops.py)
+        self.current = ""  # the module-level function being checked
 
     def refuse(self, node: ast.AST | None, what: str) -> None:
         line = getattr(node, "lineno", "?")
@@ -220,6 +221,8 @@ class Checker:
             self.refuse(node, f"*args, **kwargs, defaults or keyword-only parameters on "
                               f"{node.name!r}")
         scope = _Scope(parent)
+        if parent.parent is None:
+            self.current = node.name  # loops only in loop drivers (grammar_loops.py)
         for param in arguments.args:
             if param.annotation is not None or param.type_comment is not None:
                 self.refuse(param, "a parameter annotation")
@@ -304,7 +307,8 @@ class Checker:
             self.errstate(node, scope)
         elif kind is ast.FunctionDef:
             self.function(node, scope)
-        elif kind in LOOP_BLOCKS and self.loop_functions and scope.parent.parent is None:
+        elif kind in LOOP_BLOCKS and scope.parent.parent is None \
+                and self.current in self.loop_functions:
             loop_block(self, node, scope)  # a loop driver's loop (grammar_loops.py)
         else:
             self.refuse(node, f"a {kind.__name__} statement")

@@ -129,6 +129,8 @@ REFUSED = {
                         "def f(x):\n    return d(x)",
     "if on a value": "def b(x):\n    return x\n\ndef d(x):\n    if x:\n        return b(x)\n"
                      "    return b(x)\n\ndef f(x):\n    return d(x)",
+    "loop in the generated function": "def b(x):\n    return x\n\ndef f(x):\n"
+                                      "    for i in range(3):\n        x = b(x)\n    return x",
     "loop function as a value": "def b(x):\n    return x\n\ndef f(x):\n    y = b\n"
                                 "    return b(x)",
     "call in a loop of a non-loop function": "def d(x):\n    for i in range(2):\n"
