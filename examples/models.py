@@ -20,3 +20,16 @@ def logistic_regression(x, y, w, b):
     """Mean binary cross-entropy of a linear model, written with log-sigmoids."""
     z = x @ w + b
     return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
+
+
+def rnn_loss(W, U, xs):
+    """A tanh recurrent network over the steps of xs (one loop in the generated code, however
+    many steps): the mean squared hidden state over all steps."""
+    import symgrad as sg
+
+    def cell(h, x):
+        h = np.tanh(h @ W + x @ U)
+        return h, np.mean(h * h)
+
+    _, energies = sg.scan(cell, np.zeros((xs.shape[1], W.shape[0])), xs)
+    return np.mean(energies)

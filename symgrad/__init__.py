@@ -23,12 +23,15 @@ from .errors import (ArgumentError, DtypePromotionError, GeneratedCodeError, Gra
                      SymgradError, TracedBoolError, TracedConversionError, TracingError,
                      UnsupportedFunctionError)
 from .promotion import DtypePromotionWarning
+from .control import checkpoint, cond, switch, while_loop
+from .loops import fori_loop, scan
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian", "hessian",
-    "jit", "stop_gradient", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
+    "jit", "stop_gradient", "scan", "fori_loop", "while_loop",
+    "cond", "switch", "checkpoint", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
     "tree_map",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "TracedConversionError", "MutationError",

@@ -17,6 +17,7 @@ import sympy as sp
 from . import primitives as prim
 from .errors import GradientError
 from .graph import Builder, Node, topological_order
+from .loop_rules import MULTI_OUTPUT, loop_vjp
 from .ops import OPS, Group
 from .symbolic import constant_expr, local_form, operand_symbols, partial, substitute
 from .vjp_rules import VJP_RULES
@@ -36,7 +37,7 @@ def active_nodes(order: Sequence[Node], wrt: Sequence[Node]) -> set[Node]:
     """Float nodes that depend on a `wrt` input (everything else has no gradient to carry)."""
     active = {n for n in wrt if n.is_float}
     for node in order:
-        if not OPS[node.op].differentiable or not node.is_float:  # stop_gradient, signs
+        if not OPS[node.op].differentiable or not (node.is_float or node.op in MULTI_OUTPUT):
             continue
         if any(i in active for i in node.inputs):
             active.add(node)
@@ -55,15 +56,29 @@ def backward(builder: Builder, outputs: Sequence[Node], seeds: Sequence[Node],
         adjoint[node] = contribution if previous is None else prim.elementwise(
             builder, "add", previous, contribution)
 
+    # A loop's results (loop_out) hand their adjoints to the loop, which is reached after
+    # all of them (loop_rules.py): its rule needs every result's adjoint at once.
+    result_adjoints: dict[Node, dict[int, Node]] = {}
     saved_site = builder.site
     for out, seed in zip(outputs, seeds):
         if out in active:
             accumulate(out, seed)
     for node in reversed(order):
+        if node.op in MULTI_OUTPUT:
+            cotangents = result_adjoints.pop(node, None)
+            if cotangents:
+                builder.site = node.site
+                live = [k for k, i in enumerate(node.inputs) if i in active]
+                for k, contribution in loop_vjp(builder, node, cotangents, live).items():
+                    accumulate(node.inputs[k], contribution)
+            continue
         g = adjoint.get(node)
         if g is None or node.op == "input":
             continue
         builder.site = node.site
+        if node.op == "loop_out":
+            result_adjoints.setdefault(node.inputs[0], {})[node.param("index")] = g
+            continue
         for k, inp in enumerate(node.inputs):
             if inp not in active:
                 continue

@@ -105,6 +105,9 @@ def _op_rows() -> list[tuple[str, str, str]]:
             gradient = "SymPy" if record.differentiable else "none (boolean result)"
         elif name in VJP_RULES:
             gradient = "VJP rule"
+        elif record.group is Group.LOOP or name == "loop_out":
+            gradient = ("forward mode only (reverse mode refused)" if name.startswith("while")
+                        else "loop rule (loop_rules.py)")
         else:
             gradient = "none (not differentiable)"
         rows.append((record.group.value, name, gradient))

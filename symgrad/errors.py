@@ -38,6 +38,7 @@ class TracedBoolError(TracingError):
         if x.sum() > 0:            # refused: the value is unknown while tracing
             y = x
         y = np.where(x.sum() > 0, x, -x)   # the traceable form
+        y = sg.cond(x.sum() > 0, lambda x: x, lambda x: -x, x)   # only one branch runs
     """
 
     def __init__(self, where: str | None):
@@ -45,7 +46,10 @@ class TracedBoolError(TracingError):
         super().__init__(
             f"Python control flow on a traced array value{at}: the value is not known while "
             "symgrad traces the function. Use np.where(condition, a, b) to select values, "
-            "or branch on shapes and Python constants instead."
+            "sg.cond(pred, true_fn, false_fn, *operands) or sg.switch(index, branches, "
+            "*operands) to run one branch, sg.while_loop(cond_fn, body_fn, init) for a loop "
+            "that runs while a traced condition holds (sg.fori_loop or sg.scan for a fixed "
+            "number of steps), or branch on shapes and Python constants instead."
         )
 
 

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import GeneratedCodeError
+from .grammar_loops import LOOP_BLOCKS, loop_block, tuple_element
 from .sanitise import is_safe_identifier
 
 NUMPY_ALIAS = "np"
@@ -107,6 +108,8 @@ class Checker:
         self.constants: set[str] = set()
         self.helpers: set[str] = set()  # helper functions present in the module
         self.bound: set[str] = set()  # every module-level name
+        self.loop_functions: set[str] = set()  # loop bodies and drivers (grammar_loops.py)
+        self.current = ""  # the module-level function being checked
 
     def refuse(self, node: ast.AST | None, what: str) -> None:
         line = getattr(node, "lineno", "?")
@@ -142,10 +145,19 @@ class Checker:
                 self.refuse(statement, f"a module-level {type(statement).__name__} statement")
         if NUMPY_ALIAS not in self.bound:
             self.refuse(None, "no `import numpy as np`")
-        if len(functions) != 1:
-            self.refuse(functions[1] if functions else None,
-                        f"{len(functions)} generated functions (symgrad writes one)")
-        self.function(functions[0], _Scope(None))
+        if not functions:
+            self.refuse(None, "0 generated functions (symgrad writes one)")
+        # Every function before the last is a loop body or driver, only ever called.
+        self.loop_functions = {f.name for f in functions[:-1]}
+        for function in functions:
+            self.function(function, _Scope(None))
+        called = {n.func.id for f in functions for n in ast.walk(f)
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        for function in functions[:-1]:
+            if function.name not in called:
+                self.refuse(function, f"{len(functions)} generated functions (symgrad writes "
+                                      f"one, and loop functions it calls; {function.name!r} "
+                                      "is never called)")
 
     def import_(self, node: ast.Import) -> None:
         names = [(a.name, a.asname) for a in node.names]
@@ -214,6 +226,8 @@ class Checker:
             self.refuse(node, f"*args, **kwargs, defaults or keyword-only parameters on "
                               f"{node.name!r}")
         scope = _Scope(parent)
+        if parent.parent is None:
+            self.current = node.name  # loops only in loop drivers (grammar_loops.py)
         for param in arguments.args:
             if param.annotation is not None or param.type_comment is not None:
                 self.refuse(param, "a parameter annotation")
@@ -262,7 +276,7 @@ class Checker:
                 self.refuse(target, f"a binding of the name {target.id!r}")
             scope.names.add(target.id)
         elif isinstance(target, ast.Tuple) and target.elts \
-                and all(isinstance(e, ast.Name) for e in target.elts):
+                and all(tuple_element(e) for e in target.elts):
             for element in target.elts:
                 self.store(scope, element)
         elif not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
@@ -274,9 +288,10 @@ class Checker:
             if len(node.targets) != 1:
                 self.refuse(node, "a chained assignment")
             target = node.targets[0]
-            if isinstance(target, ast.Subscript):
-                self.name(target.value, scope)
-                self.expression(target.slice, scope, 1)
+            for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+                if isinstance(item, ast.Subscript):
+                    self.name(item.value, scope)
+                    self.expression(item.slice, scope, 1)
             self.expression(node.value, scope, 0)
         elif kind is ast.AugAssign:
             if not isinstance(node.target, ast.Name):
@@ -297,6 +312,9 @@ class Checker:
             self.errstate(node, scope)
         elif kind is ast.FunctionDef:
             self.function(node, scope)
+        elif kind in LOOP_BLOCKS and scope.parent.parent is None \
+                and self.current in self.loop_functions:
+            loop_block(self, node, scope)  # a loop driver's loop (grammar_loops.py)
         else:
             self.refuse(node, f"a {kind.__name__} statement")
 
@@ -379,6 +397,8 @@ class Checker:
                 arguments = arguments[1:]
             elif func.id in self.helpers and func.id != BLOCKS_HELPER:
                 pass
+            elif func.id in self.loop_functions:
+                pass  # a loop body or driver of this module
             elif func.id not in PURE_BUILTINS:
                 self.refuse(node, f"a call of {func.id!r} (neither numpy nor a helper of this "
                                   "module)")
@@ -419,7 +439,7 @@ def _own_statements(function: ast.FunctionDef) -> list[ast.stmt]:
     while pending:
         statement = pending.pop()
         found.append(statement)
-        if isinstance(statement, ast.With):
+        if isinstance(statement, (ast.With,) + LOOP_BLOCKS):
             pending.extend(statement.body)
     return found
 
@@ -428,6 +448,8 @@ def _targets(statement: ast.stmt) -> list[ast.expr]:
     if isinstance(statement, ast.Assign):
         return list(statement.targets)
     if isinstance(statement, ast.AugAssign):
+        return [statement.target]
+    if isinstance(statement, ast.For):
         return [statement.target]
     return []
 

@@ -13,6 +13,7 @@ import sympy as sp
 
 from .blocking import BlockRegion, plan_blocks
 from .graph import Node, Site
+from .loop_code import LoopCode, ModuleNames, loop_code
 from .ops import OPS, Group
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
                       structural_helper, sum_code)
@@ -39,6 +40,7 @@ class Program:
     expression_sets: dict[str, list[Any]] = field(default_factory=dict)
     equations: list[tuple[str, Any]] = field(default_factory=list)  # (name, SymPy expr or code)
     names: dict[Any, str] = field(default_factory=dict)
+    functions: list[Any] = field(default_factory=list)  # loop bodies and drivers (loop_code)
 
     @property
     def op_counts(self) -> dict[str, int]:
@@ -79,31 +81,46 @@ class Names(dict):
 
 
 class Namer:
-    """Valid, unique Python identifiers; nothing from the user becomes code except as a name."""
+    """Valid, unique Python identifiers; nothing from the user becomes code except as a name.
 
-    def __init__(self, reserved: set[str]):
+    `module` is shared by the functions of one module (loop bodies, loop_code.py): a local
+    name avoids the module-level names, a module-level name avoids every name."""
+
+    def __init__(self, reserved: set[str], module: ModuleNames | None = None):
         self.taken = set(reserved)
         self.temporaries = 0
+        self.module = module if module is not None else ModuleNames()
 
-    def claim(self, wish: str) -> str:
+    def _unavailable(self, name: str, module_level: bool) -> bool:
+        return name in self.taken or name in RESERVED or name in self.module.names or (
+            module_level and name in self.module.everything)
+
+    def claim(self, wish: str, module_level: bool = False) -> str:
         name = identifier(wish)  # the one sanitiser of names (sanitise.py)
         base, k = name, 1
-        while name in self.taken or name in RESERVED:
+        while self._unavailable(name, module_level):
             name = f"{base}{k}"
             k += 1
         self.taken.add(name)
+        self.module.everything.add(name)
+        if module_level:
+            self.module.names.add(name)
         return name
 
     def temporary(self) -> str:
-        while f"t{self.temporaries}" in self.taken:
+        while self._unavailable(f"t{self.temporaries}", False):
             self.temporaries += 1
         name = f"t{self.temporaries}"
         self.taken.add(name)
+        self.module.everything.add(name)
         return name
 
 
 def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
-          name_hints: dict[Node, str], function_name: str) -> Program:
+          name_hints: dict[Node, str], function_name: str,
+          module: ModuleNames | None = None) -> Program:
+    module = module if module is not None else ModuleNames()
+    module.everything.add(function_name)
     lifted = lift(outputs, name_hints)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
@@ -127,8 +144,9 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
                        "after_cse": [e for _, e in replacements] + list(reduced)}
 
     namer = Namer(RESERVED | {"_sigmoid", function_name}  # a value named like the function
-                  | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})  # would shadow it
+                  | {f"_{h}" for h in STRUCTURAL_HELPERS.values()}, module)  # would shadow it
     param_names = [namer.claim(p) for p in params]
+    loops = loop_drivers(lifted, module)
     names = Names()
     for value in lifted.values:
         if value.node.op == "input":
@@ -137,14 +155,31 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
         if value.symbol not in names and value.node in name_hints:
             names[value.symbol] = namer.claim(name_hints[value.node])
 
-    return _schedule(lifted, replacements, names, namer, param_names, structure, function_name,
-                     sorted(rewrites), expression_sets)
+    program = _schedule(lifted, replacements, names, namer, param_names, structure,
+                        function_name, sorted(rewrites), expression_sets,
+                        {node: code.call for node, code in loops.items()})
+    for code in loops.values():
+        program.functions.extend(code.functions)
+        program.constants.extend(code.constants)
+        program.helpers = sorted(set(program.helpers) | code.helpers)
+    return program
+
+
+def loop_drivers(lifted: Lifted, module: ModuleNames) -> dict[Node, LoopCode]:
+    """The module-level functions of each loop node, knowing which of its results are read."""
+    used: dict[Node, set[int]] = {}
+    for value in lifted.values:
+        if value.node.op == "loop_out":
+            used.setdefault(value.node.inputs[0], set()).add(value.node.param("index"))
+    return {value.node: loop_code(value.node, used.get(value.node, set()), module)
+            for value in lifted.values if OPS[value.node.op].group is Group.LOOP}
 
 
 def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
               names: Names, namer: Namer, param_names: list[str],
               structure: Any, function_name: str, rewrites: list[str],
-              expression_sets: dict[str, list[sp.Expr]]) -> Program:
+              expression_sets: dict[str, list[sp.Expr]],
+              loop_calls: dict[Node, str] | None = None) -> Program:
     temps = dict(replacements)
     by_symbol: dict[sp.Symbol, Value] = {v.symbol: v for v in lifted.values}
 
@@ -240,7 +275,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         if symbol not in names:
             value = by_symbol.get(symbol)
             if value is not None and value.node.op == "const" and value.expr is None:
-                names[symbol] = namer.claim("const")
+                names[symbol] = namer.claim("const", module_level=True)
             else:
                 names[symbol] = namer.temporary()
     # The float dtype each statement computes in (a temporary: that of a value reading it), so
@@ -254,7 +289,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
                 dtype_of.setdefault(dep, dtype_of[symbol])
 
     scheduled = Scheduled(order, temps, by_symbol, lifted, names, namer, readers, deps, guarded,
-                          items, plan, shape_of, dtype_of, partial_sums)
+                          items, plan, shape_of, dtype_of, partial_sums, loop_calls or {})
     writer = StatementWriter(scheduled)
     statements = writer.write()
     returns = fresh_returns(structure, lifted, names, statements, namer)

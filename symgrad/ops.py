@@ -20,6 +20,7 @@ class Group(enum.Enum):
     MOVEMENT = "movement"
     LINALG = "linalg"
     INDEXING = "indexing"
+    LOOP = "loop"  # a body graph in its params, results through loop_out (loops.py)
 
 
 class Result(enum.Enum):
@@ -216,4 +217,15 @@ _register(
     # x[index] = v traced (frontend_update.py): inputs mask (a bool constant), values placed
     # at the index, x; the value where(mask, values, x), without lifting it into SymPy
     OpRecord("overwrite", Group.INDEXING, 3),
+)
+
+# Loops and branches (loops.py): the body is a graph in the params; each result is read by a
+# `loop_out` node (param index). The VJP rules are in loop_rules.py, the code in loop_code.py.
+_register(
+    OpRecord("scan", Group.LOOP, None),  # params: body, length, reverse
+    OpRecord("while", Group.LOOP, None),  # params: cond, body
+    OpRecord("cond", Group.LOOP, None),  # params: branches (index is the first input)
+    # reverse mode's stand-in for a while loop's pullback: only forward mode (its transpose)
+    OpRecord("while_vjp", Group.LOOP, None),  # params: cond, body, seeded, wrt
+    OpRecord("loop_out", Group.INDEXING, 1),  # params: index
 )

@@ -525,6 +525,11 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
         f"_{structural_helper(node)}({g}, {node.shape}, "
         f"np.s_[{index_code(node.param('index'), node.shape, arrays)}])"),
     "einsum": _einsum,
+    "loop_out": lambda node, a: f"{a}[{node.param('index')}]",  # a result of a loop driver
+    # Loops call their driver function (loop_code.py); this form is only for reading.
+    "scan": lambda node, *xs: f"scan({node.param('body').name}, {', '.join(xs)})",
+    "while": lambda node, *xs: f"while_loop({node.param('body').name}, {', '.join(xs)})",
+    "cond": lambda node, *xs: f"switch({', '.join(xs)})",
 }
 
 STRUCTURAL_HELPERS = {"unslice": "unslice", "scatter_add": "scatter_add"}

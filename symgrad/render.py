@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import jinja2
 
@@ -85,6 +86,31 @@ def blocks_of(statements: list[Statement | BlockFunction]) -> list[Block]:
     return blocks
 
 
+@dataclass
+class RenderedLoopPart:
+    """A loop body (its statements in blocks) or a loop driver, for the template."""
+
+    kind: str  # 'body' or 'loop'
+    name: str
+    params: list[str]
+    doc: str
+    returns: str
+    blocks: list[Block]
+    setup: list[tuple[str, str]]
+    header: str
+    lines: list[tuple[str, str]]
+
+
+def _loop_part(function: Any) -> RenderedLoopPart:
+    if function.kind == "body":
+        return RenderedLoopPart("body", function.name, function.params,
+                                docstring_text(function.doc), function.returns,
+                                blocks_of(function.statements), [], "", [])
+    return RenderedLoopPart("loop", function.name, function.params, docstring_text(function.doc),
+                            function.returns, [], function.setup, function.header,
+                            function.lines)
+
+
 def render_numpy(program: Program, header: dict) -> str:
     template = environment().get_template(NUMPY_TEMPLATE)
     return template.render(
@@ -95,4 +121,5 @@ def render_numpy(program: Program, header: dict) -> str:
         returns=program.returns,
         constants=program.constants,
         helpers=program.helpers,
+        loop_parts=[_loop_part(f) for f in program.functions],
     )

@@ -16,6 +16,8 @@ statement := target = expr | NAME op= expr | np.F(..., out=NAME) | _in_blocks(BL
              NAME, ...) | with np.errstate(K="ignore"|"warn"|"raise", ...): statement*
              | block                                                (nested functions: one level)
 block     := def BLOCK(NAME, ...): statement* [return expr, ...]
+loops     := the loop bodies and drivers of loop_code.py before the generated function, each
+             called by a later one, never a value (grammar_loops.py writes their grammar)
 target    := NAME | (NAME, ...) | NAME[index]
 expr      := NAME | number | str | None | ... | arithmetic, comparisons, tuples, lists, slices,
              subscripts | np.F(...) | np.linalg.F(...) | np.UFUNC.METHOD(...) | np.DTYPE | np.inf

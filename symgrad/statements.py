@@ -18,6 +18,7 @@ from . import blocking, buffers
 from .buffers import BufferItem, plan_reuse
 from .graph import Site
 from .inplace import InplaceWriter
+from .loop_code import call_code
 from .ops import OPS, Group
 from .prim_reduce import TINY_ROW
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
@@ -75,6 +76,7 @@ class Scheduled:
     shape_of: dict[sp.Symbol, tuple[int, ...]]  # the shape each statement computes
     dtype_of: dict[sp.Symbol, str]  # the float dtype each statement computes in
     partial_sums: dict[sp.Symbol, str] = field(default_factory=dict)
+    loop_calls: dict[Any, str] = field(default_factory=dict)  # loop node -> its driver
 
 
 def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
@@ -246,10 +248,11 @@ class StatementWriter:
             self.equations.append((name, code))
         else:
             arguments = self._arguments(value)
-            code = STRUCTURAL[node.op](node, *arguments)
+            code = call_code(s.loop_calls[node], arguments) if node in s.loop_calls \
+                else STRUCTURAL[node.op](node, *arguments)
             if node.op == "broadcast_to" and value in s.lifted.outputs:
                 code = owned_copy_code(code)  # results are fresh, writable arrays
-            plain = plain_code(node, *arguments)
+            plain = code if node in s.loop_calls else plain_code(node, *arguments)
             self.equations.append((name, plain))
             if plain != code:
                 return [Statement(target or name, code, site, guarded,

@@ -227,7 +227,9 @@ def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
     with tracing_numpy(), traced_scipy_special(fn):
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
-    graph = Graph(tuple(inputs), tuple(outputs), name_hints=_name_hints(outputs))
+    hints = _name_hints(outputs)
+    hints.update(getattr(builder, "result_names", {}))  # `h, ys = sg.scan(...)` (loops.py)
+    graph = Graph(tuple(inputs), tuple(outputs), name_hints=hints)
     return graph, structure
 
 

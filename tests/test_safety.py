@@ -115,6 +115,27 @@ REFUSED = {
     "closure escapes": "def f(x):\n    def g(y):\n        return os\n    return g(x)",
     "call of a nested function": "def f(x):\n    def g(y):\n        return y\n    return g(x)",
     "two functions": "def f(x):\n    return x\n\ndef g(x):\n    return x",
+    # loop drivers (grammar_loops.py): only `for NAME in range(ints)`, `while f(...)[0]`,
+    # `if NAME == INT: return f(...)`, plain assignments inside, loop functions only called
+    "for over a value": "def d(x):\n    for i in x:\n        x = x + 1\n    return x\n\n"
+                        "def f(x):\n    return d(x)",
+    "for over range of a value": "def d(x):\n    for i in range(x):\n        x = x + 1\n"
+                                 "    return x\n\ndef f(x):\n    return d(x)",
+    "for with else": "def d(x):\n    for i in range(3):\n        x = x + 1\n    else:\n"
+                     "        x = x\n    return x\n\ndef f(x):\n    return d(x)",
+    "nested for": "def d(x):\n    for i in range(3):\n        for j in range(3):\n"
+                  "            x = x + 1\n    return x\n\ndef f(x):\n    return d(x)",
+    "while on a value": "def d(x):\n    while x:\n        x = x\n    return x\n\n"
+                        "def f(x):\n    return d(x)",
+    "if on a value": "def b(x):\n    return x\n\ndef d(x):\n    if x:\n        return b(x)\n"
+                     "    return b(x)\n\ndef f(x):\n    return d(x)",
+    "loop in the generated function": "def b(x):\n    return x\n\ndef f(x):\n"
+                                      "    for i in range(3):\n        x = b(x)\n    return x",
+    "loop function as a value": "def b(x):\n    return x\n\ndef f(x):\n    y = b\n"
+                                "    return b(x)",
+    "call in a loop of a non-loop function": "def d(x):\n    for i in range(2):\n"
+                                             "        x = exec(x)\n    return x\n\n"
+                                             "def f(x):\n    return d(x)",
     "no return": "def f(x):\n    y = x",
     "return in the middle": "def f(x):\n    return x\n    y = x\n    return y",
     "late binding of exec": "X = exec('1')\n\ndef exec(code):\n    return code",
