@@ -466,9 +466,9 @@ class CompiledFunction:
     def _call_traced(self, prepared: Prepared) -> Any:
         """Record this transform as a call in the graph being traced (see calls.py)."""
         from . import primitives as prim
-        from .calls import CALL, CallBody, foreign_nodes, next_serial, substitute
+        from .calls import CALL, CallBody, close_over, next_serial
         from .compiler import _check_transform, output_avals
-        from .graph import Builder, Graph
+        from .graph import Builder
 
         outer = next(x.builder for x in prepared.leaves + prepared.extra_leaves
                      if isinstance(x, Tracer))
@@ -476,15 +476,7 @@ class CompiledFunction:
         inner = Builder()
         first = next_serial()
         graph, structure, transform = self._trace(prepared, inner)
-        specs = list(prepared.specs)
-        foreign = foreign_nodes(graph.outputs, first)
-        if foreign:
-            closures = {node: _placeholder(inner, len(specs) + k, node)
-                        for k, node in enumerate(foreign)}
-            specs += [ArgSpec(c.param("name"), c.shape, c.dtype) for c in closures.values()]
-            outputs = substitute(inner, list(graph.outputs), closures)
-            graph = Graph(graph.inputs + tuple(closures.values()), tuple(outputs),
-                          name_hints=graph.name_hints)
+        graph, specs, foreign = close_over(inner, graph, prepared.specs, first)
         _check_transform(graph, structure, specs, transform)
         expected = extra_parameters(graph, structure, specs, transform)
         check_extras(self, expected, prepared.extra_specs)
@@ -588,12 +580,6 @@ def check_extras(function: Any, expected: Sequence[ArgSpec], given: Sequence[Arg
             got = "a static value" if g.shape is None else f"{g.dtype}{list(g.shape)}"
             raise ArgumentError(f"{function!r}: {e.name} must be {e.dtype}{list(e.shape)} like "
                                 f"the value it pairs with, got {got}{where}")
-
-
-def _placeholder(builder: Any, position: int, node: Any) -> Any:
-    from . import primitives as prim
-
-    return prim.input_node(builder, f"closure_{position}", position, node.shape, node.dtype)
 
 
 def _fill(nested: Any, values: list) -> Any:
