@@ -205,6 +205,8 @@ def _matmul(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
     rx, ry = x.ndim - bx, y.ndim - by
     if _broadcasts(rx, ry, bx, by):  # numpy's own broadcasting already maps the examples
         return prim.matmul(b, x, y)
+    if (rx, ry, bx, by) == (2, 1, False, True):  # one matrix times each example's vector
+        return prim.matmul(b, y, prim.transpose(b, x))
     if rx == 1:  # a vector is a one-row matrix, its row dropped after the product
         x = prim.reshape(b, x, x.shape[:bx] + (1,) + x.shape[bx:])
     if ry == 1:
