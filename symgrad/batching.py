@@ -235,6 +235,13 @@ def _einsum(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
     return _same(b, node, xs, size, subscripts=",".join(texts) + "->" + letter + output)
 
 
+def _custom_rule(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
+    """A user's rule (custom.py) over the batch: its value batched, its rule's graph batched."""
+    value = xs[0] if batched[0] else materialised(b, xs[0], size)
+    return _same(b, node, [value, *xs[1:]], size,
+                 rule=node.param("rule").batched(size, batched[1:]))
+
+
 # ---------------------------------------------------------------------------------------------
 # The table: one rule an op (elementwise ops share theirs)
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +256,7 @@ BATCH_RULES: dict[str, Rule] = {
     "getitem": _basic_index, "unslice": _basic_index,
     "gather": _gather, "scatter_add": _scatter_add,
     "matmul": _matmul, "einsum": _einsum,
+    "custom_rule": _custom_rule,
 }
 
 

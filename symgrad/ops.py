@@ -179,3 +179,8 @@ _register(
     OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
 )
+
+# A user's derivative rule (custom.py): inputs value (behind a stop_gradient), primals,
+# residuals, closures; params rule (a RuleBody), index. The identity on its value; its VJP
+# inlines the rule; replaced by its value once differentiated.
+_register(OpRecord("custom_rule", Group.MOVEMENT, None))

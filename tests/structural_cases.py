@@ -334,3 +334,20 @@ case("log_softmax_nll", lambda x, labels: -np.mean(
         (x - x.max(-1, keepdims=True) - np.log(np.sum(np.exp(x - x.max(-1, keepdims=True)), -1,
                                                       keepdims=True)))[np.arange(5), labels]),
      lambda x, labels: F.cross_entropy(x, labels), (5, 3), Int((5,), 3))
+
+
+# A user's derivative rule (custom.py): the rule here is the true derivative, so every oracle
+# applies; tests/test_custom_rules.py checks rules that differ from it.
+@sg.custom_jvp
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _softplus(x), t / (1 + np.exp(-x))
+
+
+case("custom_jvp_softplus", lambda x: S(_softplus(x) * x),
+     lambda x: TS(F.softplus(x) * x), (3, 2))
