@@ -280,3 +280,77 @@ def test_rule_errors():
 def test_plain_numpy_calls_run_the_function():
     assert np.array_equal(cube(X), X ** 3)
     assert np.allclose(log1pexp(X), np.log1p(np.exp(X)))
+
+
+# -- user-defined elementwise primitives ------------------------------------------------------
+sp = pytest.importorskip("sympy")
+softclip = sg.elementwise("soft clip", lambda x, c: c * sp.tanh(x / c))
+huber = sg.elementwise("huber", lambda r, d: sp.Piecewise(
+    (r ** 2 / 2, sp.Abs(r) <= d), (d * (sp.Abs(r) - d / 2), True)))
+
+
+def test_elementwise_primitive_values_gradients_and_hessians_against_torch():
+    x = np.array([-3.0, -0.4, 0.5, 4.0])
+
+    def f(x):
+        return np.sum(softclip(x, 2.0) * x + huber(x, 1.0))
+
+    def f_t(x):
+        return torch.sum(2.0 * torch.tanh(x / 2.0) * x
+                         + torch.nn.functional.huber_loss(x, torch.zeros_like(x), reduction="none",
+                                                          delta=1.0))
+
+    np.testing.assert_allclose(softclip(x, 2.0), 2 * np.tanh(x / 2), rtol=1e-15)
+    np.testing.assert_allclose(sg.jit(f)(x), f_t(torch.tensor(x)).item(), rtol=1e-14)
+    xt = t(x)
+    (expected,) = torch.autograd.grad(f_t(xt), xt)
+    np.testing.assert_allclose(sg.grad(f)(x), expected.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(sg.hessian(f)(x), torch_hessian(f_t, x), rtol=1e-13, atol=1e-15)
+
+
+def test_elementwise_primitive_third_derivative_and_vmap():
+    x = np.array([0.3, -1.2])
+    third = sg.grad(lambda x: np.sum(sg.grad(lambda y: np.sum(sg.grad(
+        lambda z: np.sum(softclip(z, 1.5)))(y)))(x)))(x)
+    s = np.tanh(x / 1.5)
+    np.testing.assert_allclose(third, (-2 / 1.5 ** 2) * (1 - s ** 2) * (1 - 3 * s ** 2),
+                               rtol=1e-13)
+    xs = RNG.standard_normal((3, 2))
+    np.testing.assert_allclose(sg.vmap(sg.grad(lambda x: np.sum(huber(x, 0.5))))(xs),
+                               np.clip(xs, -0.5, 0.5), rtol=1e-15)
+
+
+def test_elementwise_primitive_names_are_sanitised():
+    weird = sg.elementwise("1 bad-name!\n__import__('os')", lambda x: x * 2)
+    assert weird.name == "f_1_bad_name___import___os"
+    assert sg.elementwise("lambda", lambda x: x).name == "lambda_"
+    low = sg.grad(lambda x: np.sum(weird(x) ** 2)).lower("f64[3]")
+    assert "import__" not in low.source and "name=f_1_bad_name___import___os" in str(low.graph)
+
+
+def test_tracing_an_elementwise_primitive_builds_no_sympy_objects(monkeypatch):
+    from symgrad.trace import ArgSpec, trace_function
+
+    made = []
+    original = sp.Basic.__new__
+
+    def counting(cls, *args, **kwargs):
+        made.append(cls)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(sp.Basic, "__new__", staticmethod(counting))
+    graph, _ = trace_function(lambda x: np.sum(softclip(x, 2.0) + huber(x, 1.0)),
+                              [ArgSpec("x", (3,), "float64")])
+    monkeypatch.undo()
+    assert made == []
+    exprs = [n.param("expr") for n in graph.nodes() if n.op == "ew"]
+    assert exprs[0] is softclip.expr and exprs[1] is huber.expr
+
+
+def test_elementwise_definition_errors():
+    with pytest.raises(sg.ArgumentError, match="symbols other than its arguments: y"):
+        sg.elementwise("f", lambda x: x + sp.Symbol("y"))
+    with pytest.raises(sg.ArgumentError, match="no numpy printer for besselj"):
+        sg.elementwise("bessel", lambda x: sp.besselj(0, x))
+    with pytest.raises(sg.ArgumentError, match="takes 2 arguments, got 1"):
+        huber(X)
