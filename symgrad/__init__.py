@@ -23,6 +23,7 @@ from .errors import (ArgumentError, GeneratedCodeError, GradientError, NonScalar
                      TracingError, UnsupportedFunctionError)
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
+from .check import GradientCheckError, check_grads
 from .custom import custom_jvp, custom_vjp
 from .user_ops import elementwise
 from .vmap import vmap
@@ -30,9 +31,9 @@ from .vmap import vmap
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian", "hessian",
     "jit", "stop_gradient", "vmap", "custom_jvp", "custom_vjp", "elementwise",
-    "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
+    "check_grads", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
     "tree_map",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
-    "NonScalarOutputError", "ArgumentError",
+    "NonScalarOutputError", "ArgumentError", "GradientCheckError",
 ]

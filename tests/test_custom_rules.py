@@ -354,3 +354,43 @@ def test_elementwise_definition_errors():
         sg.elementwise("bessel", lambda x: sp.besselj(0, x))
     with pytest.raises(sg.ArgumentError, match="takes 2 arguments, got 1"):
         huber(X)
+
+
+# -- check_grads ------------------------------------------------------------------------------
+def test_check_grads_passes_on_right_derivatives_to_third_order():
+    x, w = RNG.standard_normal(3), RNG.standard_normal((3, 2))
+    report = sg.check_grads(lambda x, w: (np.tanh(x @ w), np.sum(x ** 3)), (x, w), order=3)
+    assert [(o, m) for o, m, _ in report] == [(o, m) for o in (1, 2, 3) for m in ("fwd", "rev")]
+    assert all(worst <= 1 for _, _, worst in report)
+    sg.check_grads(lambda x: log1pexp(x) * softclip(x, 2.0), (X,), order=2)
+
+
+def test_check_grads_reports_the_worst_element_of_a_wrong_rule():
+    with pytest.raises(sg.GradientCheckError, match=r"order 1 forward mode \(JVP\) differs from "
+                       r"central differences; worst element out\[\d\]: symgrad .*, finite "
+                       r"differences"):
+        sg.check_grads(twice_cos_sin, (X,), order=1, modes=("fwd",))
+    with pytest.raises(sg.GradientCheckError, match=r"order 1 reverse mode \(VJP\), projected"):
+        sg.check_grads(lambda x: cube(x), (X,), order=1, modes=("rev",))
+
+
+def test_check_grads_finds_a_rule_that_is_right_only_at_first_order():
+    @sg.custom_jvp
+    def frozen_sin(x):
+        return np.sin(x)
+
+    @frozen_sin.defjvp
+    def _(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return np.sin(x), sg.stop_gradient(np.cos(x)) * dx  # its derivative is lost
+
+    sg.check_grads(frozen_sin, (X,), order=1)
+    with pytest.raises(sg.GradientCheckError, match="order 2"):
+        sg.check_grads(frozen_sin, (X,), order=2)
+
+
+def test_check_grads_arguments():
+    with pytest.raises(sg.ArgumentError, match="modes are 'fwd' and 'rev'"):
+        sg.check_grads(np.sin, (X,), modes=("backward",))
+    with pytest.raises(sg.ArgumentError, match="no float array"):
+        sg.check_grads(lambda n: n, (np.arange(3),))
