@@ -342,7 +342,8 @@ class custom_jvp(_Custom):
     Every transform uses the rule: reverse mode transposes it, and higher derivatives
     differentiate it (the Hessian is the derivative of the rule, unlike JAX no rule for the
     rule is needed). `nondiff_argnums` names arguments passed to the rule first, never
-    differentiated. Called on plain arrays, the function itself runs.
+    differentiated. Returns a callable like the function; on plain arrays the function
+    itself runs.
 
     Example::
 
@@ -418,7 +419,8 @@ class custom_vjp(_Custom):
     rule; `bwd` must be traceable numpy (a `bwd` symgrad cannot trace is refused with an
     error naming it, when the function is first traced). Forward mode (`jvp`, `jacfwd`)
     transposes `bwd` linearised at a zero cotangent: exact when `bwd` is linear in the
-    cotangent, as a VJP is (for a clipping `bwd`, the slope of the clip at zero).
+    cotangent, as a VJP is (for a clipping `bwd`, the slope of the clip at zero). Returns a
+    callable like the function; on plain arrays the function itself runs.
 
     Example::
 
