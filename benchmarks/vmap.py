@@ -5,8 +5,9 @@ sg.grad, and against torch.func.vmap(torch.func.grad(loss)).
 
 Three losses: logistic regression (w: 64, b) and a tanh MLP with softmax cross-entropy,
 small (16 -> 32 -> 4) and larger (64 -> 128 -> 10; its per-example gradient of w1 alone is
-256 x 64 x 128 floats, 16 MB, so writing it bounds vmap's time). Each is checked against the loop (and against torch when it is installed)
-before it is timed; times are the best of several repeats, per call of the whole batch.
+256 x 64 x 128 floats, 16 MB, so writing it bounds vmap's time). Each is checked against
+the loop (and against torch when it is installed) before it is timed; times are the best of
+several repeats, per call of the whole batch.
 Goal: vmap at least 10x faster than the loop.
 """
 from __future__ import annotations

@@ -122,13 +122,12 @@ def _check(f: Callable, args: tuple, positions: list[int], level: int, order: in
     plus, minus = f(*_moved(args, tangents, eps)), f(*_moved(args, tangents, -eps))
     (plus_leaves, labels), (minus_leaves, _) = _leaves(plus), _leaves(minus)
     numeric = [(p - m) / (2 * eps) for p, m in zip(plus_leaves, minus_leaves)]
-    tangent_args = [t for t in tangents]
     cotangent = _random_like(rng, f(*args))
     wrt = positions[0] if len(positions) == 1 else tuple(positions)
     for mode in modes:
         what = f"order {level} {'forward mode (JVP)' if mode == 'fwd' else 'reverse mode (VJP)'}"
         if mode == "fwd":
-            _, computed = jvp(f, args, tuple(tangent_args))
+            _, computed = jvp(f, args, tuple(tangents))
             worst = _compare(name, what, _leaves(computed)[0], numeric, labels, atol, rtol)
         else:
             _, pullback = vjp(f, *args, wrt=wrt)

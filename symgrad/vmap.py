@@ -90,6 +90,11 @@ def _from_front(b: Builder, x: Node, axis: int) -> Node:
     return prim.transpose(b, x, rest[:axis] + [0] + rest[axis:])
 
 
+def _at() -> str:
+    site = user_site()
+    return f" (at {site})" if site else ""
+
+
 def _is_axis(value: Any) -> bool:
     return value is None or (isinstance(value, (int, np.integer)) and not isinstance(value, bool))
 
@@ -191,7 +196,8 @@ class Vmapped:
             raise ArgumentError(f"vmap: in_axes has {len(self.in_axes)} entries but "
                                 f"{getattr(self.fn, '__name__', 'the function')} was called "
                                 f"with {len(args)} positional arguments; give one entry per "
-                                "argument (None for those that are the same for every example)")
+                                "argument (None for those that are the same for every "
+                                f"example){_at()}")
         return entries
 
     def _batched_leaves(self, args: tuple) -> tuple[list, int]:
@@ -221,7 +227,7 @@ class Vmapped:
                                 f"{self.in_axes!r} maps none of them")
         if len({s for _, _, s in sizes}) > 1:
             shown = ", ".join(f"{w} (axis {a}) has {s}" for w, a, s in sizes)
-            raise ArgumentError(f"vmap: the batch sizes differ: {shown}")
+            raise ArgumentError(f"vmap: the batch sizes differ: {shown}{_at()}")
         return flat, sizes[0][2]
 
     # -- inside a trace ----------------------------------------------------------------------

@@ -226,3 +226,48 @@ def test_errors():
 def test_every_op_has_a_batching_rule_or_a_mark():
     missing = [op for op in OPS if op not in NOT_BATCHED and rule_for(op) is None]
     assert not missing, f"ops without a batching rule: {missing}"
+
+
+WARM_SCRIPT = '''
+import sys
+import numpy as np
+import symgrad as sg
+
+@sg.custom_vjp
+def clip_gradient(x):
+    return x
+
+clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (np.clip(g, -1.0, 1.0),))
+
+def loss(w, x, y):
+    return (np.tanh(clip_gradient(x @ w)) - y) ** 2
+
+x, y, w = np.linspace(-1, 1, 12).reshape(4, 3), np.arange(4.0), np.array([0.5, -2.0, 1.0])
+g = sg.vmap(sg.grad(loss), in_axes=(None, 0, 0))(w, x, y)
+print(repr(g.tolist()), "sympy" in sys.modules)
+'''
+
+
+def test_warm_cache_serves_vmap_and_custom_rules_without_sympy(tmp_path):
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "model.py"
+    script.write_text(WARM_SCRIPT)
+    outputs = []
+    for seed in ("1", "2"):  # the key does not depend on the hash seed
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SYMGRAD_CACHE_DIR": str(tmp_path / "c")}
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.rsplit(" ", 1))
+    (cold, cold_sympy), (warm, warm_sympy) = outputs
+    assert (cold_sympy.strip(), warm_sympy.strip()) == ("True", "False")
+    assert cold == warm
+    x, y, w = np.linspace(-1, 1, 12).reshape(4, 3), np.arange(4.0), np.array([0.5, -2.0, 1.0])
+    z = x @ w
+    expected = (2 * (np.tanh(z) - y) * (1 - np.tanh(z) ** 2))
+    expected = np.clip(expected, -1, 1)[:, None] * x
+    np.testing.assert_allclose(np.array(ast.literal_eval(cold)), expected, rtol=1e-13)
