@@ -271,3 +271,29 @@ def test_warm_cache_serves_vmap_and_custom_rules_without_sympy(tmp_path):
     expected = (2 * (np.tanh(z) - y) * (1 - np.tanh(z) ** 2))
     expected = np.clip(expected, -1, 1)[:, None] * x
     np.testing.assert_allclose(np.array(ast.literal_eval(cold)), expected, rtol=1e-13)
+
+
+def test_vmap_with_forward_mode_vjp_and_statics_both_ways():
+    x, t = RNG.standard_normal((B, 3)), RNG.standard_normal((B, 3))
+
+    def f(x, scale):
+        return np.sin(x) * scale
+
+    _, tangent = sg.jvp(lambda x: sg.vmap(f, in_axes=(0, None))(x, 2.0), (x,), (t,))
+    np.testing.assert_allclose(tangent, 2 * np.cos(x) * t, rtol=1e-14)
+    per_example = sg.vmap(lambda x, t: sg.jvp(lambda x: f(x, 2.0), (x,), (t,))[1])(x, t)
+    np.testing.assert_allclose(per_example, 2 * np.cos(x) * t, rtol=1e-14)
+    out, pullback = sg.vjp(sg.vmap(lambda x: f(x, 3.0)), x)
+    (gx,) = pullback(t)
+    np.testing.assert_allclose(gx, 3 * np.cos(x) * t, rtol=1e-14)
+    np.testing.assert_allclose(out, 3 * np.sin(x), rtol=1e-14)
+
+
+def test_pytree_outputs_negative_axes_and_kwargs():
+    x = RNG.standard_normal((3, B))
+    got = sg.vmap(lambda x: {"s": x.sum(), "v": x * 2}, in_axes=-1,
+                  out_axes={"s": 0, "v": -1})(x)
+    np.testing.assert_allclose(got["s"], x.sum(0))
+    np.testing.assert_allclose(got["v"], x * 2)
+    with pytest.raises(sg.ArgumentError, match="pass the arguments positionally"):
+        sg.vmap(lambda x: x)(x=x)
