@@ -297,3 +297,23 @@ def test_pytree_outputs_negative_axes_and_kwargs():
     np.testing.assert_allclose(got["v"], x * 2)
     with pytest.raises(sg.ArgumentError, match="pass the arguments positionally"):
         sg.vmap(lambda x: x)(x=x)
+
+
+def test_per_example_cross_entropy_with_integer_labels_against_torch():
+    w, x, labels = RNG.standard_normal((4, 3)), RNG.standard_normal((6, 4)), RNG.integers(0, 3, 6)
+
+    def loss(w, x, label):
+        z = x @ w
+        z = z - z.max()
+        return -(z[label] - np.log(np.sum(np.exp(z))))
+
+    def loss_t(w, x, label):
+        return torch.nn.functional.cross_entropy((x @ w)[None], label[None])
+
+    args_t = torch.tensor(w), torch.tensor(x), torch.tensor(labels)
+    g = sg.vmap(sg.grad(loss), in_axes=(None, 0, 0))(w, x, labels)
+    np.testing.assert_allclose(g, tf.vmap(tf.grad(loss_t), in_dims=(None, 0, 0))(*args_t),
+                               rtol=1e-12, atol=1e-15)
+    h = sg.vmap(sg.hessian(loss, wrt=1), in_axes=(None, 0, 0))(w, x, labels)
+    expected = tf.vmap(tf.hessian(loss_t, argnums=1), in_dims=(None, 0, 0))(*args_t)
+    np.testing.assert_allclose(h, expected.numpy(), rtol=1e-12, atol=1e-15)
