@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .compiled import CompiledFunction, Wrt, compiled_for, resolve_wrt
+from .compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
 from .errors import ArgumentError
 from .graph import Graph
 from .jacobians import hessian, jacfwd, jacobian, jacrev
@@ -114,25 +114,31 @@ class Lowered:
 def _decorator(make: Callable[..., Any], name: str) -> Callable:
     """`sg.name(f, ...)`, `@sg.name` and `@sg.name(wrt=...)` alike."""
     def transform(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
-                  has_aux: bool = False, backend: str = "numpy") -> Any:
+                  has_aux: bool = False, static_argnums: Any = (), static_argnames: Any = (),
+                  backend: str = "numpy") -> Any:
         if fn is not None and not callable(fn):
             raise ArgumentError(f"symgrad.{name}: pass the function first, or use "
                                 f"@symgrad.{name}(wrt=...) as a decorator")
         chosen = resolve_wrt(wrt, argnums, None)
+        static = {"static_argnums": static_argnums, "static_argnames": static_argnames}
         if fn is None:
-            return lambda f: make(f, chosen, has_aux, backend)
-        return make(fn, chosen, has_aux, backend)
+            return lambda f: make(f, chosen, has_aux, backend, **static)
+        return make(fn, chosen, has_aux, backend, **static)
 
     transform.__name__ = transform.__qualname__ = name
     return transform
 
 
-grad = _decorator(lambda f, w, aux, b: CompiledFunction(f, "grad", w, b, has_aux=aux), "grad")
+grad = _decorator(lambda f, w, aux, b, **static: CompiledFunction(
+    f, "grad", w, b, has_aux=aux, **static), "grad")
 grad.__doc__ = """The gradient of a scalar function (`jax.grad`, PyTorch's `.backward()`).
 
 Arguments: `fn` (a numpy function returning one scalar); `wrt` (parameter names or positions;
 default the first parameter) or `argnums=` (JAX's spelling); `has_aux` (the function returns
-`(value, aux)`); `backend` ("numpy"). Returns a compiled function taking `fn`'s arguments; it
+`(value, aux)`); `static_argnums` / `static_argnames` (arguments baked into the code, each
+value its own compilation: shapes, loop counts; other Python ints and floats are traced as
+weakly typed 0-d values, one compilation for every value, as in JAX; bools and strings are
+always static); `backend` ("numpy"). Returns a compiled function taking `fn`'s arguments; it
 returns one gradient shaped like the parameter for a single `wrt`, a tuple for a tuple, a
 pytree (dict, list, namedtuple, dataclass) for a pytree argument, and `(gradient, aux)` with
 `has_aux`. Composes with every transform: `sg.grad(sg.grad(f))` is the second derivative.
@@ -151,7 +157,8 @@ Example::
     assert np.isclose(sg.grad(sg.grad(np.sin))(0.5), -np.sin(0.5))
 """
 value_and_grad = _decorator(
-    lambda f, w, aux, b: CompiledFunction(f, "value_and_grad", w, b, has_aux=aux),
+    lambda f, w, aux, b, **static: CompiledFunction(f, "value_and_grad", w, b, has_aux=aux,
+                                                    **static),
     "value_and_grad")
 value_and_grad.__doc__ = """Like `grad`, returning `(value, gradient)` from one computation
 (`jax.value_and_grad`).
@@ -174,11 +181,13 @@ Example::
 """
 
 
-def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
+def jit(fn: Callable | None = None, *, static_argnums: Any = (), static_argnames: Any = (),
+        backend: str = "numpy") -> Any:
     """Compile the function's forward computation only (PyTorch's `no_grad` evaluation,
     `jax.jit`).
 
-    Arguments: `fn`, `backend`. Returns a compiled function with `fn`'s arguments and results.
+    Arguments: `fn`, `static_argnums` / `static_argnames` (as `grad`), `backend`. Returns a
+    compiled function with `fn`'s arguments and results.
 
     Example::
 
@@ -188,9 +197,10 @@ def jit(fn: Callable | None = None, *, backend: str = "numpy") -> Any:
         forward = sg.jit(lambda x, w: np.maximum(x @ w, 0))
         assert np.array_equal(forward(np.ones((2, 3)), np.ones((3, 2))), np.full((2, 2), 3.0))
     """
+    static = {"static_argnums": static_argnums, "static_argnames": static_argnames}
     if fn is None:
-        return lambda f: CompiledFunction(f, "jit", None, backend)
-    return CompiledFunction(fn, "jit", None, backend)
+        return lambda f: CompiledFunction(f, "jit", None, backend, **static)
+    return CompiledFunction(fn, "jit", None, backend, **static)
 
 
 def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None,
@@ -240,7 +250,7 @@ def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None
 def _pair(fn: Callable, value: Any) -> tuple:
     if not (isinstance(value, tuple) and len(value) == 2):
         raise ArgumentError(f"{getattr(fn, '__name__', 'the function')}: has_aux=True "
-                            "needs the function to return a pair (output, aux)")
+                            f"needs the function to return a pair (output, aux){at_user_line()}")
     return value
 
 
@@ -257,7 +267,7 @@ class Pullback:
         tree = tree_flatten(cotangent)[1]
         if tree != self.tree:
             raise ArgumentError(f"vjp: the cotangent's structure {tree} differs from the "
-                                f"output's {self.tree}")
+                                f"output's {self.tree}{at_user_line()}")
         if self.run is not None:
             return self.run(cotangent)
         return self.compiled(*self.primals, cotangent)[1]
@@ -299,13 +309,14 @@ def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
         raise ArgumentError("jvp takes primals and tangents as tuples: "
                             "sg.jvp(f, (x, y), (tx, ty))")
     if len(primals) != len(tangents):
-        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents"
+                            f"{at_user_line()}")
     positions = tuple(i for i, t in enumerate(tangents) if t is not None)
     for i in positions:
         if tree_flatten(primals[i])[1] != tree_flatten(tangents[i])[1]:
             raise ArgumentError(f"jvp: the tangent of argument {i} has structure "
                                 f"{tree_flatten(tangents[i])[1]}, its primal "
-                                f"{tree_flatten(primals[i])[1]}")
+                                f"{tree_flatten(primals[i])[1]}{at_user_line()}")
     if not positions:
         value = compiled_for(fn, "jit", None, backend)(*primals)
         return value, _zeros_like_tree(value[0] if has_aux else value), *(

@@ -21,6 +21,7 @@ from .errors import (ArgumentError, GeneratedCodeError, NonScalarOutputError,
 from .graph import Builder, Graph, Node
 from .key import key_parts
 from .progress import Progress
+from .sanitise import MODULE_NAMES, is_safe_identifier
 from .specs import format_spec
 from .trace import ArgSpec, trace_function
 
@@ -109,7 +110,7 @@ def generated_name(fn: Callable, transform: Transform) -> str:
     name = base + suffix[transform.kind] + {None: "", "forward": "_forward",
                                             "backward": "_pullback"}[transform.split]
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) \
-            or name in ("np", "numpy"):
+            or name in MODULE_NAMES:
         name += "_fn"  # `lambda`, `sum`, `np` would not parse or would shadow what code uses
     return name
 
@@ -140,7 +141,7 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
             graph, structure, transform = trace()
         _check_transform(graph, structure, specs, transform)
         if extra_specs is not None:
-            from .compiled import check_extras
+            from .arguments import check_extras
 
             check_extras(_Named(name, transform.kind),
                          extra_parameters(graph, structure, specs, transform), extra_specs)
@@ -186,9 +187,13 @@ def _load_cached(cache: DiskCache, key: str) -> tuple[ModuleType, str, dict] | N
     source, meta = entry
     try:
         module = import_source(source, cache.source_path(key), f"symgrad_generated_{key[:20]}")
-        function = getattr(module, str(meta.get("function")), None)
+        name = str(meta.get("function"))
+        function = getattr(module, name, None) if is_safe_identifier(name) else None
     except GeneratedCodeError as error:
         cache.warn_damaged(key, f"it failed the safety check ({error})")
+        return None
+    except Exception as error:  # noqa: BLE001 -- anything while loading an entry is damage
+        cache.warn_damaged(key, f"loading it failed ({type(error).__name__}: {error})")
         return None
     if not callable(function):
         cache.warn_damaged(key, "its metadata names no function of its source")

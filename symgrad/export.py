@@ -17,6 +17,7 @@ import numpy as np
 from .api import CompiledFunction
 from .compiler import Transform
 from .errors import ArgumentError
+from .sanitise import comment_text, is_safe_identifier
 from .specs import Spec
 
 EXPORT_TEST_TEMPLATE = "export_test.py.j2"
@@ -42,6 +43,7 @@ def export(compiled: CompiledFunction, args: Sequence[Any], directory: str | os.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    compiled = compiled.with_static(args)
     args = complete_arguments(compiled, args)
     lowered = compiled.lower(*args)
     name = lowered.function.__name__
@@ -66,7 +68,8 @@ def export(compiled: CompiledFunction, args: Sequence[Any], directory: str | os.
 
 def render_test(compiled: CompiledFunction, args: Sequence[Any], name: str,
                 forward_name: str | None) -> str:
-    """The pytest file's text: the template fills in pre-printed literals only."""
+    """The pytest file's text: the template fills in pre-printed literals only; names are
+    Python string literals (`repr`) in code and pass the one sanitiser in comments."""
     from .render import environment
 
     params = compiled.params
@@ -82,9 +85,12 @@ def render_test(compiled: CompiledFunction, args: Sequence[Any], name: str,
         spec = _as_spec(args[len(params)])
         cotangent = (repr(tuple(spec.shape)), f"np.{spec.dtype}")
     transform: Transform = compiled.transform
+    for identifier in (name, forward_name):
+        if identifier is not None and not is_safe_identifier(identifier):
+            raise ArgumentError(f"cannot export under the name {identifier!r}")
     return environment().get_template(EXPORT_TEST_TEMPLATE).render(
         module=name, function=name, forward=forward_name, kind=transform.kind,
-        single=transform.single, wrt=[params[p] for p in transform.wrt],
+        single=transform.single, wrt=comment_text(", ".join(params[p] for p in transform.wrt)),
         wrt_positions=list(transform.wrt), arguments=arguments, cotangent=cotangent,
         version=_version())
 

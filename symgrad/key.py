@@ -77,11 +77,13 @@ def installed_version(distribution: str) -> str:
 
 
 def _digest_files(directories: list[Path], suffixes: tuple[str, ...]) -> str:
+    """Every file with one of `suffixes` below the directories, recursively, by relative path
+    and content: a module moved into (or edited in) a subfolder changes the digest."""
     digest = hashlib.sha256()
     for directory in directories:
-        for path in sorted(directory.iterdir()):
-            if path.is_file() and path.suffix in suffixes:
-                digest.update(path.name.encode())
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and path.suffix in suffixes and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(directory).as_posix().encode())
                 digest.update(b"\0")
                 digest.update(path.read_bytes())
                 digest.update(b"\0")
@@ -97,8 +99,7 @@ def toolchain_components() -> dict[str, str]:
         "sympy": installed_version("sympy"),
         "jinja2": installed_version("jinja2"),
         "templates": _digest_files([templates_dir()], (".j2",)),
-        # The package's top-level modules hold every stage that shapes generated code (the
-        # command line, a subpackage, does not).
+        # Every module of the package, subfolders included (a backend is a subfolder).
         "symgrad_source": _digest_files([_PACKAGE_DIR], (".py",)),
     }
 

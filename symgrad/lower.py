@@ -6,9 +6,6 @@ first use and nothing unused is computed -> printed statements, each with the us
 """
 from __future__ import annotations
 
-import builtins
-import keyword
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -23,9 +20,10 @@ from .regions import Lifted, Value, broadcast_shapes, lift
 from .simplify import (common_subexpressions, evaluation_forms, see_through_values,
                        simplify_expression)
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
+from .sanitise import RESERVED as SANITISE_RESERVED, identifier
 from .symbolic import Literal
 
-RESERVED = {"np", "numpy"} | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
+RESERVED = set(SANITISE_RESERVED)
 
 
 @dataclass
@@ -87,11 +85,7 @@ class Namer:
         self.temporaries = 0
 
     def claim(self, wish: str) -> str:
-        name = re.sub(r"\W", "_", wish, flags=re.ASCII)[:40] or "v"
-        if name[0].isdigit():
-            name = "_" + name
-        if name in RESERVED or name.startswith("_"):
-            name = name.strip("_") + "_" if name.strip("_") else "v"
+        name = identifier(wish)  # the one sanitiser of names (sanitise.py)
         base, k = name, 1
         while name in self.taken or name in RESERVED:
             name = f"{base}{k}"
@@ -131,7 +125,8 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     expression_sets = {"lifted": lifted_exprs, "before_cse": simplified_exprs,
                        "after_cse": [e for _, e in replacements] + list(reduced)}
 
-    namer = Namer(RESERVED | {"_sigmoid"} | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})
+    namer = Namer(RESERVED | {"_sigmoid", function_name}  # a value named like the function
+                  | {f"_{h}" for h in STRUCTURAL_HELPERS.values()})  # would shadow it
     param_names = [namer.claim(p) for p in params]
     names = Names()
     for value in lifted.values:

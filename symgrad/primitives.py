@@ -47,8 +47,12 @@ class ConstArray:
 # ---------------------------------------------------------------------------------------------
 # Sources
 # ---------------------------------------------------------------------------------------------
-def input_node(b: Builder, name: str, position: int, shape: Shape, dtype: str) -> Node:
-    return b.node("input", (), {"name": name, "position": position}, tuple(shape), dtype)
+def input_node(b: Builder, name: str, position: int, shape: Shape, dtype: str,
+               weak: bool = False) -> Node:
+    """A parameter; `weak`: a Python number traced as a 0-d value, which takes the dtype of
+    the arrays it meets (as the number itself would in numpy, and as in JAX)."""
+    params = {"name": name, "position": position, **({"weak": True} if weak else {})}
+    return b.node("input", (), params, tuple(shape), dtype)
 
 
 def constant(b: Builder, value: Any, dtype: str | None = None) -> Node:
@@ -75,12 +79,24 @@ def as_node(b: Builder, operand: Operand, dtype: str | None = None) -> Node:
 # ---------------------------------------------------------------------------------------------
 # Elementwise
 # ---------------------------------------------------------------------------------------------
+_WEAK_PROBES = {"f": 0.0, "i": 0, "u": 0, "b": False}
+
+
 def _dtype_probe(operand: Operand) -> Any:
     if isinstance(operand, Node):
         if operand.op == "const" and operand.shape == () and not operand.param("strong"):
             return operand.param("value")  # weak scalar constant
+        if operand.param("weak") and operand.shape == ():  # a traced Python number
+            return _WEAK_PROBES.get(np.dtype(operand.dtype).kind, np.empty(0, operand.dtype))
         return np.empty(0, operand.dtype)
     return operand
+
+
+def _is_weak(operand: Operand) -> bool:
+    if isinstance(operand, Node):
+        return operand.shape == () and (bool(operand.param("weak")) or (
+            operand.op == "const" and not operand.param("strong")))
+    return isinstance(operand, (bool, int, float))
 
 
 @lru_cache(maxsize=4096)
@@ -126,9 +142,11 @@ def elementwise(b: Builder, op: str, *operands: Operand) -> Node:
         operands = tuple(_cast(b, o, common) for o in operands)
     else:
         operands = tuple(_cast(b, o, dtype) for o in operands)
+    weak = any(isinstance(o, Node) and o.param("weak") for o in operands) \
+        and all(_is_weak(o) for o in operands) and record.result is not Result.BOOL
     nodes = [as_node(b, o, dtype) for o in operands]
     shape = broadcast_shapes(op, [n.shape for n in nodes], str(b.site) if b.site else None)
-    return b.node(op, nodes, {}, shape, dtype)
+    return b.node(op, nodes, {"weak": True} if weak else {}, shape, dtype)
 
 
 def ew(b: Builder, expr: Any, inputs: Sequence[Node], shape: Shape, dtype: str) -> Node:

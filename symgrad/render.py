@@ -12,6 +12,7 @@ import jinja2
 
 from .key import NUMPY_TEMPLATE, templates_dir
 from .lower import BlockFunction, Program, Statement
+from .sanitise import comment_text, docstring_text
 
 
 @lru_cache(maxsize=None)
@@ -53,16 +54,7 @@ def _comment(statement: Statement) -> str | None:
     return one_line(f"{where}  {text}" if text else where)
 
 
-def one_line(text: str) -> str:
-    """User text (file names, source lines) for a comment: printable characters only, so it
-    cannot end the comment. It never becomes code."""
-    return "".join(c if c.isprintable() else " " for c in str(text))
-
-
-def docstring_text(text: str) -> str:
-    """User text (static values, names) for the module docstring: one line, no backslash
-    escapes, no quote that could end the docstring."""
-    return one_line(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+one_line = comment_text  # user text for a comment: the one sanitiser (sanitise.py)
 
 
 def _readable_header(header: dict) -> dict:

@@ -81,7 +81,17 @@ class Tracer:
 
     def _refuse_conversion(self, *args: Any) -> Any:
         site = user_site()
-        raise TracedBoolError(f"{site}  `{site.text}`" if site else None)
+        weak = self.node.op == "input" and self.node.param("weak")
+        raise TracingError(
+            f"a traced value was converted to a Python number"
+            f"{f' at {site}  `{site.text}`' if site else ''} (int(), float(), math.* or its "
+            "use as a shape, an index or a range bound): its value is not known while symgrad "
+            "traces the function. "
+            + (f"The argument {self.node.param('name')!r} is a Python number, traced so that new "
+               "values do not compile again; if it decides a shape or a loop count, make it "
+               "static: static_argnames=(...,) or static_argnums=(...,)."
+               if weak else "Keep it an array (np.exp rather than math.exp, np.where rather "
+               "than if), or pass a Python value as a static argument (static_argnames=)."))
 
     __float__ = __int__ = __index__ = __complex__ = _refuse_conversion
 
@@ -144,6 +154,7 @@ class ArgSpec:
     shape: tuple[int, ...] | None  # None: a static (non-array) argument
     dtype: str | None
     static_value: Any = None
+    weak: bool = False  # a Python int or float traced as a weakly typed 0-d value
 
 
 def trace_function(fn: Callable, specs: Sequence[ArgSpec],
@@ -172,7 +183,7 @@ def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
         if spec.shape is None:
             args.append(spec.static_value)
             continue
-        node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype)
+        node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype, spec.weak)
         inputs.append(node)
         args.append(Tracer(node, builder))
     with tracing_numpy():

@@ -233,7 +233,8 @@ class Vmapped:
     # -- inside a trace ----------------------------------------------------------------------
     def _traced(self, args: tuple, flat: list, size: int) -> Any:
         from .calls import CALL, close_over, next_serial
-        from .compiled import _fill, compiled_for
+        from .compiled import compiled_for
+        from .compose import _fill
         from .compiler import output_layout
 
         example, leaf_axis, originals = [], [], []
@@ -287,7 +288,7 @@ class Vmapped:
                      nested: Any, finish: Callable | None) -> list:
         """The batch axis of each flat result: out_axes read against the output's structure,
         checked against which outputs depend on a batched argument."""
-        from .compiled import _fill
+        from .compose import _fill
 
         numbered = _fill(nested, list(range(len(order))))
         tree_value = numbered if finish is None else finish(numbered)

@@ -108,18 +108,28 @@ def test_damaged_entry_is_rebuilt_with_one_warning(cache_env, damage):
     assert compile_and_check().from_cache  # repaired: the next one loads silently
 
 
-def test_tampered_entry_with_matching_hash_is_refused_not_run(cache_env, tmp_path):
+@pytest.mark.parametrize("resigned", [False, True])
+def test_tampered_entry_with_matching_hash_is_refused_not_run(cache_env, tmp_path, resigned):
+    """An attacker who can edit the metadata fixes the sha256: the signature refuses it; one
+    who also holds the key (re-signs it) is refused by the grammar. Either way it never runs."""
+    from symgrad.cache import entry_parts
+    from symgrad.signing import sign_entry
+
     key = compile_and_check().key
     source, meta_path = cache_env / f"{key}.py", cache_env / f"{key}.json"
     marker = tmp_path / "pwned"
     evil = source.read_text() + f"\nimport os\nos.mkdir({str(marker)!r})\n"
     source.write_text(evil)
     meta = json.loads(meta_path.read_text())
-    meta["source_sha256"] = sha256_text(evil)  # an attacker who can also edit the metadata
+    meta["source_sha256"] = sha256_text(evil)
+    if resigned:
+        meta["hmac"] = sign_entry(entry_parts(evil, meta))
     meta_path.write_text(json.dumps(meta))
-    lowered = compile_and_check(expect_warnings=1, match="safety check")
+    lowered = compile_and_check(expect_warnings=1,
+                                match="safety check" if resigned else "not signed")
     assert not marker.exists()
     assert not lowered.from_cache
+    assert compile_and_check().from_cache  # rebuilt and signed again
 
 
 def test_source_without_metadata_is_a_plain_miss(cache_env):

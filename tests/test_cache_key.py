@@ -130,3 +130,18 @@ def test_unchanged_function_in_a_new_process_hits(tmp_path):
 
     assert run() == ["miss", "False", "True", "True", "False"]
     assert run() == ["hit", "True", "False", "False", "False"]
+
+
+def test_source_digest_covers_modules_in_subfolders(tmp_path):
+    from symgrad.key import _digest_files
+
+    (tmp_path / "stage").mkdir()
+    (tmp_path / "top.py").write_text("A = 1\n")
+    (tmp_path / "stage" / "inner.py").write_text("B = 1\n")
+    before = _digest_files([tmp_path], (".py",))
+    (tmp_path / "stage" / "inner.py").write_text("B = 2\n")
+    edited = _digest_files([tmp_path], (".py",))
+    (tmp_path / "stage" / "inner.py").rename(tmp_path / "inner.py")
+    (tmp_path / "inner.py").write_text("B = 2\n")
+    moved = _digest_files([tmp_path], (".py",))
+    assert len({before, edited, moved}) == 3

@@ -48,5 +48,5 @@ def test_format_and_repr():
 
 def test_signature_text_in_generated_header(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
-    lowered = sg.grad(lambda x, n: np.sum(x ** n)).lower("f32[2,3]", 3)
+    lowered = sg.grad(lambda x, n: np.sum(x ** n), static_argnames="n").lower("f32[2,3]", 3)
     assert "signature: x=f32[2,3], n=3" in lowered.source

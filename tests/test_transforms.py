@@ -379,3 +379,15 @@ def test_pullback_runs_only_the_backward_part():
                         torch.tensor(W))[1](torch.tensor(ct))
         np.testing.assert_allclose(gx, tx.numpy(), rtol=1e-12)
         np.testing.assert_allclose(gw, tw.numpy(), rtol=1e-12)
+
+
+def test_bad_input_errors_name_the_users_line():
+    out, pullback = sg.vjp(np.sin, X)
+    with pytest.raises(sg.ArgumentError, match=r"test_transforms.py:\d+"):
+        pullback(np.ones(4))
+    with pytest.raises(sg.ArgumentError, match=r"structure.*test_transforms.py:\d+"):
+        pullback([np.ones(3)])
+    with pytest.raises(sg.ArgumentError, match=r"not both.*test_transforms.py:\d+"):
+        sg.grad(np.sin, wrt=0, argnums=0)
+    with pytest.raises(sg.ArgumentError, match=r"pair.*test_transforms.py:\d+"):
+        sg.value_and_grad(lambda x: np.sum(x), has_aux=True)(X)

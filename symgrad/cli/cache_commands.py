@@ -7,6 +7,7 @@ import time
 
 from ..cache import DiskCache, default_dir
 from ..errors import SymgradError
+from ..sanitise import comment_text
 from .target import add_target_arguments, resolve
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
@@ -80,9 +81,12 @@ def run_info(args: argparse.Namespace) -> int:
         now = time.time()
         for entry in entries:
             age = (now - entry.last_used) / 86400
+            meta = entry.meta
+            what = (f"{meta.get('function', '?')}({meta.get('signature', '')})  "
+                    f"[{meta.get('transform', '')}]" if meta.get("key") == entry.key
+                    else "damaged: rebuilt on its next use, removed by prune")
             print(f"  {entry.key[:16]}  {human_size(entry.size):>9}  used {age:5.1f} d ago  "
-                  f"{entry.meta.get('function', '?')}({entry.meta.get('signature', '')})  "
-                  f"[{entry.meta.get('transform', '')}]")
+                  f"{comment_text(what)}")
     return 0
 
 

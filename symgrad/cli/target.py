@@ -78,7 +78,8 @@ def resolve(args: argparse.Namespace, default_mode: str = "value_and_grad") -> T
         compiled = CompiledFunction(fn, "jit", backend=backend)
     else:
         compiled = CompiledFunction(fn, mode, wrt, backend=backend)
-    return Target(compiled, ordered_arguments(compiled, args.arg))
+    values = ordered_arguments(compiled, args.arg)
+    return Target(compiled.with_static(values), values)
 
 
 def load_function(target: str) -> tuple[Callable, CompiledFunction | None]:
