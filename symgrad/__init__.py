@@ -27,14 +27,20 @@ from .control import checkpoint, cond, switch, while_loop
 from .loops import fori_loop, scan
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
+from .check import GradientCheckError, check_grads
+from .custom import custom_jvp, custom_vjp
+from .user_ops import elementwise
+from .vmap import vmap
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian", "hessian",
-    "jit", "stop_gradient", "scan", "fori_loop", "while_loop",
+    "jit", "stop_gradient", "vmap", "custom_jvp", "custom_vjp", "elementwise",
+    "check_grads", "scan", "fori_loop", "while_loop",
     "cond", "switch", "checkpoint", "spec", "register_pytree_node", "tree_flatten", "tree_unflatten",
     "tree_map",
     "Spec", "CompiledFunction", "Lowered", "GeneratedCodeError", "SymgradError", "TracingError", "TracedBoolError",
     "TracedConversionError", "MutationError",
     "UnsupportedFunctionError", "ShapeError", "GradientError", "NotDifferentiableError",
     "NonScalarOutputError", "ArgumentError", "DtypePromotionError", "DtypePromotionWarning",
+    "GradientCheckError",
 ]

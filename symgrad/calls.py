@@ -108,6 +108,25 @@ def foreign_nodes(outputs: Sequence[Node], first_serial: int) -> list[Node]:
     return sorted(found, key=lambda n: n.serial)
 
 
+def close_over(inner: Builder, graph: Graph, specs: Sequence, first_serial: int
+               ) -> tuple[Graph, list, list[Node]]:
+    """An inner trace's graph with the outer values it closes over (nodes made before
+    `first_serial`) turned into extra inputs after `specs`: (graph, specs, those values)."""
+    from . import primitives as prim
+    from .trace import ArgSpec
+
+    specs = list(specs)
+    foreign = foreign_nodes(graph.outputs, first_serial)
+    if not foreign:
+        return graph, specs, foreign
+    closures = {node: prim.input_node(inner, f"closure_{len(specs) + k}", len(specs) + k,
+                                      node.shape, node.dtype) for k, node in enumerate(foreign)}
+    specs += [ArgSpec(c.param("name"), c.shape, c.dtype) for c in closures.values()]
+    outputs = substitute(inner, list(graph.outputs), closures)
+    return (Graph(graph.inputs + tuple(closures.values()), tuple(outputs),
+                  name_hints=graph.name_hints), specs, foreign)
+
+
 def expand_calls(graph: Graph) -> Graph:
     """The graph with every call replaced by its inner transform's graph."""
     nodes = graph.nodes()
@@ -141,6 +160,8 @@ def _expand(builder: Builder, body: CallBody, inputs: tuple[Node, ...],
     from . import primitives as prim
     from .compiler import differentiate, output_avals
 
+    if hasattr(body, "expand"):  # a transform that rewrites its body itself (vmap.py)
+        return body.expand(builder, inputs, hints)
     inner = expand_calls(body.graph)
     outputs, _, _, inner_hints = differentiate(inner, body.structure, body.specs, body.transform)
     placeholders: dict[int, Node] = {}

@@ -429,6 +429,7 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
     from .render import render_numpy
 
     from .calls import expand_calls
+    from .custom import strip_rules
 
     with _without_cyclic_gc():
         graph, graph_rewrites = rewrite_graph(expand_calls(graph))
@@ -436,7 +437,7 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
         # faster form, and after it, for what the backward pass itself made.
         outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
                                                               specs, transform)
-        outputs, hints = optimize(outputs, hints)
+        outputs, hints = optimize(*strip_rules(outputs, hints))
         described = transform.describe(params)
         if transform.split is not None:
             from .residuals import split_vjp

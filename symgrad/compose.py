@@ -12,7 +12,7 @@ from .arguments import Prepared, _is_spec, check_extras
 from .cache import DiskCache
 from .compiler import compile_function, extra_parameters, output_layout
 from .pytree import tree_flatten
-from .trace import ArgSpec, Tracer, user_site
+from .trace import Tracer, user_site
 
 
 def split_call(transformed: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, Callable]:
@@ -63,9 +63,9 @@ def split_call(transformed: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, C
 def call_traced(transformed: Any, prepared: Prepared) -> Any:
     """Record this transform as a call in the graph being traced (see calls.py)."""
     from . import primitives as prim
-    from .calls import CALL, CallBody, foreign_nodes, next_serial, substitute
+    from .calls import CALL, CallBody, close_over, next_serial
     from .compiler import _check_transform, output_avals
-    from .graph import Builder, Graph
+    from .graph import Builder
 
     outer = next(x.builder for x in prepared.leaves + prepared.extra_leaves
                  if isinstance(x, Tracer))
@@ -73,15 +73,7 @@ def call_traced(transformed: Any, prepared: Prepared) -> Any:
     inner = Builder()
     first = next_serial()
     graph, structure, transform = transformed._trace(prepared, inner)
-    specs = list(prepared.specs)
-    foreign = foreign_nodes(graph.outputs, first)
-    if foreign:
-        closures = {node: _placeholder(inner, len(specs) + k, node)
-                    for k, node in enumerate(foreign)}
-        specs += [ArgSpec(c.param("name"), c.shape, c.dtype) for c in closures.values()]
-        outputs = substitute(inner, list(graph.outputs), closures)
-        graph = Graph(graph.inputs + tuple(closures.values()), tuple(outputs),
-                      name_hints=graph.name_hints)
+    graph, specs, foreign = close_over(inner, graph, prepared.specs, first)
     _check_transform(graph, structure, specs, transform)
     expected = extra_parameters(graph, structure, specs, transform)
     check_extras(transformed, expected, prepared.extra_specs)
@@ -107,12 +99,6 @@ def call_traced(transformed: Any, prepared: Prepared) -> Any:
     result = _fill(nested, results)
     finish = transformed._finisher(prepared, transform)
     return result if finish is None else finish(result)
-
-
-def _placeholder(builder: Any, position: int, node: Any) -> Any:
-    from . import primitives as prim
-
-    return prim.input_node(builder, f"closure_{position}", position, node.shape, node.dtype)
 
 
 def _fill(nested: Any, values: list) -> Any:

@@ -229,3 +229,8 @@ _register(
     OpRecord("while_vjp", Group.LOOP, None),  # params: cond, body, seeded, wrt
     OpRecord("loop_out", Group.INDEXING, 1),  # params: index
 )
+
+# A user's derivative rule (custom.py): inputs value (behind a stop_gradient), primals,
+# residuals, closures; params rule (a RuleBody), index. The identity on its value; its VJP
+# inlines the rule; replaced by its value once differentiated.
+_register(OpRecord("custom_rule", Group.MOVEMENT, None))

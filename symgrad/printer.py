@@ -504,6 +504,7 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "broadcast_to": lambda node, a: f"np.broadcast_to({a}, {node.shape})",
     "astype": lambda node, a: f"{a}.astype({dtype_code(node.dtype)})",
     "stop_gradient": lambda node, a: a,  # the identity on values
+    "custom_rule": lambda node, a, *rest: a,  # its value (custom.strip_rules removes it first)
     "getitem": lambda node, a: f"{a}[{index_code(node.param('index'), node.inputs[0].shape)}]",
     "unslice": lambda node, a: (
         f"_unslice({a}, {node.shape}, np.s_[{index_code(node.param('index'), node.shape)}])"),

@@ -339,3 +339,19 @@ case("log_softmax_nll", lambda x, labels: -np.mean(
 import linalg_cases  # noqa: E402, F401  (appends its cases to CASES)
 import sort_cases  # noqa: E402, F401
 import update_cases  # noqa: E402, F401
+
+# A user's derivative rule (custom.py): the rule here is the true derivative, so every oracle
+# applies; tests/test_custom_rules.py checks rules that differ from it.
+@sg.custom_jvp
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _softplus(x), t / (1 + np.exp(-x))
+
+
+case("custom_jvp_softplus", lambda x: S(_softplus(x) * x),
+     lambda x: TS(F.softplus(x) * x), (3, 2))
