@@ -659,6 +659,8 @@ def _finish(kind: str, transform: Transform, out_tree: TreeDef | None,
         return aux_tree.from_nested(a)
 
     def grads(g: Any) -> Any:
+        if g is None:  # sg.vjp's forward part: the gradients come later, from the pullback
+            return None
         items = [g] if transform.single else list(g)
         items = [item if tree.is_leaf else tree.unflatten(item)
                  for item, tree in zip(items, trees)]

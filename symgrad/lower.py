@@ -449,23 +449,53 @@ def _creation_order(symbol: sp.Symbol) -> tuple[str, int]:
     return stem, int(symbol.name[len(stem):] or -1)
 
 
+# Structural ops whose numpy spelling may return a view of their operand.
+VIEW_OPS = frozenset({"reshape", "transpose", "getitem", "stop_gradient"})
+
+
 def _returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
              statements: list[Statement], namer: Namer) -> str:
-    """The return expression; outputs that alias an argument are copied (results are fresh)."""
+    """The return expression. Results are fresh, writeable arrays that share memory with no
+    argument and no other result: an output that is an argument, a view of one (`x.T`,
+    `x[0]`) or of a read-only broadcast, or that shares its base with another output, is
+    copied."""
     copied: dict[str, str] = {}
+    bases: set[str] = set()
+    by_symbol = {v.symbol: v for v in lifted.values}
+    inputs = {v.symbol for v in lifted.values if v.node.op == "input"}
+
+    def base_of(value: Value) -> Value:
+        while value.node.op in VIEW_OPS and value.expr is None:
+            value = lifted.of_node[value.node.inputs[0]]
+            if isinstance(value.expr, sp.Symbol) and value.expr in by_symbol:
+                value = by_symbol[value.expr]
+        return value
+
+    def read_only(base: Value) -> bool:  # an argument, or an np.broadcast_to view
+        if base.expr is None:
+            return base.node.op in ("input", "broadcast_to")
+        return tuple(base.natural_shape) != tuple(base.node.shape)
+
+    def copy_of(source: str, key: str) -> str:
+        if key not in copied:
+            copied[key] = namer.claim(f"{source}_copy")
+            statements.append(Statement(copied[key], f"{source}.copy()", None))
+        return copied[key]
 
     def leaf(index: int) -> str:
         value = lifted.outputs[index]
         name = names[value.symbol]
-        aliases_input = value.node.op == "input" or (
-            isinstance(value.expr, sp.Symbol) and lifted.of_node.get(value.node) is value
-            and value.expr in {v.symbol for v in lifted.values if v.node.op == "input"})
-        if aliases_input:
-            if name not in copied:
-                source = name if value.node.op == "input" else names[value.expr]
-                copied[name] = namer.claim(f"{source}_copy")
-                statements.append(Statement(copied[name], f"{source}.copy()", None))
-            return copied[name]
+        base = base_of(value)
+        base_name = names.get(base.symbol, str(base.symbol))
+        shared = base_name in bases
+        bases.add(base_name)
+        key = f"{name}#{index}" if shared else name  # each repeated result its own copy
+        if value.node.op == "input" or (
+                isinstance(value.expr, sp.Symbol) and lifted.of_node.get(value.node) is value
+                and value.expr in inputs):
+            return copy_of(name if value.node.op == "input" else names[value.expr], key)
+        if shared or (base is not value and read_only(base)):
+            return copy_of(name, key)
         return name
 
     def walk(item: Any, top: bool = False) -> str:
