@@ -193,6 +193,7 @@ class CompiledFunction:
     def _prepare(self, args: tuple, kwargs: dict, specs_allowed: bool = False) -> Prepared:
         positional, keyword, extras = self._bind(args, kwargs)
         slots, leaves, specs, slot_of_leaf, key = [], [], [], [], []
+        used: set[str] = set(self.params) | set(self.kwonly)
         wrt_slots = self._wrt_slots(len(positional), [n for n, _ in keyword])
         for index, (name, value) in enumerate(positional + keyword):
             static = name in self.static_argnames or (
@@ -205,7 +206,7 @@ class CompiledFunction:
             slots.append((name, tree))
             key.append(tree)
             for path, leaf in zip(tree.paths(), values):
-                leaf_name = name if tree.is_leaf else _leaf_name(name, path)
+                leaf_name = name if tree.is_leaf else _unique(_leaf_name(name, path), used)
                 where = f"{name}{path_text(path)}"
                 leaf, spec = self._leaf(leaf, leaf_name, where, index in wrt_slots,
                                         specs_allowed, static)
@@ -694,9 +695,21 @@ def _plain(tree: TreeDef) -> bool:
                             and all(_plain(c) for c in tree.children))
 
 
+def _unique(name: str, used: set[str]) -> str:
+    """`name`, or `name_2`, `name_3`...: keys that sanitise alike ('a-b', 'a_b') stay apart."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    used.add(candidate)
+    return candidate
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return f"a tuple of {len(value)}"
+    if isinstance(value, Tracer):
+        return f"one array ({value.dtype}{list(value.shape)})"
     return f"a {type(value).__name__}"
 
 

@@ -50,6 +50,7 @@ class Case:
     def __post_init__(self) -> None:
         fns = self.program.functions(self.dtype)
         self.f, self.g, self.ft, self.gt = fns["f"], fns["g"], fns["ft"], fns["gt"]
+        self.g2, self.g2t = fns["g2"], fns["g2t"]
         self.A = tuple(np.asarray(x, self.dtype) for x in self.inputs)
         self.AT = tuple(torch.tensor(np.asarray(x, np.float64)) for x in self.inputs)
         self.T = tuple(self.rng.normal(size=x.shape).astype(self.dtype) for x in self.A)
@@ -259,6 +260,55 @@ def c_has_aux(c: Case) -> tuple:
     return ours, theirs
 
 
+def c_two_outputs(c: Case) -> tuple:
+    """A function returning (array, {'s': array}): vjp with a pytree cotangent (pullback
+    called twice), jvp, jacrev and jacfwd nest like the output."""
+    out, pullback = sg.vjp(c.g2, *c.A)
+    tout, tpull = tf.vjp(c.g2t, *c.AT)
+    s = np.asarray(out[1]["s"])
+    u = (c.U[0], {"s": np.cos(s)})
+    ut = (c.UT[0], {"s": torch.cos(torch.tensor(s.astype(np.float64)))})
+    ours = (out, pullback(u), pullback(u), sg.jvp(c.g2, c.A, c.T),
+            sg.jacrev(c.g2, argnums=c.all)(*c.A), sg.jacfwd(c.g2, argnums=c.all)(*c.A))
+    theirs = (tout, tpull(ut), tpull(ut), tf.jvp(c.g2t, c.AT, c.TT),
+              tf.jacrev(c.g2t, argnums=c.all)(*c.AT), tf.jacfwd(c.g2t, argnums=c.all)(*c.AT))
+    return ours, theirs
+
+
+def c_layouts_and_recall(c: Case) -> tuple:
+    """Inputs that are non-contiguous, Fortran-ordered or read-only, then the same compiled
+    functions called again on new values (the per-signature fast path)."""
+    def odd(x: np.ndarray, k: int) -> np.ndarray:
+        if k % 3 == 0:
+            wide = np.zeros(x.shape + (2,), x.dtype)
+            wide[..., 0] = x
+            return wide[..., 0]  # strided
+        if k % 3 == 1:
+            return np.asfortranarray(x) if x.ndim else x.copy()  # (asfortranarray makes 0-d 1-d)
+        y = x.copy()
+        y.flags.writeable = False
+        return y
+    grad, hess = sg.grad(c.f, argnums=c.all), sg.hessian(c.f)
+    A2 = tuple(odd(x, k) for k, x in enumerate(c.A))
+    B = tuple(np.asarray(x * 0.5 + 0.1, c.dtype) for x in c.A)
+    out, pullback = sg.vjp(c.g, *A2)
+    ours = (grad(*A2), hess(*A2), pullback(c.U[0]), grad(*B), hess(*B))
+    BT = tuple(_t(x) for x in B)
+    gt, ht = tf.grad(c.ft, argnums=c.all), tf.hessian(c.ft)
+    theirs = (gt(*c.AT), ht(*c.AT), tf.vjp(c.gt, *c.AT)[1](c.UT[0]), gt(*BT), ht(*BT))
+    return ours, theirs
+
+
+def c_python_floats(c: Case) -> tuple:
+    """0-d inputs passed as Python floats (traced, weakly typed): grad, hessian, jvp."""
+    P = tuple(float(x) if x.shape == () else x for x in c.A)
+    T = tuple(float(t) if t.shape == () else t for t in c.T)
+    ours = (sg.grad(c.f, argnums=c.all)(*P), sg.jvp(c.g, P, T), sg.hessian(c.f)(*P))
+    theirs = (tf.grad(c.ft, argnums=c.all)(*c.AT), tf.jvp(c.gt, c.AT, c.TT),
+              tf.hessian(c.ft)(*c.AT))
+    return ours, theirs
+
+
 CHECKS: dict[str, Callable[[Case], tuple]] = {
     "grad": c_grad, "value_and_grad": c_value_and_grad, "vjp": c_vjp, "jvp": c_jvp,
     "hvp": c_hvp, "jacfwd": _jac(sg.jacfwd, tf.jacfwd, "g"),
@@ -271,7 +321,8 @@ CHECKS: dict[str, Callable[[Case], tuple]] = {
     "stop_gradient": c_stop_gradient, "argnums_reversed": c_argnums_reversed,
     "grad3_line": c_grad3_line, "jacfwd_jacrev_grad": c_jacfwd_jacrev_grad,
     "hvp_jit_in_grad": c_hvp_of_jit_inside_grad,
-    "pytree_grad": c_pytree_grad, "has_aux": c_has_aux,
+    "pytree_grad": c_pytree_grad, "has_aux": c_has_aux, "two_outputs": c_two_outputs,
+    "layouts_and_recall": c_layouts_and_recall, "python_floats": c_python_floats,
 }
 # Checks whose cost grows with size(x0)**2 or more: run on small first inputs only.
 SMALL_ONLY = {"jacfwd_jacrev_grad": 4, "jacrev_jacfwd_g": 6}

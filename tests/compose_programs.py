@@ -50,6 +50,7 @@ UNARY = {
     "softplus": ("np.log1p(np.exp({a}))", "torch.log1p(torch.exp({a}))"),
     "clip": ("np.clip({a}, -0.5, 0.5)", "torch.clamp({a}, -0.5, 0.5)"),
     "const_mul": ("{a} * {c}", "{a} * {c}"),
+    "const_matmul": ("{a} @ {c}", "{a} @ {c}"),
 }
 BINARY = {
     "add": ("{a} + {b}", "{a} + {b}"),
@@ -122,8 +123,8 @@ def _params(name: str, rng: np.random.Generator, shapes: list[tuple]) -> dict | 
             return None
         return {"axis": int(rng.integers(-nd, nd)) if name == "concat" else
                 int(rng.integers(-(nd + 1), nd + 1))}
-    if name == "const_mul":
-        return {}
+    if name == "const_matmul":
+        return {} if nd >= 1 else None
     return {}
 
 
@@ -159,14 +160,15 @@ class Program:
     constants: dict[str, np.ndarray]
     out_shape: tuple
     stop_line: int | None = None  # the body line whose value is wrapped in stop_gradient
+    second: str = "x0"  # a value the two-output function `g2` also returns
 
     @property
     def n(self) -> int:
         return len(self.shapes)
 
-    def _render(self, torch_side: bool, scalar: bool, stop: bool) -> str:
+    def _render(self, torch_side: bool, scalar: bool, stop: bool, pair: bool = False) -> str:
         args = ", ".join(f"x{i}" for i in range(self.n))
-        out = [f"def {'f' if scalar else 'g'}({args}):"]
+        out = [f"def {'f' if scalar else 'g2' if pair else 'g'}({args}):"]
         for k, (np_line, t_line) in enumerate(self.lines):
             line = t_line if torch_side else np_line
             if stop and k == self.stop_line:
@@ -178,6 +180,8 @@ class Program:
         if scalar:
             mod = "torch" if torch_side else "np"
             out.append(f"    return {mod}.sum({mod}.sin({last}) * CW)")
+        elif pair:
+            out.append(f"    return {last}, {{'s': {self.second} * 2.0}}")
         else:
             out.append(f"    return {last}")
         return "\n".join(out) + "\n"
@@ -190,16 +194,17 @@ class Program:
                 + self._render(False, True, stop))
 
     def functions(self, dtype: Any = np.float64, stop: bool = False) -> dict[str, Callable]:
-        """{'g', 'f'} in numpy (constants of `dtype`) and {'gt', 'ft'} in torch (float64)."""
+        """{'g', 'g2', 'f'} in numpy (constants of `dtype`), {'gt', 'g2t', 'ft'} in torch
+        (float64). g2 returns (g's value, {'s': another value})."""
         ns_np: dict[str, Any] = {"np": np, "sg": sg}
         ns_np.update({k: v.astype(dtype) for k, v in self.constants.items()})
         ns_t: dict[str, Any] = {"torch": torch}
         ns_t.update({k: torch.tensor(v) for k, v in self.constants.items()})
-        for scalar in (False, True):
-            exec(compile(self._render(False, scalar, stop), f"<program {'f' if scalar else 'g'}>",
-                         "exec"), ns_np)
-            exec(compile(self._render(True, scalar, stop), "<torch program>", "exec"), ns_t)
-        return {"g": ns_np["g"], "f": ns_np["f"], "gt": ns_t["g"], "ft": ns_t["f"]}
+        for scalar, pair in ((False, False), (True, False), (False, True)):
+            exec(compile(self._render(False, scalar, stop, pair), "<program>", "exec"), ns_np)
+            exec(compile(self._render(True, scalar, stop, pair), "<torch program>", "exec"), ns_t)
+        return {"g": ns_np["g"], "f": ns_np["f"], "gt": ns_t["g"], "ft": ns_t["f"],
+                "g2": ns_np["g2"], "g2t": ns_t["g2"]}
 
 
 def generate(rng: np.random.Generator) -> tuple[Program, list[np.ndarray]]:
@@ -211,8 +216,8 @@ def generate(rng: np.random.Generator) -> tuple[Program, list[np.ndarray]]:
     names = [f"x{i}" for i in range(n)]
     lines: list[tuple[str, str]] = []
     constants: dict[str, np.ndarray] = {}
-    ops = list(UNARY) + list(BINARY) * 1 + list(STRUCTURAL)
-    steps = int(rng.integers(1, 7))
+    ops = list(UNARY) + list(BINARY) * 2 + list(STRUCTURAL)
+    steps = int(rng.integers(0, 9)) if rng.random() < 0.1 else int(rng.integers(1, 7))
     tries = 0
     while len(lines) < steps and tries < 400:
         tries += 1
@@ -232,9 +237,10 @@ def generate(rng: np.random.Generator) -> tuple[Program, list[np.ndarray]]:
         fields = {"a": names[picks[0]], **({"b": names[picks[1]]} if arity == 2 else {}),
                   **{k: repr(v) for k, v in params.items()}}
         const = None
-        if name == "const_mul":
+        if name in ("const_mul", "const_matmul"):
             shape = np.shape(operands[0])
-            cshape = shape[int(rng.integers(0, len(shape) + 1)):]
+            cshape = shape[int(rng.integers(0, len(shape) + 1)):] if name == "const_mul" \
+                else (shape[-1],) + ((2,) if rng.random() < 0.6 else ())
             const = np.round(rng.normal(size=cshape), 3)
             fields["c"] = f"C{len(constants)}"
         ns = {"np": np, **dict(zip(names, values))}
@@ -261,4 +267,5 @@ def generate(rng: np.random.Generator) -> tuple[Program, list[np.ndarray]]:
     out = values[-1] if lines else inputs[0]
     constants["CW"] = np.round(rng.normal(size=np.shape(out)), 3)
     stop = int(rng.integers(len(lines))) if lines else None
-    return Program(shapes, lines, constants, np.shape(out), stop), inputs
+    second = names[int(rng.integers(len(names)))]
+    return Program(shapes, lines, constants, np.shape(out), stop, second), inputs

@@ -20,8 +20,10 @@ from compose_checks import (CHECKS, FLOAT32_CHECKS, SMALL_ONLY, Case, check_memo
                             compare, run_check, run_float32)
 from compose_programs import generate
 
-SEEDS = range(8)  # the fixed slice; tools/compose_campaign.py runs any number more
-FLOAT32_SEEDS = range(4)
+# The fixed slice, chosen so that together its programs use every op family and 0-d, (1,) and
+# (3, 1) inputs (test_the_slice_covers_what_it_promises); tools/compose_campaign.py runs more.
+SEEDS = (18, 44, 138, 21, 121, 48, 0, 1)
+FLOAT32_SEEDS = (18, 44, 138, 0)
 
 
 def _case(seed: int, dtype=np.float64) -> Case:
@@ -54,17 +56,18 @@ def test_random_program_in_float32_stays_float32(seed):
     assert not failures, _case(seed).program.source() + "\n" + "\n".join(failures)
 
 
-def test_the_generator_covers_what_it_promises():
+def test_the_slice_covers_what_it_promises():
     """The slice's programs include 0-d and size-1 inputs, several inputs, and every op
     family; a generator that silently produced only `sin(x)` would test nothing."""
     text, shapes = "", []
-    for seed in range(40):
+    for seed in SEEDS:
         program, _ = generate(np.random.default_rng(seed))
         text += program.source()
         shapes += program.shapes
     assert () in shapes and (3, 1) in shapes and (1,) in shapes
     for spelling in ("np.where", " @ ", "np.sum(", "np.mean(", "np.transpose", ".reshape(",
-                     "[None]", "np.max(", "np.concatenate", "np.broadcast_to", "[np.array("):
+                     "[None]", "np.max(", "np.concatenate", "np.stack", "np.broadcast_to",
+                     "[np.array(", "[::-1]", "[..., "):
         assert spelling in text, spelling
 
 
@@ -196,3 +199,59 @@ def test_pytree_parameters_of_a_small_model_match_torch():
                   (torch.tensor(x),), tuple(map(torch.tensor, flat)) +
                   (torch.zeros(4, 3),))[1]
     compare(hv, {"layers": [Pair(hv_t[0], hv_t[1]), Layer(hv_t[2])], "scale": hv_t[3]})
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: sg.jacrev(np.sin, has_aux=True)(x), r"has_aux=True needs .*pair"),
+    (lambda x: sg.grad(lambda a: np.sum(a), has_aux=True)(x), r"returned one array \(float64\[\]\)"),
+    (lambda x: sg.hessian(np.sin)(x), r"hessian needs .* one scalar"),
+    (lambda x: sg.grad(np.sin)(x), r"grad needs .* one scalar"),
+    (lambda x: sg.grad(lambda a, n: np.sum(a * n), argnums=1)(x, np.array([1, 2])),
+     r"cannot differentiate with respect to 'n'"),
+], ids=["jacrev_has_aux", "grad_has_aux", "hessian_scalar", "grad_scalar", "int_wrt"])
+def test_bad_input_errors_name_the_users_line(call, message):
+    """Found: these messages named no line (and has_aux's said 'it returned a Tracer')."""
+    with pytest.raises(sg.SymgradError, match=message) as caught:
+        call(np.array([0.3, 0.5]))
+    assert "test_transforms_campaign.py:" in str(caught.value)
+    assert "Tracer" not in str(caught.value)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a numpy function transformed directly: CompiledFunction._bind passes every positional "
+    "default of np.sum's signature (keepdims=np._NoValue, initial, where) as an argument; "
+    "_NoValue is refused as 'arrays of dtype object', and making it static instead calls the "
+    "tracer's np.sum handler with 7 positional arguments (TypeError). Needs _bind to leave "
+    "untouched defaults to Python, as it does for keyword-only ones"))
+def test_grad_of_a_numpy_function_itself():
+    np.testing.assert_array_equal(sg.grad(np.sum)(np.ones(3)), np.ones(3))
+
+
+def test_none_in_a_pytree_is_an_empty_subtree_as_in_jax():
+    """Found: {"w": w, "b": None} (an optional bias) raised "cannot differentiate with respect
+    to 'p_b': it is a static Python value". In JAX None is a node with no leaves: the
+    gradient has None in its place, and every transform keeps it."""
+    x = np.array([1.0, 2.0])
+    p = {"a": x, "b": None}
+    got = sg.grad(lambda p: np.sum(p["a"] ** 2))(p)
+    assert got["b"] is None and np.array_equal(got["a"], 2 * x)
+    H = sg.hessian(lambda p: np.sum(p["a"] ** 3))(p)
+    np.testing.assert_array_equal(H["a"]["a"], np.diag(6 * x))
+    assert H["a"]["b"] is None and H["b"] is None
+    out, tangent = sg.jvp(lambda p: {"y": p["a"] * 2, "none": None}, (p,), (p,))
+    assert out["none"] is None and tangent["none"] is None
+    np.testing.assert_array_equal(tangent["y"], 2 * x)
+    grads = sg.vjp(lambda q: (q * 2, None), x)[1]((np.ones(2), None))
+    np.testing.assert_array_equal(grads[0], np.full(2, 2.0))
+
+
+def test_keys_that_sanitise_alike_stay_apart():
+    """Found: {"a-b": x, "a_b": y} raised "two arguments flatten to the same name: p_a_b,
+    p_a_b" (both keys become the identifier p_a_b); so did a key clashing with a parameter."""
+    x = np.array([1.0, 2.0])
+    g = sg.grad(lambda p: np.sum(p["a-b"] * p["a_b"] ** 2))({"a-b": x, "a_b": 2 * x})
+    np.testing.assert_array_equal(g["a-b"], (2 * x) ** 2)
+    np.testing.assert_array_equal(g["a_b"], 2 * x * 2 * x)
+    gp, gq = sg.grad(lambda p, p_a: np.sum(p["a"] * p_a), argnums=(0, 1))({"a": x}, 3 * x)
+    np.testing.assert_array_equal(gp["a"], 3 * x)
+    np.testing.assert_array_equal(gq, x)
