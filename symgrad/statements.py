@@ -235,7 +235,10 @@ class StatementWriter:
             code = self.printer.doprint(value.expr)
             self.equations.append((name, value.expr))
             if _filled(value, s.shape_of[symbol]):
-                code = fill_code(node.shape, code, node.dtype, _is_constant(value.expr))
+                constant = _is_constant(value.expr)
+                if not constant and node.is_float and not _carries_dtype(value.expr, s.temps, {}):
+                    code = cast_code(code, node.dtype)  # broadcast np.where(c, 1, 0): int
+                code = fill_code(node.shape, code, node.dtype, constant)
                 if not _is_constant(value.expr) and value in s.lifted.outputs:
                     code = owned_copy_code(code)  # np.broadcast_to is a read-only view
             elif node.is_float and not _carries_dtype(value.expr, s.temps, {}):

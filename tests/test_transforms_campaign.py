@@ -255,3 +255,22 @@ def test_keys_that_sanitise_alike_stay_apart():
     gp, gq = sg.grad(lambda p, p_a: np.sum(p["a"] * p_a), argnums=(0, 1))({"a": x}, 3 * x)
     np.testing.assert_array_equal(gp["a"], 3 * x)
     np.testing.assert_array_equal(gq, x)
+
+
+def test_a_broadcast_constant_branch_keeps_the_float_dtype():
+    """Found (jacrev of jacfwd, then minimised to plain grad): an expression typed by Python
+    scalars only (np.where(c, 1, 0): a derivative of np.where) that is broadcast to full size
+    was emitted as np.broadcast_to(np.where(t0, 1, 0), (2,)) -- an int64 gradient -- so the
+    outer transform refused its own float64 cotangent."""
+    for dtype in (np.float64, np.float32):
+        a = np.array(0.5, dtype)
+        g = sg.grad(lambda a: np.sum(np.broadcast_to(a, (2,)) * np.where(a > 0.2, 1.0, 0.0)))(a)
+        assert g.dtype == dtype and g == 2.0
+
+    def g(x0, x1):
+        v = np.broadcast_to(x0, (2,))
+        return np.where(v > 0.2, v, x1 * 2.0)
+
+    J = sg.jacrev(sg.jacfwd(g))(np.array(0.5), np.array(0.3))
+    assert J.dtype == np.float64 and J.shape == (2,)
+    np.testing.assert_array_equal(J, np.zeros(2))
