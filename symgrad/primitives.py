@@ -286,7 +286,13 @@ def unbroadcast(b: Builder, g: Node, shape: Shape) -> Node:
     if g.shape == shape:
         return g
     if g.op == "broadcast_to" and g.inputs[0].shape == shape:
-        return g.inputs[0]
+        # the sum of `count` copies of each element: count times it (zeros stay zeros)
+        count = int(np.prod(g.shape)) // max(int(np.prod(shape)), 1)
+        source = g.inputs[0]
+        if count == 1 or (source.op == "const" and source.shape == ()
+                          and source.param("value") == 0):
+            return source
+        return elementwise(b, "multiply", source, float(count) if g.is_float else count)
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)

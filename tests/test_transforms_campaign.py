@@ -276,14 +276,10 @@ def test_a_broadcast_constant_branch_keeps_the_float_dtype():
     np.testing.assert_array_equal(J, np.zeros(2))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silent wrong third derivative, already on main before this campaign: d3/dt3 of "
-    "sin(sum(broadcast_to(cos(t), (2,)))) is -2.3608 from grad(grad(grad(f))), "
-    "jacfwd(hessian(f)) and grad of hvp alike; torch.func and central differences give "
-    "-3.4599; the second derivative is right, and sin(2 * cos(t)) (no broadcast) is right "
-    "at third order. Suspect: the sum-of-broadcast VJP rules or a graph rewrite when the "
-    "backward graph is differentiated a second time"))
 def test_third_derivative_through_broadcast_and_sum():
+    """Found (silent, already on main): d3/dt3 of sin(sum(broadcast_to(cos(t), (2,)))) was
+    -2.3608 (torch.func and central differences: -3.4599). primitives.unbroadcast folded
+    sum-over-broadcast(v) to v, dropping the count of copies."""
     def f(t):
         return np.sin(np.sum(np.broadcast_to(np.cos(t), (2,))))
 
@@ -294,13 +290,9 @@ def test_third_derivative_through_broadcast_and_sum():
     np.testing.assert_allclose(sg.grad(sg.grad(sg.grad(f)))(np.array(0.3)), want, rtol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "generated code fails: the third derivative of sum(sin(sum(broadcast_to(a @ C, "
-    "(2, 1, 2)), axis=0)) * W) along a line is emitted as "
-    "`np.broadcast_to(-2*t1[:, 0]*const @ const1*const2*..., (1, 1, 2))`: apparently a "
-    "matrix product printed inside a product without parentheses (Python's @ binds like *, left to right), "
-    "so numpy raises 'operands could not be broadcast together' from generated code"))
 def test_third_derivative_with_a_matrix_product_inside_a_broadcast():
+    """Found: generated code raised 'operands could not be broadcast together' (the same
+    dropped count left shapes that no longer fitted)."""
     C = np.array([[-0.457, 0.481], [-1.183, -0.166], [0.244, 0.32]])
     W = np.array([[0.682, 0.419]])
     x, d = np.array([[0.3, -0.5, 0.9]]), np.array([[0.7, 0.2, -1.1]])
@@ -318,19 +310,17 @@ def test_third_derivative_with_a_matrix_product_inside_a_broadcast():
     np.testing.assert_allclose(sg.grad(sg.grad(sg.grad(s)))(np.array(0.3)), want, rtol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silent wrong forward-over-reverse, already on main: for f(a) = sin(sum(broadcast_to(a, "
-    "(2,)))) with a of shape (1,), jacfwd(jacrev(f)) and jvp of grad give -2 sin(2a), half "
-    "of -4 sin(2a) (hessian(f), reverse over reverse, is right). The size-1 axis expanded by "
-    "the broadcast loses its count when compiler._forward_mode transposes the VJP; with "
-    "x1 - x0 for x0 of shape (1,) and x1 of (2, 3, 2) the factor lost is 12"))
 def test_forward_over_reverse_through_a_size_one_broadcast():
+    """Found (silent, already on main): jacfwd(jacrev(f)) and jvp of grad gave half of the
+    second derivative for a of shape (1,) broadcast to (2,) (12 times too small for x1 - x0
+    with x0 (1,) and x1 (2, 3, 2)); hessian was right. Cause: unbroadcast(broadcast_to(v))
+    returned v instead of count * v."""
     a = np.array([0.4])
 
     def f(a):
         return np.sin(np.sum(np.broadcast_to(a, (2,))))
 
     want = -4 * np.sin(2 * a)
-    np.testing.assert_allclose(sg.hessian(f)(a)[0], want, rtol=1e-12)  # right today
+    np.testing.assert_allclose(sg.hessian(f)(a)[0], want, rtol=1e-12)
     np.testing.assert_allclose(sg.jacfwd(sg.jacrev(f))(a)[0], want, rtol=1e-9)
     np.testing.assert_allclose(sg.jvp(sg.grad(f), (a,), (np.ones(1),))[1], want, rtol=1e-9)
