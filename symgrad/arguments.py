@@ -109,6 +109,7 @@ class Arguments:
     def _prepare(self, args: tuple, kwargs: dict, specs_allowed: bool = False) -> Prepared:
         positional, keyword, extras = self._bind(args, kwargs)
         slots, leaves, specs, slot_of_leaf, key = [], [], [], [], []
+        used: set[str] = set(self.params) | set(self.kwonly)
         wrt_slots = self._wrt_slots(len(positional), [n for n, _ in keyword])
         for index, (name, value) in enumerate(positional + keyword):
             static = name in self.static_argnames or (
@@ -121,7 +122,7 @@ class Arguments:
             slots.append((name, tree))
             key.append(tree)
             for path, leaf in zip(tree.paths(), values):
-                leaf_name = name if tree.is_leaf else _leaf_name(name, path)
+                leaf_name = name if tree.is_leaf else _unique(_leaf_name(name, path), used)
                 where = f"{name}{path_text(path)}"
                 leaf, spec = self._leaf(leaf, leaf_name, where, index in wrt_slots,
                                         specs_allowed, static)
@@ -286,6 +287,16 @@ def _leaf_name(name: str, path: tuple) -> str:
     """`params_w_0` for params['w'][0]: an identifier made of the path's keys."""
     parts = [name] + [_NOT_NAME.sub("_", str(k)).strip("_") or "key" for k in path]
     return "_".join(parts)[:80]
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """`name`, or `name_2`, `name_3`...: keys that sanitise alike ('a-b', 'a_b') stay apart."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    used.add(candidate)
+    return candidate
 
 
 def _spec_key(spec: ArgSpec) -> tuple:

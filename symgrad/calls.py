@@ -136,7 +136,9 @@ def expand_calls(graph: Graph) -> Graph:
     memo: dict[Node, Node] = {}
     hints: dict[Node, str] = {}
     expanded: dict[tuple, list[Node]] = {}
-    for node in nodes:
+    reached = set(nodes)
+    unread = [i for i in graph.inputs if i not in reached]  # inputs that no output reads
+    for node in unread + nodes:
         if node.op != CALL:
             memo[node] = builder.node(node.op, [memo[i] for i in node.inputs],
                                       dict(node.params), node.shape, node.dtype, node.site)

@@ -328,6 +328,8 @@ def _finish(kind: str, transform: Transform, out_tree: TreeDef | None,
         return aux_tree.from_nested(a)
 
     def grads(g: Any) -> Any:
+        if g is None:  # sg.vjp's forward part: the gradients come later, from the pullback
+            return None
         items = [g] if transform.single else list(g)
         items = [item if tree.is_leaf else tree.unflatten(item)
                  for item, tree in zip(items, trees)]
@@ -362,6 +364,8 @@ def _plain(tree: TreeDef) -> bool:
 def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return f"a tuple of {len(value)}"
+    if isinstance(value, Tracer):
+        return f"one array ({value.dtype}{list(value.shape)})"
     return f"a {type(value).__name__}"
 
 

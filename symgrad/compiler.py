@@ -23,7 +23,7 @@ from .key import key_parts
 from .progress import Progress
 from .sanitise import MODULE_NAMES, is_safe_identifier
 from .specs import format_spec
-from .trace import ArgSpec, trace_function
+from .trace import ArgSpec, trace_function, user_site
 
 
 KINDS = ("jit", "grad", "value_and_grad", "vjp", "jvp", "hvp")
@@ -212,7 +212,7 @@ def _check_transform(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
             raise NotDifferentiableError(
                 f"cannot differentiate with respect to {spec.name!r}: it is {kind}; gradients "
                 "are defined for float arrays only (pass it as a float array, or leave it out "
-                "of wrt)")
+                f"of wrt){_at_user()}")
     primary = primary_outputs(transform, structure)
     if transform.kind in ("grad", "value_and_grad", "hvp"):
         if not isinstance(primary, int) or graph.outputs[primary].shape != ():
@@ -221,7 +221,13 @@ def _check_transform(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
             raise NonScalarOutputError(
                 f"{kind} needs a function that returns one scalar; this one returns "
                 f"shape{'s' if len(shapes) != 1 else ''} {', '.join(map(str, shapes))}. "
-                "Reduce it (e.g. np.sum or np.mean), or use symgrad.vjp / symgrad.jacobian.")
+                "Reduce it (e.g. np.sum or np.mean), or use symgrad.vjp / symgrad.jacobian"
+                f"{_at_user()}.")
+
+
+def _at_user() -> str:
+    site = user_site()
+    return f" (at {site})" if site else ""
 
 
 def primary_outputs(transform: Transform, structure: Any) -> Any:

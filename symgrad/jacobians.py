@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .compiled import CompiledFunction, Wrt, compiled_for, resolve_wrt
+from .compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
 from .errors import ArgumentError
 from .pytree import tree_flatten
 from .trace import Tracer
@@ -69,7 +69,7 @@ class _Jacobian:
             if not (isinstance(value, tuple) and len(value) == 2):
                 raise ArgumentError(f"{getattr(self.fn, '__name__', 'the function')}: "
                                     "has_aux=True needs the function to return a pair "
-                                    "(output, aux)")
+                                    f"(output, aux){at_user_line()}")
             value, aux = value
         product = next(iter(self.products.values()))
         wrt_leaves, wrt_tree = self._wrt_leaves(product, args, kwargs)
@@ -82,7 +82,8 @@ class _Jacobian:
         if mode == "hessian":
             if len(out_leaves) != 1 or _shape(out_leaves[0]) != ():
                 raise ArgumentError("hessian needs a function that returns one scalar; this "
-                                    f"one returns shapes {[list(_shape(x)) for x in out_leaves]}")
+                                    f"one returns shapes {[list(_shape(x)) for x in out_leaves]}"
+                                    f"{at_user_line()}")
             blocks = self._columns(self.products["hvp"], args, kwargs, wrt_leaves, wrt_tree,
                                    [x for x in wrt_leaves])
             result = wrt_tree.unflatten([wrt_tree.unflatten(row) for row in blocks])

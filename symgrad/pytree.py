@@ -29,7 +29,8 @@ def register_pytree_node(cls: type, flatten: Callable[[Any], tuple[Iterable, Any
 class TreeDef:
     """A container kind, its static data (keys, class, aux) and its children's structures.
 
-    `kind` is 'leaf', 'tuple', 'list', 'dict', 'namedtuple', 'dataclass' or 'custom'.
+    `kind` is 'leaf', 'none' (None: no leaves, as in JAX), 'tuple', 'list', 'dict',
+    'namedtuple', 'dataclass' or 'custom'.
     """
 
     kind: str
@@ -60,6 +61,8 @@ class TreeDef:
                 raise ValueError(f"too few leaves for {self}")
             return value
         children = [c._build(leaves) for c in self.children]
+        if self.kind == "none":
+            return None
         if self.kind == "tuple":
             return tuple(children)
         if self.kind == "list":
@@ -112,8 +115,8 @@ class TreeDef:
                                        and all(c.plain for c in self.children))
 
     def __str__(self) -> str:
-        if self.kind == "leaf":
-            return "*"
+        if self.kind in ("leaf", "none"):
+            return "*" if self.kind == "leaf" else "None"
         inner = ", ".join(map(str, self.children))
         if self.kind == "tuple":
             return f"({inner}{',' if len(self.children) == 1 else ''})"
@@ -127,6 +130,7 @@ class TreeDef:
 
 _END = object()
 LEAF = TreeDef("leaf")
+NONE = TreeDef("none")
 
 
 def _flatten_tuples(nested: Any, tree: TreeDef) -> list[Any]:
@@ -155,6 +159,8 @@ def _flatten(value: Any, leaves: list[Any], is_leaf: Callable[[Any], bool] | Non
     if is_leaf is not None and is_leaf(value):
         leaves.append(value)
         return LEAF
+    if value is None:  # an empty subtree, as in JAX: {"w": w, "b": None} has one leaf
+        return NONE
     kind = type(value)
     if kind in _REGISTRY:
         children, aux = _REGISTRY[kind][0](value)

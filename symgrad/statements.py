@@ -238,6 +238,8 @@ class StatementWriter:
             self.equations.append((name, value.expr))
             if _filled(value, s.shape_of[symbol]):
                 constant = _is_constant(value.expr)
+                if not constant and node.is_float and not _carries_dtype(value.expr, s.temps, {}):
+                    code = cast_code(code, node.dtype)  # broadcast np.where(c, 1, 0): int
                 code = fill_code(node.shape, code, node.dtype, constant)
                 if not constant and value in s.lifted.outputs:
                     code = owned_copy_code(code)  # a broadcast view is read-only
