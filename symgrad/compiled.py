@@ -62,8 +62,9 @@ class CompiledFunction:
                  *, argnums: Any = None, has_aux: bool = False):
         if not callable(fn):
             raise ArgumentError(f"expected a function, got {fn!r}")
-        if backend != "numpy":
-            raise ArgumentError(f"backend={backend!r} is not available (backends: 'numpy')")
+        from .backends import check_backend
+
+        check_backend(backend)
         self.fn, self.kind, self.backend, self.has_aux = fn, kind, backend, bool(has_aux)
         self._read_signature(fn)
         default = ALL if kind in ("vjp", "jvp") else 0

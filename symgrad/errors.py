@@ -76,3 +76,7 @@ class ArgumentError(SymgradError, TypeError):
 
 class GeneratedCodeError(SymgradError):
     """Generated source failed the safety check before execution (a bug in symgrad)."""
+
+
+class CompilerError(SymgradError):
+    """backend='c' found no C compiler, or the compiler failed on the generated code."""

@@ -327,7 +327,8 @@ def _template_texts() -> tuple[str, ...]:
     from .key import templates_dir
 
     return tuple("\n" + path.read_text(encoding="utf-8") + "\n"
-                 for path in sorted(templates_dir().glob("*.j2")))
+                 for path in sorted(templates_dir().glob("*.j2"))
+                 + sorted(templates_dir().glob("c/*.py.j2")))  # the C backend's launcher
 
 
 def _verbatim_from_templates(statement: ast.stmt, lines: list[str]) -> bool:

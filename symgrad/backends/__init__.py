@@ -1,0 +1,33 @@
+"""The backend seam: which code generator a transform's `backend=` names.
+
+`numpy` is the pipeline of `compiler.generate_source` (its modules still live at the top of
+the package); `c` is the fused C backend of `backends/c_backend.py`, built on the shared
+kernel IR of `backends/kernel_ir.py` (which the CUDA backend will print too). Looking a backend
+up imports nothing heavy: each entry is a module path, imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import ArgumentError
+
+# name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
+BACKENDS: dict[str, str | None] = {
+    "numpy": None,
+    "c": "symgrad.backends.c_backend",
+}
+
+
+def check_backend(name: Any) -> str:
+    """`name` if it is a known backend, else one clear error listing the known ones."""
+    if not isinstance(name, str) or name not in BACKENDS:
+        known = ", ".join(repr(n) for n in BACKENDS)
+        raise ArgumentError(f"backend={name!r} is not available (backends: {known})")
+    return name
+
+
+def backend_module(name: str) -> Any:
+    """The module implementing backend `name` (None for the numpy pipeline)."""
+    path = BACKENDS[check_backend(name)]
+    return None if path is None else importlib.import_module(path)
