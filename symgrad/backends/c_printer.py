@@ -40,6 +40,7 @@ HELPERS = {
     "reciprocal_or_zero": "sg_reciprocal_or_zero", "divide_or_zero": "sg_divide_or_zero",
     "xlogy": "sg_xlogy", "xlog1py": "sg_xlog1py", "logit": "sg_logit", "Abs": "sg_abs",
     "sign": "sg_sign", "Max": "sg_maximum", "Min": "sg_minimum", "clip": "sg_clip",
+    "Heaviside": "sg_heaviside", "digamma": "sg_digamma", "trigamma": "sg_trigamma",
 }
 
 FLOAT_TYPES = ("float32", "float64")
@@ -126,7 +127,9 @@ class CExpressionPrinter(C99CodePrinter):
         b = self.parenthesize(base, precedence(expr) + 1)
         if exponent.is_Integer and 1 <= abs(int(exponent)) <= 4:
             product = " * ".join([b] * abs(int(exponent)))
-            return product if exponent > 0 else f"{self.float_text(1.0)} / ({product})"
+            if abs(int(exponent)) > 1:
+                product = f"({product})"
+            return product if exponent > 0 else f"{self.float_text(1.0)} / {product}"
         if exponent == sp.S.Half:
             return self._call("sqrt", base)
         if exponent == -sp.S.Half:
@@ -144,7 +147,14 @@ class CExpressionPrinter(C99CodePrinter):
             return self._call(MATH_FUNCTIONS[name], *expr.args)
         if name in HELPERS:
             self.helpers.add(name)
-            return self._call(HELPERS[name], *expr.args)
+            args = expr.args
+            if name == "Heaviside" and len(args) == 1:
+                args = (args[0], sp.S.Half)  # SymPy's own value at 0
+            if name in ("Max", "Min") and len(args) > 2:  # nested pairs, in a fixed order
+                args = sorted(args, key=sp.default_sort_key)
+                return self._print(type(expr)(args[0], type(expr)(*args[1:], evaluate=False),
+                                              evaluate=False))
+            return self._call(HELPERS[name], *args)
         raise GeneratedCodeError(
             f"the C backend has no form for {name}(...) (use backend='numpy' for this function)")
 

@@ -197,6 +197,8 @@ def schedule(outputs: Sequence[Node], hints: dict[Node, str]) -> Schedule:
                 kernel.loads.append(d)
                 stored.add(d)
     for _, value in library:
+        if value.expr is not None:
+            continue  # a constant fill reads nothing
         for i in value.node.inputs:
             stored.add(lifted.of_node[i])
     for kernel in kernels.values():
