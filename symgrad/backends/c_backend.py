@@ -46,12 +46,41 @@ def compiler_command() -> list[str]:
 
 @lru_cache(maxsize=None)
 def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
+    """What the compiler is and supports, probed once per compiler binary: the answer is
+    kept in the cache directory (`c-toolchain.probe`), so a warm start runs no compiler."""
+    import json
+
     executable = shutil.which(command[0]) if command else None
     if executable is None:
         raise CompilerError(
             f"backend='c' needs a C compiler and found none (CC={os.environ.get('CC', '')!r}, "
             f"tried {command[0] if command else 'cc'!r}); install gcc or clang, set CC to "
             "one, or use backend='numpy'")
+    info = os.stat(executable)
+    identity = [executable, list(command), info.st_size, info.st_mtime_ns, fast_math,
+                platform.machine(), platform.libc_ver()[1], _cpu_features()]
+    probe = _probe_path()
+    try:
+        stored = json.loads(probe.read_text(encoding="utf-8"))
+        if stored.get("identity") == identity:
+            return stored["toolchain"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    found = _probe(executable, command, fast_math)
+    try:
+        _write(probe, json.dumps({"identity": identity, "toolchain": found}, indent=1))
+    except OSError:
+        pass  # probed again next time
+    return found
+
+
+def _probe_path() -> Path:
+    from ..cache import default_dir
+
+    return default_dir() / "c-toolchain.probe"
+
+
+def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
     try:
         version = subprocess.run([executable, *command[1:], "--version"], capture_output=True,
                                  text=True, timeout=30).stdout.splitlines()[:1]
