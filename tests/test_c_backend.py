@@ -210,3 +210,81 @@ def test_no_compiler_is_one_clear_error(monkeypatch):
 def test_unknown_backend_lists_the_known_ones():
     with pytest.raises(ArgumentError, match="'numpy', 'c'"):
         sg.grad(lambda x: np.sum(x), backend="fortran")
+
+
+@needs_compiler
+def test_key_names_the_compiler_flags_and_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    f = sg.grad(lambda x: np.sum(np.exp(x)), backend="c")
+    f(np.ones(3))
+    meta = json.loads(next(tmp_path.glob("*.json")).read_text())
+    components = meta["components"]
+    assert components["backend"] == "c"
+    info = c_backend.toolchain()
+    assert info["executable"] in components["c_compiler"]
+    assert "-O3" in components["c_flags"] and components["c_cpu"] == info["cpu"]
+    assert sorted(p.suffix for p in tmp_path.glob(f"{meta['key']}.*")) == [
+        ".c", ".json", ".py", ".so"]
+    assert [p.name for p in c_backend.entry_files(tmp_path, meta["key"])] == [
+        f"{meta['key']}{s}" for s in (".py", ".json", ".c", ".so")]
+
+
+@needs_compiler
+def test_warm_cache_loads_without_compiler_sympy_or_jinja2(tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import symgrad as sg
+        from symgrad.backends import c_backend
+
+        def f(x):
+            return np.sum(np.tanh(x) * 3)
+
+        g = sg.grad(f, backend="c")(np.linspace(-1, 1, 5))
+        print(sys.modules.get("sympy") is None and sys.modules.get("jinja2") is None,
+              list(np.round(g, 12)))
+    """)
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr + runs[1].stderr
+    first, second = (r.stdout.split(" ", 1) for r in runs)
+    assert first[0] == "False" and second[0] == "True"  # the second process: a warm hit
+    assert first[1] == second[1]
+    expected = 3 * (1 - np.tanh(np.linspace(-1, 1, 5)) ** 2)
+    assert second[1].strip() == str(list(np.round(expected, 12)))
+
+
+@needs_compiler
+def test_exported_launcher_compiles_its_c_on_import_without_symgrad(tmp_path):
+    from symgrad.export import export
+
+    def loss(x, w):
+        return np.sum(np.log1p(np.exp(x @ w)))
+
+    f = sg.value_and_grad(loss, wrt=1, backend="c")
+    exported = export(f, ["f64[6,3]", "f64[3]"], tmp_path)
+    assert exported.module.name == "loss_value_and_grad_c.py"
+    assert exported.module.with_suffix(".c").is_file()
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        sys.path.insert(0, sys.argv[1])
+        import loss_value_and_grad_c as m
+        x = np.arange(18.0).reshape(6, 3) / 10
+        w = np.array([0.5, -1.0, 2.0])
+        value, g = m.loss_value_and_grad(x, w)
+        assert "symgrad" not in sys.modules
+        print(repr(float(value)), list(g))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    x = np.arange(18.0).reshape(6, 3) / 10
+    w = np.array([0.5, -1.0, 2.0])
+    value, g = sg.value_and_grad(loss, wrt=1)(x, w)
+    got_value, got_g = out.stdout.split(" ", 1)
+    assert abs(float(got_value) - value) <= 1e-12 * abs(value)
+    np.testing.assert_allclose(eval(got_g, {"np": np, "float64": np.float64}), g, rtol=1e-12)

@@ -125,7 +125,9 @@ class CExpressionPrinter(C99CodePrinter):
     def _print_Pow(self, expr: sp.Pow) -> str:
         base, exponent = expr.args
         b = self.parenthesize(base, precedence(expr) + 1)
-        if exponent.is_Integer and 1 <= abs(int(exponent)) <= 4:
+        if exponent == 2 and not base.is_Atom:  # exactly base*base, the base computed once
+            return self._call("pow", base, exponent)
+        if exponent.is_Integer and 1 <= abs(int(exponent)) <= 4 and base.is_Atom:
             product = " * ".join([b] * abs(int(exponent)))
             if abs(int(exponent)) > 1:
                 product = f"({product})"
