@@ -69,7 +69,7 @@ static inline double sg_sum_double(double a, double b)
 }
 
 /* kernel_0: 3 elements (shape [3]) in 1 chunk of 4096 */
-int kernel_0(const double *restrict b, const double *restrict t0, const double *restrict y, double *restrict out_b_bar, double *restrict t2)
+int kernel_0(const double *restrict b1, const double *restrict t0, const double *restrict y, double *restrict out_b_bar, double *restrict t2)
 {
     double *t2_parts = malloc(1 * sizeof(double));
     if (t2_parts == NULL) {
@@ -80,15 +80,22 @@ int kernel_0(const double *restrict b, const double *restrict t0, const double *
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 3 ? begin + 4096 : 3;
         double t2_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (3 elements) */
+            const long long row = start / 3;
+            const long long base = row * 3;
+            const long long stop = base + 3 < end ? base + 3 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            /* autograd_tutorial.py:31  z = x @ w + b */
-            const double z = b[i] + t0[i];
-            /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
-            const double t1 = -y[i]*z + sg_softplus(z);
-            const double b_bar = -0.3333333333333333*y[i] + (0.3333333333333333)*sg_sigmoid(z);
-            out_b_bar[i] = b_bar;
-            t2_terms[i - begin] = t1;
+            for (long long i = start; i < stop; i++) {
+                /* autograd_tutorial.py:31  z = x @ w + b */
+                const double z = b1[i] + t0[i];
+                /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
+                const double t1 = -y[i]*z + sg_softplus(z);
+                const double b_bar = -0.3333333333333333*y[i] + (0.3333333333333333)*sg_sigmoid(z);
+                out_b_bar[i] = b_bar;
+                t2_terms[i - begin] = t1;
+            }
+            start = stop;
         }
         t2_parts[chunk] = sg_sum_terms_double(t2_terms, end - begin);
     }
@@ -104,11 +111,18 @@ int kernel_1(const double *restrict t2, double *restrict out_value)
     for (long long chunk = 0; chunk < 1; chunk++) {
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 1 ? begin + 4096 : 1;
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (1 elements) */
+            const long long row = start / 1;
+            const long long base = row * 1;
+            const long long stop = base + 1 < end ? base + 1 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
-            const double value = (0.3333333333333333)*t2[i];
-            out_value[i] = value;
+            for (long long i = start; i < stop; i++) {
+                /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
+                const double value = (0.3333333333333333)*t2[i];
+                out_value[i] = value;
+            }
+            start = stop;
         }
     }
     return 0;
@@ -120,13 +134,19 @@ int kernel_2(const double *restrict b_bar, const double *restrict t3, double *re
     for (long long chunk = 0; chunk < 1; chunk++) {
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 15 ? begin + 4096 : 15;
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (3 elements) */
+            const long long row = start / 3;
+            const long long base = row * 3;
+            const long long stop = base + 3 < end ? base + 3 : end;
+            const long long row_t3 = row;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_b_bar = i % 3;
-            const long long i_t3 = i / 3;
-            /* autograd_tutorial.py:31  z = x @ w + b */
-            const double w_bar = b_bar[i_b_bar]*t3[i_t3];
-            out_w_bar[i] = w_bar;
+            for (long long i = start; i < stop; i++) {
+                /* autograd_tutorial.py:31  z = x @ w + b */
+                const double w_bar = b_bar[i - base]*t3[row_t3];
+                out_w_bar[i] = w_bar;
+            }
+            start = stop;
         }
     }
     return 0;

@@ -35,6 +35,16 @@ static inline float sg_maximumf(float a, float b)
     return (a != a || a > b) ? a : b;
 }
 
+/* numpy.maximum over n terms, in order */
+static inline float sg_maximum_terms_float(const float *terms, long long n)
+{
+    float total = terms[0];
+    for (long long j = 1; j < n; j++) {
+        total = sg_maximumf(total, terms[j]);
+    }
+    return total;
+}
+
 /* The sum of n terms in a fixed order (eight lanes, then the lanes in order, then the rest):
  * the same bits whatever the thread count. */
 static inline double sg_sum_terms_double(const double *terms, long long n)
@@ -61,72 +71,6 @@ static inline double sg_sum_double(double a, double b)
     return a + b;
 }
 
-/* numpy.maximum over n terms, in order */
-static inline double sg_maximum_terms_double(const double *terms, long long n)
-{
-    double total = terms[0];
-    for (long long j = 1; j < n; j++) {
-        total = sg_maximum(total, terms[j]);
-    }
-    return total;
-}
-
-/* numpy.minimum over n terms, in order */
-static inline double sg_minimum_terms_double(const double *terms, long long n)
-{
-    double total = terms[0];
-    for (long long j = 1; j < n; j++) {
-        total = sg_minimum(total, terms[j]);
-    }
-    return total;
-}
-
-/* The sum of n terms in a fixed order (eight lanes, then the lanes in order, then the rest):
- * the same bits whatever the thread count. */
-static inline float sg_sum_terms_float(const float *terms, long long n)
-{
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    long long j = 0;
-    for (; j + 8 <= n; j += 8) {
-        for (int lane = 0; lane < 8; lane++) {
-            lanes[lane] += terms[j + lane];
-        }
-    }
-    float total = 0;
-    for (int lane = 0; lane < 8; lane++) {
-        total += lanes[lane];
-    }
-    for (; j < n; j++) {
-        total += terms[j];
-    }
-    return total;
-}
-
-static inline float sg_sum_float(float a, float b)
-{
-    return a + b;
-}
-
-/* numpy.maximum over n terms, in order */
-static inline float sg_maximum_terms_float(const float *terms, long long n)
-{
-    float total = terms[0];
-    for (long long j = 1; j < n; j++) {
-        total = sg_maximumf(total, terms[j]);
-    }
-    return total;
-}
-
-/* numpy.minimum over n terms, in order */
-static inline float sg_minimum_terms_float(const float *terms, long long n)
-{
-    float total = terms[0];
-    for (long long j = 1; j < n; j++) {
-        total = sg_minimumf(total, terms[j]);
-    }
-    return total;
-}
-
 /* kernel_6: 320 elements (shape [32, 10]) in 1 chunk of 4096 */
 int kernel_6(const float *restrict labels, float *restrict out_log_probs_bar, float *restrict t8)
 {
@@ -139,13 +83,20 @@ int kernel_6(const float *restrict labels, float *restrict out_log_probs_bar, fl
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
         double t8_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            const float log_probs_bar = -0.03125f*labels[i];
-            out_log_probs_bar[i] = log_probs_bar;
-            /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
-            t8_terms[i - begin] = log_probs_bar;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                const float log_probs_bar = -0.03125f*labels[i];
+                out_log_probs_bar[i] = log_probs_bar;
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                t8_terms[i - begin] = log_probs_bar;
+            }
+            start = stop;
         }
         double *t8_row = t8_parts + chunk * 32;
         for (long long k = 0; k < 32; k++) {
@@ -174,12 +125,18 @@ int kernel_0(const float *restrict b1, const float *restrict t0, float *restrict
     for (long long chunk = 0; chunk < 1; chunk++) {
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 2048 ? begin + 4096 : 2048;
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (64 elements) */
+            const long long row = start / 64;
+            const long long base = row * 64;
+            const long long stop = base + 64 < end ? base + 64 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_b1 = i % 64;
-            /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
-            const float hidden = tanhf(b1[i_b1] + t0[i]);
-            out_hidden[i] = hidden;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
+                const float hidden = tanhf(b1[i - base] + t0[i]);
+                out_hidden[i] = hidden;
+            }
+            start = stop;
         }
     }
     return 0;
@@ -197,14 +154,20 @@ int kernel_1(const float *restrict b2, const float *restrict t1, float *restrict
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
         float t2_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_b2 = i % 10;
-            /* models.py:13  logits = hidden @ w2 + b2 */
-            const float logits = b2[i_b2] + t1[i];
-            out_logits[i] = logits;
-            /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
-            t2_terms[i - begin] = logits;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:13  logits = hidden @ w2 + b2 */
+                const float logits = b2[i - base] + t1[i];
+                out_logits[i] = logits;
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                t2_terms[i - begin] = logits;
+            }
+            start = stop;
         }
         float *t2_row = t2_parts + chunk * 32;
         for (long long k = 0; k < 32; k++) {
@@ -239,13 +202,20 @@ int kernel_2(const float *restrict logits, const float *restrict t2, float *rest
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
         double t4_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
+            const long long row_t2 = row;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_t2 = i / 10;
-            /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
-            const float t3 = expf(logits[i] - t2[i_t2]);
-            out_t3[i] = t3;
-            t4_terms[i - begin] = t3;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float t3 = expf(logits[i] - t2[row_t2]);
+                out_t3[i] = t3;
+                t4_terms[i - begin] = t3;
+            }
+            start = stop;
         }
         double *t4_row = t4_parts + chunk * 32;
         for (long long k = 0; k < 32; k++) {
@@ -283,18 +253,25 @@ int kernel_3(const float *restrict logits, const float *restrict t2, const float
         const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
         double t6_terms[4096];
         double b2_bar_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
+            const long long row_t21 = row;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_t21 = i / 10;
-            /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            const float t5 = labels[i]*(logits[i] - t2[i_t21] - logf(t4[i_t21]));
-            /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
-            const float logits_bar = -t3[i]*t8[i_t21]/t4[i_t21] + log_probs_bar[i];
-            out_logits_bar[i] = logits_bar;
-            /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            t6_terms[i - begin] = t5;
-            /* models.py:13  logits = hidden @ w2 + b2 */
-            b2_bar_terms[i - begin] = logits_bar;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                const float t5 = labels[i]*(logits[i] - t2[row_t21] - logf(t4[row_t21]));
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float logits_bar = -t3[i]*t8[row_t21]/t4[row_t21] + log_probs_bar[i];
+                out_logits_bar[i] = logits_bar;
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                t6_terms[i - begin] = t5;
+                /* models.py:13  logits = hidden @ w2 + b2 */
+                b2_bar_terms[i - begin] = logits_bar;
+            }
+            start = stop;
         }
         double *t6_row = t6_parts + chunk * 32;
         for (long long k = 0; k < 32; k++) {
@@ -346,10 +323,17 @@ int kernel_4(const float *restrict t6, float *restrict t7)
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 32 ? begin + 4096 : 32;
         double t7_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (32 elements) */
+            const long long row = start / 32;
+            const long long base = row * 32;
+            const long long stop = base + 32 < end ? base + 32 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            t7_terms[i - begin] = t6[i];
+            for (long long i = start; i < stop; i++) {
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                t7_terms[i - begin] = t6[i];
+            }
+            start = stop;
         }
         t7_parts[chunk] = sg_sum_terms_double(t7_terms, end - begin);
     }
@@ -365,11 +349,18 @@ int kernel_5(const float *restrict t7, float *restrict out_value)
     for (long long chunk = 0; chunk < 1; chunk++) {
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 1 ? begin + 4096 : 1;
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (1 elements) */
+            const long long row = start / 1;
+            const long long base = row * 1;
+            const long long stop = base + 1 < end ? base + 1 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            const float value = -0.03125f*t7[i];
-            out_value[i] = value;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                const float value = -0.03125f*t7[i];
+                out_value[i] = value;
+            }
+            start = stop;
         }
     }
     return 0;
@@ -387,13 +378,19 @@ int kernel_7(const float *restrict hidden_bar, const float *restrict b1, const f
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 2048 ? begin + 4096 : 2048;
         double b1_bar_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (64 elements) */
+            const long long row = start / 64;
+            const long long base = row * 64;
+            const long long stop = base + 64 < end ? base + 64 : end;
 #pragma omp simd
-        for (long long i = begin; i < end; i++) {
-            const long long i_b11 = i % 64;
-            /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
-            const float t11 = hidden_bar[i]*(1.0f - powf(tanhf(b1[i_b11] + t0[i]), 2.0f));
-            out_t11[i] = t11;
-            b1_bar_terms[i - begin] = t11;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
+                const float t11 = hidden_bar[i]*(1.0f - powf(tanhf(b1[i - base] + t0[i]), 2.0f));
+                out_t11[i] = t11;
+                b1_bar_terms[i - begin] = t11;
+            }
+            start = stop;
         }
         double *b1_bar_row = b1_bar_parts + chunk * 64;
         for (long long k = 0; k < 64; k++) {

@@ -220,7 +220,9 @@ class DiskCache:
         return total
 
     def remove(self, key: str) -> None:
-        for path in (self.meta_path(key), self.source_path(key)):  # metadata first: no half-load
+        # Metadata first: no half-load. The C backend's kernels and library sit beside.
+        for path in (self.meta_path(key), self.source_path(key),
+                     self.directory / f"{key}.c", self.directory / f"{key}.so"):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -58,7 +58,8 @@ def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
             "one, or use backend='numpy'")
     info = os.stat(executable)
     identity = [executable, list(command), info.st_size, info.st_mtime_ns, fast_math,
-                platform.machine(), platform.libc_ver()[1], _cpu_features()]
+                platform.machine(), platform.libc_ver()[1], _cpu_features(),
+                hashlib.sha256(Path(__file__).read_bytes()).hexdigest()]  # the flags chosen
     probe = _probe_path()
     try:
         stored = json.loads(probe.read_text(encoding="utf-8"))
@@ -90,7 +91,8 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
     features = _cpu_features()
     # No errno and no floating-point traps: neither changes a value, and both let the loops
     # call vector math and compute both sides of a select.
-    flags = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math"]
+    flags = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math",
+             "-Werror=implicit-function-declaration"]
     flags += ["-ffast-math"] if fast_math else ["-ffp-contract=off"]
     if "avx2" in features and "fma" in features:
         flags += ["-mavx2", "-mfma"]

@@ -23,7 +23,8 @@ C_KEYWORDS = {
     "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
     "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
     "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "begin", "end",
-    "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan",
+    "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan", "row",
+    "base", "start", "stop", "j", "lane", "lanes", "terms", "n", "e", "r", "x", "a", "b",
 }
 RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
             | set(keyword.softkwlist) | C_KEYWORDS)
@@ -52,6 +53,7 @@ class RenderedKernel:
     size: int
     chunks: int
     parallel: bool
+    row: int  # the length of a row of the last axis
     params: list[str]
     indices: list[tuple[str, str]]
     statements: list[Line]
@@ -69,12 +71,12 @@ def comment_of(node: Node) -> str | None:
     return one_line(f"{where}  {text}" if text else where).replace("*/", "* /")
 
 
-def index_code(terms: list[tuple[int, int | None, int]] | None) -> str:
+def index_code(terms: list[tuple[int, int | None, int]] | None, index: str = "i") -> str:
     if terms is None:
-        return "i"
+        return index
     parts = []
     for divisor, modulus, stride in terms:
-        code = "i" if divisor == 1 else f"i / {divisor}"
+        code = index if divisor == 1 else f"{index} / {divisor}"
         if modulus is not None:
             code = f"{code} % {modulus}" if divisor == 1 else f"({code}) % {modulus}"
         if stride != 1:
@@ -92,9 +94,8 @@ class Renderer:
         self.param_names = [self.namer.claim(p) for p in params]
         self.names: dict[sp.Symbol, str] = {}
         self.helpers: set[str] = set()
-        self.reduction_ops: set[str] = set()
         self.float_types: set[str] = set()
-        self.reduction_types: set[str] = set()
+        self.reduction_helpers: set[tuple[str, str, str]] = set()  # (op, C type, suffix)
         self.functions: set[tuple[str, str]] = set()
         for value in plan.lifted.values:
             if value.node.op == "input":
@@ -113,11 +114,7 @@ class Renderer:
         params, arguments, indices = [], [], {}
         for value in kernel.loads:
             name = self.names[value.symbol]
-            terms = index_terms(value.node.shape, kernel.shape)
-            index = index_code(terms)
-            if index not in ("i", "0") and index not in indices:
-                indices[index] = self.namer.claim(f"i_{name}")
-            texts[value.symbol] = f"{name}[{indices.get(index, index)}]"
+            texts[value.symbol] = f"{name}[{self._offset(value.node.shape, kernel, name, indices)}]"
             params.append(f"const {C_TYPES[value.node.dtype]} *restrict {name}")
             arguments.append(name)
         for value in kernel.members:
@@ -159,9 +156,32 @@ class Renderer:
             reductions.append(rendered)
         failed = " || ".join(f"{r['parts']} == NULL" for r in reductions)
         return RenderedKernel(kernel.name, list(kernel.shape), kernel.size, kernel.chunks,
-                              kernel.size >= 8 * CHUNK, params,
+                              kernel.size >= 8 * CHUNK, kernel.shape[-1] if kernel.shape else 1,
+                              params,
                               [(n, c) for c, n in indices.items()], lines, reductions, failed,
                               arguments)
+
+    def _offset(self, shape: tuple[int, ...], kernel: Kernel, name: str,
+                offsets: dict[str, str]) -> str:
+        """Where a buffer of `shape` is read at loop index i. The loop runs a row of the last
+        axis at a time (`row`, starting at flat index `base`): an operand broadcast along the
+        leading axes has its row offset computed once a row, and reads along the row are
+        contiguous (vector loads, not gathers)."""
+        if tuple(shape) == tuple(kernel.shape):
+            return "i"
+        loop = kernel.shape or (1,)
+        aligned = (1,) * (len(loop) - len(shape)) + tuple(shape)
+        along_row = aligned[-1] == loop[-1] != 1
+        outer = index_code(index_terms(aligned[:-1], loop[:-1]), "row")
+        if outer != "0" and aligned[-1] != 1:
+            outer = f"({outer}) * {aligned[-1]}" if " " in outer else f"{outer} * {aligned[-1]}"
+        if outer != "0":
+            if outer not in offsets:
+                offsets[outer] = self.namer.claim(f"row_{name}")
+            outer = offsets[outer]
+        if not along_row:
+            return outer
+        return "i - base" if outer == "0" else f"{outer} + (i - base)"
 
     def _temporary_dtypes(self, kernel: Kernel) -> dict[sp.Symbol, str]:
         """A CSE temporary is computed in the type of the first member that reads it."""
@@ -195,11 +215,11 @@ class Renderer:
         name = self.names[r.value.symbol]
         dtype = r.value.node.dtype
         ctype = "double" if r.op == "sum" and dtype == "float32" else C_TYPES[dtype]
-        self.reduction_ops.add(r.op)
-        self.reduction_types.add(ctype)
-        if dtype in FLOAT_TYPES:
-            self.float_types.add(dtype)
         op = {"sum": "sum", "max": "maximum", "min": "minimum"}[r.op]
+        self.reduction_helpers.add((op, ctype, "f" if ctype == "float" else ""))
+        if r.op != "sum":  # numpy's NaN-propagating maximum/minimum, in the element type
+            self.helpers.add({"max": "Max", "min": "Min"}[r.op])
+            self.float_types.add(dtype)
         suffix = "f" if ctype == "float" else ""
         identity = {"sum": "0", "max": "-INFINITY", "min": "INFINITY"}[r.op]
         return {
@@ -228,7 +248,7 @@ class Renderer:
         return calls
 
     # -- the launcher ------------------------------------------------------------------------
-    def launcher(self, rendered: dict[Kernel, RenderedKernel], outputs: list[Any]
+    def launcher(self, rendered: dict[Kernel, RenderedKernel]
                  ) -> tuple[list[Line], list[tuple[str, str]]]:
         lines: list[Line] = []
         constants: list[tuple[str, str]] = []
@@ -322,7 +342,7 @@ def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure:
     renderer = Renderer(plan, params, hints)
     kernels = [step for step in plan.steps if isinstance(step, Kernel)]
     rendered = {k: renderer.kernel(k) for k in kernels}
-    lines, constants = renderer.launcher(rendered, list(plan.lifted.outputs))
+    lines, constants = renderer.launcher(rendered)
     returns = returns_code(structure, plan, renderer.names, lines, renderer.namer)
     types = [(C_TYPES[t], "f" if t == "float32" else "") for t in FLOAT_TYPES
              if t in renderer.float_types]
@@ -330,16 +350,14 @@ def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure:
     c_text = env.get_template("c/kernels.c.j2").render(
         header=header, chunk=CHUNK, kernels=[rendered[k] for k in kernels],
         simd_functions=simd_declarations(renderer.functions | renderer.helper_functions()),
-        helpers=sorted(renderer.helpers), reductions=sorted(renderer.reduction_ops),
-        types=types, reduction_types=sorted(renderer.reduction_types))
+        helpers=sorted(renderer.helpers), types=types,
+        reduction_helpers=sorted(renderer.reduction_helpers))
     table = [(r.name, len(r.arguments)) for r in rendered.values()]
     launcher = env.get_template("c/launcher.py.j2").render(
         header=header, constants=constants, kernels=table, function_name=function_name,
         params=renderer.param_names, statements=lines, returns=returns)
     return c_text, launcher, table
 
-
-__all__ = ["render", "float_literal"]
 
 
 def _needed_temporaries(expr: sp.Expr, pending: list[tuple[sp.Symbol, sp.Expr]]

@@ -22,7 +22,7 @@ bits for any number of threads. Nothing here knows C: the printers read this dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import sympy as sp
 
@@ -70,10 +70,6 @@ class Kernel:
     @property
     def chunks(self) -> int:
         return max(1, -(-self.size // CHUNK))
-
-    @property
-    def sites(self) -> list[Any]:
-        return [v.node.site for v in self.members + [r.value for r in self.reductions]]
 
 
 @dataclass(eq=False)
@@ -221,6 +217,8 @@ def _fusable(node: Node) -> bool:
     """A reduction the loop nest can carry: its partials stay within a small multiple of the
     loop's own size."""
     source = node.inputs[0]
+    if node.op != "sum" and not node.is_float:
+        return False  # integer extrema: numpy's own
     kept = _size(node.shape)
     chunks = max(1, -(-source.size // CHUNK))
     return source.size > 0 and kept * chunks <= MAX_PARTIALS_PER_ELEMENT * source.size + CHUNK
