@@ -41,6 +41,9 @@ def _compile(source, library):
     raise OSError(f"could not compile {source} with {compiler[0]} (set CC to a C compiler)")
 
 
+# Idle OpenMP threads sleep rather than spin: a spinning thread takes a core from numpy's BLAS,
+# which runs the matrix products between kernels. An OMP_WAIT_POLICY the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _LIBRARY = ctypes.CDLL(_library_path())
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from . import primitives as prim
-from .backends import backend_module
+from .backends import backend_module, choose_backend
 from .cache import DiskCache, import_source
 from .errors import (ArgumentError, GeneratedCodeError, NonScalarOutputError,
                      NotDifferentiableError)
@@ -145,6 +145,7 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
 
             check_extras(_Named(name, transform.kind),
                          extra_parameters(graph, structure, specs, transform), extra_specs)
+        backend = choose_backend(backend, graph)
         parts = key_parts(graph, f"{name}:{transform!r}", backend)
         other = backend_module(backend)
         if other is not None:  # a backend of backends/ (the numpy pipeline is this module)

@@ -208,7 +208,7 @@ def test_no_compiler_is_one_clear_error(monkeypatch):
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(ArgumentError, match="'numpy', 'c'"):
+    with pytest.raises(ArgumentError, match="'numpy', 'c', 'auto'"):
         sg.grad(lambda x: np.sum(x), backend="fortran")
 
 
@@ -288,3 +288,16 @@ def test_exported_launcher_compiles_its_c_on_import_without_symgrad(tmp_path):
     got_value, got_g = out.stdout.split(" ", 1)
     assert abs(float(got_value) - value) <= 1e-12 * abs(value)
     np.testing.assert_allclose(eval(got_g, {"np": np, "float64": np.float64}), g, rtol=1e-12)
+
+
+@needs_compiler
+def test_auto_backend_picks_c_for_large_elementwise_work_and_numpy_for_small():
+    def f(x):
+        return np.sum(np.tanh(x) ** 2)
+
+    small, large = np.linspace(-1, 1, 100), np.linspace(-1, 1, 1 << 18)
+    g = sg.grad(f, backend="auto")
+    for x in (small, large):
+        np.testing.assert_allclose(g(x), 2 * np.tanh(x) * (1 - np.tanh(x) ** 2), rtol=1e-12)
+    backends = {len(x): g.lower(x).path.with_suffix(".c").exists() for x in (small, large)}
+    assert backends == {100: False, 1 << 18: True}

@@ -19,10 +19,15 @@ BACKENDS: dict[str, str | None] = {
 }
 
 
+# backend="auto": fused C where an elementwise region has at least this many elements (and a
+# C compiler is there), else numpy, whose per-call overhead is lower on small arrays.
+AUTO_MIN_ELEMENTS = 1 << 18
+
+
 def check_backend(name: Any) -> str:
-    """`name` if it is a known backend, else one clear error listing the known ones."""
-    if not isinstance(name, str) or name not in BACKENDS:
-        known = ", ".join(repr(n) for n in BACKENDS)
+    """`name` if it is a known backend (or 'auto'), else one clear error listing them."""
+    if not isinstance(name, str) or (name not in BACKENDS and name != "auto"):
+        known = ", ".join(repr(n) for n in [*BACKENDS, "auto"])
         raise ArgumentError(f"backend={name!r} is not available (backends: {known})")
     return name
 
@@ -31,3 +36,23 @@ def backend_module(name: str) -> Any:
     """The module implementing backend `name` (None for the numpy pipeline)."""
     path = BACKENDS[check_backend(name)]
     return None if path is None else importlib.import_module(path)
+
+
+def choose_backend(name: str, graph: Any) -> str:
+    """The backend a signature compiles with: `name`, or for 'auto' the one its sizes favour
+    (the traced graph's largest elementwise value decides; no C compiler: numpy)."""
+    if name != "auto":
+        return name
+    from ..ops import OPS, Group
+
+    largest = max((n.size for n in graph.nodes() if OPS[n.op].group is Group.ELEMENTWISE),
+                  default=0)
+    if largest < AUTO_MIN_ELEMENTS:
+        return "numpy"
+    from ..errors import CompilerError
+
+    try:
+        backend_module("c").toolchain()
+    except CompilerError:
+        return "numpy"
+    return "c"

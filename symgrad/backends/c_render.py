@@ -28,6 +28,9 @@ C_KEYWORDS = {
 }
 RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
             | set(keyword.softkwlist) | C_KEYWORDS)
+# Kernels of fewer elements run on one thread: a parallel region's start and barrier cost
+# more than the work (and far more when the machine has more runnable threads than cores).
+PARALLEL_MIN_ELEMENTS = 1 << 18
 VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
 # glibc's libmvec (x86_64): functions with vector variants, double and float.
 LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
@@ -156,7 +159,8 @@ class Renderer:
             reductions.append(rendered)
         failed = " || ".join(f"{r['parts']} == NULL" for r in reductions)
         return RenderedKernel(kernel.name, list(kernel.shape), kernel.size, kernel.chunks,
-                              kernel.size >= 8 * CHUNK, kernel.shape[-1] if kernel.shape else 1,
+                              kernel.size >= PARALLEL_MIN_ELEMENTS,
+                              kernel.shape[-1] if kernel.shape else 1,
                               params,
                               [(n, c) for c, n in indices.items()], lines, reductions, failed,
                               arguments)
