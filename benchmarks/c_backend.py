@@ -1,6 +1,7 @@
 """backend="c" figures for benchmarks/RESULTS.md, one command:
 
     python benchmarks/c_backend.py            # W4: cold compile, warm first gradient, bandwidth
+    python benchmarks/c_backend.py W2/f64 W4/f64 ...   # side by side, best of N, interleaved
 
 * cold compile: the first W4 value-and-gradient call with an empty cache (trace,
   differentiate, print C, run the C compiler, load), minus one warm call;
@@ -24,8 +25,11 @@ sys.path.insert(1, os.path.dirname(HERE))
 
 import numpy as np  # noqa: E402
 
+import systems  # noqa: E402
 import ttfg  # noqa: E402
 import workloads  # noqa: E402
+
+OTHERS = ("torch eager", "torch.compile", "jax.jit")
 
 
 def best_of(call, repeats=7):
@@ -71,5 +75,39 @@ def main() -> None:
           f"{moved / call / bandwidth:.0%} of it")
 
 
+def side_by_side(workload_id: str) -> str:
+    """symgrad's two backends and the other systems on one workload: best of N samples, three
+    interleaved rounds (robust on a busy machine, where medians are not)."""
+    import symgrad as sg
+
+    wl = workloads.BY_ID[workload_id]
+    args = wl.args()
+    values = tuple(args.values())
+    calls = {}
+    for backend in ("numpy", "c"):
+        f = sg.value_and_grad(wl.numpy_fn, wrt=tuple(wl.wrt), backend=backend)
+        calls[f"symgrad {backend}"] = (lambda f: lambda: f(*values))(f)
+    for cls in systems.ALL:
+        if cls.name in OTHERS:
+            system = cls()
+            try:
+                system.load()
+            except systems.Skip:
+                continue
+            calls[cls.name] = system.build(wl, args)
+    for call in calls.values():
+        call()
+        call()
+    samples = 200 if workload_id.startswith("W1") else 10
+    best = {name: min(best_of(call, samples) for _ in range(3)) for name, call in calls.items()}
+    base = best["symgrad c"]
+    return f"{workload_id}: " + ", ".join(f"{name} {t * 1e3:.3f} ms ({t / base:.2f}x of c)"
+                                          for name, t in best.items())
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1:
+        for wid in sys.argv[1:]:
+            print(side_by_side(wid))
+    else:
+        main()
