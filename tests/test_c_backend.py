@@ -301,3 +301,14 @@ def test_auto_backend_picks_c_for_large_elementwise_work_and_numpy_for_small():
         np.testing.assert_allclose(g(x), 2 * np.tanh(x) * (1 - np.tanh(x) ** 2), rtol=1e-12)
     backends = {len(x): g.lower(x).path.with_suffix(".c").exists() for x in (small, large)}
     assert backends == {100: False, 1 << 18: True}
+
+
+@needs_compiler
+def test_explain_miss_sees_a_warm_c_entry_as_a_hit(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    def h(x):
+        return np.sum(np.sin(x))
+
+    sg.grad(h, backend="c")(np.ones(4))
+    explained = sg.grad(h, backend="c").explain_miss(np.ones(4))  # nothing in memory
+    assert explained.startswith("hit"), explained

@@ -56,3 +56,14 @@ def choose_backend(name: str, graph: Any) -> str:
     except CompilerError:
         return "numpy"
     return "c"
+
+
+def backend_key_parts(parts: Any, name: str) -> Any:
+    """The key parts of a signature for backend `name`: what the backend adds to the shared
+    components (the C backend: compiler, flags, CPU features, its own source)."""
+    module = backend_module(name)
+    if module is None:
+        return parts
+    from ..key import KeyParts
+
+    return KeyParts({**parts.components, **module.key_components()})

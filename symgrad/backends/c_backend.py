@@ -196,10 +196,10 @@ def compile_library(c_path: Path, library: Path) -> None:
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
     from ..compiler import Compiled, function_id, signature_text
-    from ..key import KeyParts
     from .. import __version__
+    from . import backend_key_parts
 
-    parts = KeyParts({**parts.components, **key_components()})
+    parts = backend_key_parts(parts, NAME)
     key = parts.key
     progress.stage("load")
     directory = _directory(cache)
