@@ -66,7 +66,7 @@ static inline double sg_sum_double(double a, double b)
 }
 
 /* kernel_0: 16 elements (shape [16]) in 1 chunk of 4096 */
-int kernel_0(const double *restrict b1, const double *restrict t0, const double *restrict y, double *restrict out_z_bar, double *restrict t2, double *restrict b_bar)
+int kernel_0(const double *restrict b, const double *restrict t0, const double *restrict y, double *restrict out_z_bar, double *restrict t2, double *restrict b_bar)
 {
     double *t2_parts = malloc(1 * sizeof(double));
     double *b_bar_parts = malloc(1 * sizeof(double));
@@ -85,11 +85,11 @@ int kernel_0(const double *restrict b1, const double *restrict t0, const double 
             const long long row = start / 16;
             const long long base = row * 16;
             const long long stop = base + 16 < end ? base + 16 : end;
-            const long long row_b1 = row;
+            const long long row_b = row;
 #pragma omp simd
             for (long long i = start; i < stop; i++) {
                 /* models.py:21  z = x @ w + b */
-                const double z = b1[row_b1] + t0[i];
+                const double z = b[row_b] + t0[i];
                 /* models.py:22  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)) */
                 const double t3 = -z;
                 const double t1 = y[i]*sg_softplus(t3) + (1.0 - y[i])*sg_softplus(z);

@@ -78,17 +78,17 @@ kernel_0 = _kernel("kernel_0", 6)
 kernel_1 = _kernel("kernel_1", 2)
 
 
-def logistic_regression_value_and_grad(x1, y, w, b1):
+def logistic_regression_value_and_grad(x, y, w, b):
     y = np.ascontiguousarray(y)
-    b1 = np.ascontiguousarray(b1)
+    b = np.ascontiguousarray(b)
     # models.py:21  z = x @ w + b
-    t0 = np.ascontiguousarray(x1 @ w, dtype=np.float64)
+    t0 = np.ascontiguousarray(x @ w, dtype=np.float64)
     z_bar = np.empty((16,), dtype=np.float64)
     t2 = np.empty((), dtype=np.float64)
     b_bar = np.empty((), dtype=np.float64)
-    _launch(kernel_0, b1, t0, y, z_bar, t2, b_bar)
+    _launch(kernel_0, b, t0, y, z_bar, t2, b_bar)
     value = np.empty((), dtype=np.float64)
     _launch(kernel_1, t2, value)
     # models.py:21  z = x @ w + b
-    w_bar = z_bar @ x1
+    w_bar = z_bar @ x
     return value[()], (w_bar, b_bar[()])

@@ -69,7 +69,7 @@ static inline double sg_sum_double(double a, double b)
 }
 
 /* kernel_0: 3 elements (shape [3]) in 1 chunk of 4096 */
-int kernel_0(const double *restrict b1, const double *restrict t0, const double *restrict y, double *restrict out_b_bar, double *restrict t2)
+int kernel_0(const double *restrict b, const double *restrict t0, const double *restrict y, double *restrict out_b_bar, double *restrict t2)
 {
     double *t2_parts = malloc(1 * sizeof(double));
     if (t2_parts == NULL) {
@@ -88,7 +88,7 @@ int kernel_0(const double *restrict b1, const double *restrict t0, const double 
 #pragma omp simd
             for (long long i = start; i < stop; i++) {
                 /* autograd_tutorial.py:31  z = x @ w + b */
-                const double z = b1[i] + t0[i];
+                const double z = b[i] + t0[i];
                 /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
                 const double t1 = -y[i]*z + sg_softplus(z);
                 const double b_bar = -0.3333333333333333*y[i] + (0.3333333333333333)*sg_sigmoid(z);

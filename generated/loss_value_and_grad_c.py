@@ -79,16 +79,16 @@ kernel_1 = _kernel("kernel_1", 2)
 kernel_2 = _kernel("kernel_2", 3)
 
 
-def loss_value_and_grad(x1, y, w, b1):
+def loss_value_and_grad(x, y, w, b):
     y = np.ascontiguousarray(y)
-    b1 = np.ascontiguousarray(b1)
+    b = np.ascontiguousarray(b)
     # autograd_tutorial.py:31  z = x @ w + b
-    t0 = np.ascontiguousarray(x1 @ w, dtype=np.float64)
+    t0 = np.ascontiguousarray(x @ w, dtype=np.float64)
     # autograd_tutorial.py:31  z = x @ w + b
-    t3 = np.ascontiguousarray(x1[:, None], dtype=np.float64)
+    t3 = np.ascontiguousarray(x[:, None], dtype=np.float64)
     b_bar = np.empty((3,), dtype=np.float64)
     t2 = np.empty((), dtype=np.float64)
-    _launch(kernel_0, b1, t0, y, b_bar, t2)
+    _launch(kernel_0, b, t0, y, b_bar, t2)
     value = np.empty((), dtype=np.float64)
     _launch(kernel_1, t2, value)
     w_bar = np.empty((5, 3), dtype=np.float64)

@@ -84,19 +84,19 @@ kernel_5 = _kernel("kernel_5", 2)
 kernel_7 = _kernel("kernel_7", 5)
 
 
-def mlp_loss_value_and_grad(x1, labels, w1, b1, w2, b2):
+def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     labels = np.ascontiguousarray(labels)
     b1 = np.ascontiguousarray(b1)
     b2 = np.ascontiguousarray(b2)
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t0 = np.ascontiguousarray(x1 @ w1, dtype=np.float32)
+    t0 = np.ascontiguousarray(x @ w1, dtype=np.float32)
     log_probs_bar = np.empty((32, 10), dtype=np.float32)
     t8 = np.empty((32, 1), dtype=np.float32)
     _launch(kernel_6, labels, log_probs_bar, t8)
     # models.py:13  logits = hidden @ w2 + b2
     t9 = w2.T
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t12 = x1.T
+    t12 = x.T
     hidden = np.empty((32, 64), dtype=np.float32)
     _launch(kernel_0, b1, t0, hidden)
     # models.py:13  logits = hidden @ w2 + b2

@@ -312,3 +312,12 @@ def test_explain_miss_sees_a_warm_c_entry_as_a_hit(tmp_path, monkeypatch):
     sg.grad(h, backend="c")(np.ones(4))
     explained = sg.grad(h, backend="c").explain_miss(np.ones(4))  # nothing in memory
     assert explained.startswith("hit"), explained
+
+
+@needs_compiler
+def test_user_names_that_are_c_names_or_loop_variables_stay_correct():
+    def f(exp, sqrt, i, row):
+        return np.sum(np.exp(exp) * sqrt + i * row)
+
+    args = [np.linspace(0, 1, 5) + k for k in range(4)]
+    assert_same(*both(sg.value_and_grad, f, *args, wrt=(0, 1, 2, 3)))

@@ -15,7 +15,7 @@ from ..graph import Node
 from ..lower import Namer
 from ..printer import const_array_code, float_literal, plain_code
 from ..render import environment, one_line
-from .c_printer import C_TYPES, FLOAT_TYPES, CExpressionPrinter
+from .c_printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
 from .kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
 
 C_KEYWORDS = {
@@ -24,10 +24,13 @@ C_KEYWORDS = {
     "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
     "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "begin", "end",
     "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan", "row",
-    "base", "start", "stop", "j", "lane", "lanes", "terms", "n", "e", "r", "x", "a", "b",
+    "base", "start", "stop",
 }
+# <math.h> names (a local `exp` would hide the function) and the C types.
+_MATH_NAMES = {name + suffix for name in (*MATH_FUNCTIONS.values(), "sqrt", "pow", "fabs")
+               for suffix in ("", "f")} | {"signbit", "size_t"} | set(C_TYPES.values())
 RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
-            | set(keyword.softkwlist) | C_KEYWORDS)
+            | set(keyword.softkwlist) | C_KEYWORDS | _MATH_NAMES)
 # Kernels of fewer elements run on one thread: a parallel region's start and barrier cost
 # more than the work (and far more when the machine has more runnable threads than cores).
 PARALLEL_MIN_ELEMENTS = 1 << 18
