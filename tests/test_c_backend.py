@@ -340,3 +340,6 @@ def test_fast_math_is_opt_in_and_recorded_in_key_and_header(tmp_path, monkeypatc
         keys[setting] = low.key
         np.testing.assert_allclose(low.function(x), 1 / (1 + np.exp(-x)), rtol=1e-12)
     assert keys["0"] != keys["1"]
+    # The fast-math library must not flush subnormals in this process (gcc's crtfastmath).
+    tiny = np.array([5e-324, 1e-310])
+    assert (tiny * 1.0).tobytes() == tiny.tobytes() and tiny[1] / 2 > 0

@@ -91,7 +91,7 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
     features = _cpu_features()
     # No errno and no floating-point traps: neither changes a value, and both let the loops
     # call vector math and compute both sides of a select.
-    flags = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math",
+    flags = ["-O3", "-std=gnu11", "-fPIC", "-fno-math-errno", "-fno-trapping-math",
              "-Werror=implicit-function-declaration"]
     flags += ["-ffast-math"] if fast_math else ["-ffp-contract=off"]
     if "avx2" in features and "fma" in features:
@@ -181,15 +181,29 @@ def key_components() -> dict[str, str]:
 
 
 def compile_library(c_path: Path, library: Path) -> None:
+    """Compile, then link in a second step: linked with -ffast-math, gcc 12 would add
+    crtfastmath.o, whose constructor flushes subnormals to zero in the whole process."""
     info = toolchain()
     temporary = library.with_name(f".{library.name}.{os.getpid()}.tmp")
-    command = [info["executable"], *info["prefix"], *info["flags"], str(c_path), "-o",
-               str(temporary), *info["libraries"]]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise CompilerError(f"backend='c': {info['executable']} failed on {c_path}:\n"
-                            f"{result.stderr.strip()[:4000]}\n(use backend='numpy' meanwhile)")
-    os.replace(temporary, library)
+    obj = library.with_name(f".{library.name}.{os.getpid()}.o")
+    link = ["-shared", "-fopenmp"] if info["openmp"] else ["-shared"]
+    steps = [[*info["flags"], "-c", str(c_path), "-o", str(obj)],
+             [*link, str(obj), "-o", str(temporary), *info["libraries"]]]
+    try:
+        for step in steps:
+            result = subprocess.run([info["executable"], *info["prefix"], *step],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise CompilerError(f"backend='c': {info['executable']} failed on {c_path}:\n"
+                                    f"{result.stderr.strip()[:4000]}\n"
+                                    "(use backend='numpy' meanwhile)")
+        os.replace(temporary, library)
+    finally:
+        for leftover in (obj, temporary):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
 
 
 # -- one signature -------------------------------------------------------------------------------
