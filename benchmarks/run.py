@@ -63,7 +63,7 @@ SECTIONS = ("timing", "ttfg", "scaling")
 BASELINE = "numpy (hand)"
 SYMGRAD = "symgrad"
 NOISY_SHARE = 0.05      # other processes' share of the CPU above which we warn
-SYSTEM_KEYS = {"numpy": systems.HandNumpy, "symgrad": systems.Symgrad,
+SYSTEM_KEYS = {"numpy": systems.HandNumpy, "symgrad": systems.Symgrad, "c": systems.SymgradC,
                "torch": systems.TorchEager, "compile": systems.TorchCompile,
                "jax": systems.JaxJit}
 

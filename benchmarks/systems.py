@@ -83,6 +83,30 @@ class Symgrad(System):
         return lambda: f(*a)
 
 
+class SymgradC(Symgrad):
+    """backend="c": fused C loops (OpenMP, libmvec), numpy for the matrix products."""
+
+    name = "symgrad (c)"
+
+    def load(self):
+        super().load()
+        try:
+            from symgrad.backends import c_backend
+            self.toolchain = c_backend.toolchain()
+        except Exception as exc:       # no C compiler here: skip with the reason
+            raise Skip(describe_error(exc)) from None
+
+    def describe(self):
+        info = self.toolchain
+        return (f"backend='c': {info['version']}, {' '.join(info['flags'])}"
+                f"{', libmvec' if info['vector_math'] else ''}")
+
+    def build(self, wl, args):
+        f = self.sg.value_and_grad(wl.numpy_fn, wrt=tuple(wl.wrt), backend="c")
+        a = tuple(args.values())
+        return lambda: f(*a)
+
+
 def _torch_tensors(torch, wl, args, upcast=False):
     """Tensors sharing memory with the numpy inputs (no copy), with
     requires_grad on the ``wrt`` leaves.  ``upcast`` converts floats to f64."""
@@ -193,7 +217,7 @@ class JaxJit(System):
         return lambda: block(f(*jargs))
 
 
-ALL = [HandNumpy, Symgrad, TorchEager, TorchCompile, JaxJit]
+ALL = [HandNumpy, Symgrad, SymgradC, TorchEager, TorchCompile, JaxJit]
 
 
 def reference(wl, args):

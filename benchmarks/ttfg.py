@@ -37,12 +37,13 @@ def child(system: str, wl_id: str) -> None:
     import workloads
     t_numpy = time.time()
     wl = workloads.BY_ID[wl_id]
-    if system == "symgrad":
+    if system in ("symgrad", "symgrad-c"):
         import symgrad as sg
         t_import = time.time()
         args = wl.args()
         t_data = time.time()
-        fn = sg.value_and_grad(wl.numpy_fn, wrt=tuple(wl.wrt))
+        fn = sg.value_and_grad(wl.numpy_fn, wrt=tuple(wl.wrt),
+                               backend="c" if system == "symgrad-c" else "numpy")
         value, grads = fn(*args.values())
     else:
         t_import = time.time()
@@ -75,7 +76,8 @@ def _spawn(system, wl_id, env, timeout):
     return rec
 
 
-def measure(wl_id: str, symgrad_parent: str | None, warm_runs: int, timeout: float) -> dict:
+def measure(wl_id: str, symgrad_parent: str | None, warm_runs: int, timeout: float,
+            system: str = "symgrad") -> dict:
     """Cold, warm and baseline time-to-first-gradient for one workload."""
     env = dict(os.environ)
     if symgrad_parent:                     # import the same symgrad as the parent
@@ -84,10 +86,10 @@ def measure(wl_id: str, symgrad_parent: str | None, warm_runs: int, timeout: flo
     cache = tempfile.mkdtemp(prefix="symgrad-ttfg-")
     env["SYMGRAD_CACHE_DIR"] = cache
     try:
-        cold = _spawn("symgrad", wl_id, env, timeout)
+        cold = _spawn(system, wl_id, env, timeout)
         cache_bytes = sum(os.path.getsize(os.path.join(d, f))
                           for d, _, fs in os.walk(cache) for f in fs)
-        warm = [_spawn("symgrad", wl_id, env, timeout) for _ in range(warm_runs)]
+        warm = [_spawn(system, wl_id, env, timeout) for _ in range(warm_runs)]
         base = [_spawn("numpy", wl_id, env, timeout) for _ in range(warm_runs)]
     finally:
         shutil.rmtree(cache, ignore_errors=True)

@@ -39,8 +39,9 @@ class CompiledFunction(Arguments):
                  static_argnames: Any = ()):
         if not callable(fn):
             raise ArgumentError(f"expected a function, got {fn!r}")
-        if backend != "numpy":
-            raise ArgumentError(f"backend={backend!r} is not available (backends: 'numpy')")
+        from .backends import check_backend
+
+        check_backend(backend)
         self.fn, self.kind, self.backend, self.has_aux = fn, kind, backend, bool(has_aux)
         self._read_signature(fn)
         self.static_argnums = _as_tuple(static_argnums, "static_argnums", int)

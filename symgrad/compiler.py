@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from . import primitives as prim
+from .backends import backend_module, choose_backend
 from .cache import DiskCache, import_source
 from .errors import (ArgumentError, GeneratedCodeError, NonScalarOutputError,
                      NotDifferentiableError)
@@ -145,7 +146,12 @@ def compile_function(fn: Callable, specs: Sequence[ArgSpec], transform: Transfor
 
             check_extras(_Named(name, transform.kind),
                          extra_parameters(graph, structure, specs, transform), extra_specs)
+        backend = choose_backend(backend, graph)
         parts = key_parts(graph, f"{name}:{transform!r}", backend)
+        other = backend_module(backend)
+        if other is not None:  # a backend of backends/ (the numpy pipeline is this module)
+            return other.compile_signature(fn, graph, structure, specs, transform, name,
+                                           cache, parts, progress)
         key = parts.key
         progress.stage("load")
         loaded = _load_cached(cache, key)
@@ -424,51 +430,68 @@ def _name_adjoints(adjoint: dict[Node, Node], hints: dict[Node, str], params: li
                 hints[g] = f"{name}_bar"
 
 
-def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[ArgSpec],
-                    transform: Transform, name: str, key: str, progress: Progress | None = None,
-                    graph_digest: str | None = None) -> tuple[str, dict[str, Any]]:
-    progress = progress or Progress(name, active=False)
-    progress.stage("differentiate")
+def transformed_outputs(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
+                        transform: Transform) -> tuple[list[Node], Any, list[str],
+                                                       dict[Node, str], str, list[str]]:
+    """The graph stage every backend shares: calls expanded, rewritten, differentiated,
+    optimised (and split for sg.vjp): outputs, their structure, parameter names, name hints,
+    the transform described, and the graph rewrites that fired."""
     from .graph_rewrites import rewrite_graph
-    from .lower import lower
-    from .optimize import optimize, optimize_graph
-    from .render import render_numpy
-
     from .calls import expand_calls
     from .custom import strip_rules
+    from .optimize import optimize, optimize_graph
 
-    with _without_cyclic_gc():
-        graph, graph_rewrites = rewrite_graph(expand_calls(graph))
-        # Rewritten for speed before differentiation, so that the backward pass inherits the
-        # faster form, and after it, for what the backward pass itself made.
-        outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
-                                                              specs, transform)
-        outputs, hints = optimize(*strip_rules(outputs, hints))
-        described = transform.describe(params)
-        if transform.split is not None:
-            from .residuals import split_vjp
+    graph, graph_rewrites = rewrite_graph(expand_calls(graph))
+    # Rewritten for speed before differentiation, so that the backward pass inherits the
+    # faster form, and after it, for what the backward pass itself made.
+    outputs, out_structure, params, hints = differentiate(optimize_graph(graph), structure,
+                                                          specs, transform)
+    outputs, hints = optimize(*strip_rules(outputs, hints))
+    described = transform.describe(params)
+    if transform.split is not None:
+        from .residuals import split_vjp
 
-            outputs, out_structure, params, hints = split_vjp(
-                outputs, out_structure, params, hints, len(specs), transform.split)
-        progress.stage("simplify")
-        program = lower(outputs, out_structure, params, hints, name)
-    program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
-    progress.stage("render")
-    header = {
+        outputs, out_structure, params, hints = split_vjp(
+            outputs, out_structure, params, hints, len(specs), transform.split)
+    return outputs, out_structure, params, hints, described, graph_rewrites
+
+
+def source_header(fn: Callable, name: str, specs: Sequence[ArgSpec], described: str,
+                  graph_hash: str, rewrites: list[str]) -> dict[str, Any]:
+    """What the header of every generated file says (any backend)."""
+    return {
         "title": f"{name}: {described} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,
         "source": _source_location(fn),
         "signature": signature_text(specs),
         "transform": described,
-        "graph_hash": (graph_digest or key)[:16],
-        "rewrites": program.rewrites,
+        "graph_hash": graph_hash[:16],
+        "rewrites": rewrites,
     }
+
+
+def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[ArgSpec],
+                    transform: Transform, name: str, key: str, progress: Progress | None = None,
+                    graph_digest: str | None = None) -> tuple[str, dict[str, Any]]:
+    progress = progress or Progress(name, active=False)
+    progress.stage("differentiate")
+    from .lower import lower
+    from .render import render_numpy
+
+    with without_cyclic_gc():
+        outputs, out_structure, params, hints, described, graph_rewrites = \
+            transformed_outputs(graph, structure, specs, transform)
+        progress.stage("simplify")
+        program = lower(outputs, out_structure, params, hints, name)
+    program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
+    progress.stage("render")
+    header = source_header(fn, name, specs, described, graph_digest or key, program.rewrites)
     source = render_numpy(program, header)
     return source, {"program": program, "outputs": outputs}
 
 
 @contextlib.contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
+def without_cyclic_gc() -> Iterator[None]:
     """A compilation builds millions of small SymPy objects, all alive until it ends; the
     cyclic collector would scan them again and again (a third of the time at 20,000 ops)."""
     enabled = gc.isenabled()

@@ -140,3 +140,7 @@ class NotDecomposableError(TracingError):
 class ComplexArgumentError(ArgumentError, TracingError):
     """A complex array argument: symgrad traces real arrays only (pass the real and
     imaginary parts as two float arrays)."""
+
+
+class CompilerError(SymgradError):
+    """backend='c' found no C compiler, or the compiler failed on the generated code."""

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from .cache import DiskCache, Entry
 from .compiler import Transform, _check_transform, function_id, generated_name
+from .backends import backend_key_parts, choose_backend
 from .key import COMPONENTS, KeyParts, key_parts
 from .specs import looks_like_spec, parse_spec
 from .trace import ArgSpec, trace_function
@@ -36,7 +37,8 @@ def explain_miss(fn: Callable, specs: Sequence[ArgSpec], transform: Transform, b
         else:
             graph, structure, at_transform = trace(at)
         _check_transform(graph, structure, at, at_transform)
-        return key_parts(graph, f"{name}:{at_transform!r}", backend)
+        chosen = choose_backend(backend, graph)
+        return backend_key_parts(key_parts(graph, f"{name}:{at_transform!r}", chosen), chosen)
 
     return explain_parts(parts_at(specs), function_id(fn), cache, in_memory,
                          transform.describe([s.name for s in specs]), specs, parts_at)

@@ -47,7 +47,7 @@ def regenerate(manifest: Path, output: Path) -> list[Path]:
 
     parser = build_parser()
     output.mkdir(parents=True, exist_ok=True)
-    for stale in output.glob("*.py"):
+    for stale in [*output.glob("*.py"), *output.glob("*.c")]:
         if GENERATED_MARK in stale.read_text(encoding="utf-8", errors="replace")[:2000]:
             stale.unlink()
     written: list[Path] = []
@@ -66,13 +66,16 @@ def _codegen(args: argparse.Namespace) -> list[Path]:
 
     target = resolve(args)
     exported = export(target.compiled, target.args, args.output, test=args.test)
-    return [p for p in (exported.module, exported.forward, exported.test) if p is not None]
+    written = [p for p in (exported.module, exported.forward, exported.test) if p is not None]
+    kernels = exported.module.with_suffix(".c")
+    return written + ([kernels] if kernels.exists() else [])
 
 
 def differences(expected: Path, actual: Path) -> list[str]:
-    """Generated files that differ, are missing, or are extra (non-.py files are ignored)."""
-    ours = {p.name for p in expected.glob("*.py")}
-    theirs = {p.name for p in actual.glob("*.py")}
+    """Generated files that differ, are missing, or are extra (files other than .py and .c
+    are ignored)."""
+    ours = {p.name for suffix in ("*.py", "*.c") for p in expected.glob(suffix)}
+    theirs = {p.name for suffix in ("*.py", "*.c") for p in actual.glob(suffix)}
     problems = [f"missing from {expected}: {n}" for n in sorted(theirs - ours)]
     problems += [f"not produced by the manifest: {expected / n}" for n in sorted(ours - theirs)]
     for name in sorted(ours & theirs):

@@ -42,7 +42,9 @@ def add_target_arguments(parser: argparse.ArgumentParser, with_mode: bool = True
                             help="comma-separated parameter names or positions to "
                                  "differentiate (default: the decorator's, else the first); "
                                  "one name gives one array, several (or `w,`) a tuple")
-        parser.add_argument("--backend", default="numpy", help="code generator (numpy)")
+        parser.add_argument("--backend", default="numpy",
+                            help="code generator: numpy (default), or c (fused C loops; "
+                                 "`show` prints the launcher and the C kernels)")
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""The backend seam: which code generator a transform's `backend=` names.
+
+`numpy` is the pipeline of `compiler.generate_source` (its modules still live at the top of
+the package); `c` is the fused C backend of `backends/c_backend.py`, built on the shared
+kernel IR of `backends/kernel_ir.py` (which the CUDA backend will print too). Looking a backend
+up imports nothing heavy: each entry is a module path, imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import ArgumentError
+
+# name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
+BACKENDS: dict[str, str | None] = {
+    "numpy": None,
+    "c": "symgrad.backends.c_backend",
+}
+
+
+# backend="auto": fused C where an elementwise region has at least this many elements (and a
+# C compiler is there), else numpy, whose per-call overhead is lower on small arrays.
+AUTO_MIN_ELEMENTS = 1 << 18
+
+
+def check_backend(name: Any) -> str:
+    """`name` if it is a known backend (or 'auto'), else one clear error listing them."""
+    if not isinstance(name, str) or (name not in BACKENDS and name != "auto"):
+        known = ", ".join(repr(n) for n in [*BACKENDS, "auto"])
+        raise ArgumentError(f"backend={name!r} is not available (backends: {known})")
+    return name
+
+
+def backend_module(name: str) -> Any:
+    """The module implementing backend `name` (None for the numpy pipeline)."""
+    path = BACKENDS[check_backend(name)]
+    return None if path is None else importlib.import_module(path)
+
+
+# Ops the C backend was not yet built or tested with (added by later work): backend="c"
+# refuses a function that uses one, naming it, and "auto" picks numpy for it.
+C_NOT_YET = frozenset({
+    "solve", "inv", "det", "adjugate", "slogdet_sign", "logabsdet", "cholesky", "eigh_values",
+    "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r", "lstsq", "pair_reciprocals",
+    "triu", "tril", "sort", "partition", "argsort", "argpartition", "searchsorted", "cummax",
+    "cummin", "overwrite", "scan", "while", "cond", "while_vjp", "loop_out"})
+
+
+def choose_backend(name: str, graph: Any) -> str:
+    """The backend a signature compiles with: `name`, or for 'auto' the one its sizes favour
+    (the traced graph's largest elementwise value decides; no C compiler: numpy)."""
+    if name != "auto":
+        return name
+    from ..ops import OPS, Group
+
+    nodes = graph.nodes()
+    largest = max((n.size for n in nodes if OPS[n.op].group is Group.ELEMENTWISE), default=0)
+    if largest < AUTO_MIN_ELEMENTS or any(n.op in C_NOT_YET or n.op == "call" for n in nodes):
+        return "numpy"
+    from ..errors import CompilerError
+
+    try:
+        backend_module("c").toolchain()
+    except CompilerError:
+        return "numpy"
+    return "c"
+
+
+def backend_key_parts(parts: Any, name: str) -> Any:
+    """The key parts of a signature for backend `name`: what the backend adds to the shared
+    components (the C backend: compiler, flags, CPU features, its own source)."""
+    module = backend_module(name)
+    if module is None:
+        return parts
+    from ..key import KeyParts
+
+    return KeyParts({**parts.components, **module.key_components()})
