@@ -91,7 +91,7 @@ def _while_vjp(builder: Builder, node: Node, cotangents: dict[int, Node],
 def _while_jvp(builder: Builder, node: Node, cotangents: dict[int, Node]) -> dict[int, Node]:
     """The transpose of a `while_vjp`: the while loop carrying tangents beside the carries
     (Jacobian @ tangent of its final carries), each step's tangent by forward mode."""
-    from .compiler import _forward_mode
+    from .transform_graphs import _forward_mode
     from .calls import substitute
 
     cond: LoopBody = node.param("cond")
