@@ -211,7 +211,8 @@ def transformed_outputs(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
 
 
 def source_header(fn: Callable, name: str, specs: Sequence[ArgSpec], described: str,
-                  graph_hash: str, rewrites: list[str]) -> dict[str, Any]:
+                  graph_hash: str, rewrites: list[str], fast_math: bool = False
+                  ) -> dict[str, Any]:
     """What the header of every generated file says (any backend)."""
     return {
         "title": f"{name}: {described} of {getattr(fn, '__name__', 'function')}",
@@ -221,6 +222,7 @@ def source_header(fn: Callable, name: str, specs: Sequence[ArgSpec], described: 
         "transform": described,
         "graph_hash": graph_hash[:16],
         "rewrites": rewrites,
+        "fast_math": fast_math,
     }
 
 
@@ -236,10 +238,12 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
         outputs, out_structure, params, hints, described, graph_rewrites = \
             transformed_outputs(graph, structure, specs, transform)
         progress.stage("simplify")
-        program = lower(outputs, out_structure, params, hints, name)
+        program = lower(outputs, out_structure, params, hints, name,
+                        fast_math=transform.fast_math)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     progress.stage("render")
-    header = source_header(fn, name, specs, described, graph_digest or key, program.rewrites)
+    header = source_header(fn, name, specs, described, graph_digest or key, program.rewrites,
+                           transform.fast_math)
     source = render_numpy(program, header)
     return source, {"program": program, "outputs": outputs}
 

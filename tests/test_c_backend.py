@@ -331,28 +331,6 @@ def test_user_names_that_are_c_names_or_loop_variables_stay_correct():
     assert_same(*both(sg.value_and_grad, f, *args, wrt=(0, 1, 2, 3)))
 
 
-@needs_compiler
-def test_fast_math_is_opt_in_and_recorded_in_key_and_header(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
-
-    def f(x):
-        return np.sum(np.log1p(np.exp(x)))
-
-    x = np.linspace(-3, 3, 101)
-    keys = {}
-    for setting in ("0", "1"):
-        monkeypatch.setenv("SYMGRAD_FAST_MATH", setting)
-        low = sg.grad(f, backend="c").lower(x)
-        header = low.path.with_suffix(".c").read_text().split("*/", 1)[0]
-        assert ("fast math: on" in header) == (setting == "1")
-        keys[setting] = low.key
-        np.testing.assert_allclose(low.function(x), 1 / (1 + np.exp(-x)), rtol=1e-12)
-    assert keys["0"] != keys["1"]
-    # The fast-math library must not flush subnormals in this process (gcc's crtfastmath).
-    tiny = np.array([5e-324, 1e-310])
-    assert (tiny * 1.0).tobytes() == tiny.tobytes() and tiny[1] / 2 > 0
-
-
 def test_launcher_is_checked_by_grammar_and_its_library_is_signed():
     from symgrad.backends.c_check import check_launcher
 

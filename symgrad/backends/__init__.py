@@ -67,12 +67,13 @@ def choose_backend(name: str, graph: Any) -> str:
     return "c"
 
 
-def backend_key_parts(parts: Any, name: str) -> Any:
+def backend_key_parts(parts: Any, name: str, fast_math: bool = False) -> Any:
     """The key parts of a signature for backend `name`: what the backend adds to the shared
-    components (the C backend: compiler, flags, CPU features, its own source)."""
+    components (the C backend: compiler, flags -- fast math's among them --, CPU features,
+    its own source). A backend module's `key_components(fast_math)` gives them."""
     module = backend_module(name)
     if module is None:
         return parts
     from ..key import KeyParts
 
-    return KeyParts({**parts.components, **module.key_components()})
+    return KeyParts({**parts.components, **module.key_components(fast_math)})

@@ -10,7 +10,8 @@ source of this folder, so a library built for one CPU or compiler is never serve
 The compiler is `CC` if set, else the one Python was built with (sysconfig), else `cc`;
 OpenMP (`-fopenmp`) where the compiler has it, else single-threaded with a note. Vector math
 is glibc's libmvec, declared for the `omp simd` loops where glibc has it (x86_64 Linux).
-`SYMGRAD_FAST_MATH=1` turns on the compiler's fast math (off by default; in key and header).
+`fast_math=True` of a transform (`Transform.fast_math`) adds the compiler's fast math
+(`-ffast-math` in place of `-ffp-contract=off`; off by default; in the key and the header).
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
     identity = [executable, list(command), info.st_size, info.st_mtime_ns, fast_math,
                 platform.machine(), platform.libc_ver()[1], _cpu_features(),
                 hashlib.sha256(Path(__file__).read_bytes()).hexdigest()]  # the flags chosen
-    probe = _probe_path()
+    probe = _probe_path(fast_math)
     try:
         stored = json.loads(probe.read_text(encoding="utf-8"))
         if stored.get("identity") == identity:
@@ -75,10 +76,10 @@ def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
     return found
 
 
-def _probe_path() -> Path:
+def _probe_path(fast_math: bool) -> Path:
     from ..cache import default_dir
 
-    return default_dir() / "c-toolchain.probe"
+    return default_dir() / ("c-toolchain-fast-math.probe" if fast_math else "c-toolchain.probe")
 
 
 def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
@@ -111,9 +112,10 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
             "fast_math": fast_math}
 
 
-def toolchain() -> dict[str, Any]:
-    """The compiler, its flags and what it supports here (one clear error when absent)."""
-    info = _toolchain(tuple(compiler_command()), os.environ.get("SYMGRAD_FAST_MATH") == "1")
+def toolchain(fast_math: bool = False) -> dict[str, Any]:
+    """The compiler, its flags (with `fast_math`: the compiler's fast math) and what it
+    supports here (one clear error when absent)."""
+    info = _toolchain(tuple(compiler_command()), fast_math)
     if not info["openmp"]:
         _note_single_threaded(info["executable"])
     return info
@@ -173,17 +175,17 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def key_components() -> dict[str, str]:
-    info = toolchain()
+def key_components(fast_math: bool = False) -> dict[str, str]:
+    info = toolchain(fast_math)
     return {"c_compiler": f"{info['executable']} {info['version']}",
             "c_flags": " ".join(info["flags"] + info["libraries"]),
             "c_cpu": info["cpu"], "c_backend_source": _source_digest()}
 
 
-def compile_library(c_path: Path, library: Path) -> None:
+def compile_library(c_path: Path, library: Path, fast_math: bool = False) -> None:
     """Compile, then link in a second step: linked with -ffast-math, gcc 12 would add
     crtfastmath.o, whose constructor flushes subnormals to zero in the whole process."""
-    info = toolchain()
+    info = toolchain(fast_math)
     temporary = library.with_name(f".{library.name}.{os.getpid()}.tmp")
     obj = library.with_name(f".{library.name}.{os.getpid()}.o")
     link = ["-shared", "-fopenmp"] if info["openmp"] else ["-shared"]
@@ -213,7 +215,7 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     from .. import __version__
     from . import backend_key_parts
 
-    parts = backend_key_parts(parts, NAME)
+    parts = backend_key_parts(parts, NAME, transform.fast_math)
     key = parts.key
     progress.stage("load")
     directory = _directory(cache)
@@ -227,7 +229,7 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     progress.stage("compile")
     c_path = directory / f"{key}.c"
     _write(c_path, c_text)
-    compile_library(c_path, directory / f"{key}.so")
+    compile_library(c_path, directory / f"{key}.so", transform.fast_math)
     progress.stage("write")
     meta = {"function": name, "function_id": function_id(fn),
             "signature": signature_text(specs), "backend": NAME,
@@ -258,7 +260,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
     from . import C_NOT_YET
     from ..graph import topological_order
 
-    info = toolchain()  # the compiler is needed anyway: fail before the work, not after
+    info = toolchain(transform.fast_math)  # needed anyway: fail before the work, not after
     with without_cyclic_gc():
         outputs, out_structure, params, hints, described, graph_rewrites = \
             transformed_outputs(graph, structure, specs, transform)
@@ -269,10 +271,12 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
                     "backend='numpy' for this function")
         if progress is not None:
             progress.stage("simplify")
-        plan = schedule(outputs, hints)
+        plan = schedule(outputs, hints, transform.fast_math)
         rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
-        header = source_header(fn, name, specs, described, graph_digest or key, rewrites)
-        header.update(fast_math=info["fast_math"], flags=" ".join(info["flags"]))
+        header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
+                               transform.fast_math)
+        header.update(flags=" ".join(info["flags"]),
+                      fp_flag="-ffast-math" if transform.fast_math else "-ffp-contract=off")
         if progress is not None:
             progress.stage("render")
         c_text, launcher, _ = render(plan, params, hints, out_structure, name, header)

@@ -4,7 +4,7 @@ launcher  := docstring FIXED constant* kernel* function
 FIXED     := the statements of `templates/c/launcher.py.j2` between its docstring and its
              first template tag, node for node (imports, `_library_path`, `_compile`,
              `_kernel`, `_launch`, `_unslice`, `_scatter_add`, the OpenMP wait policy, the
-             library load)
+             library load), its one value (`header.fp_flag`) one of FP_FLAGS
 constant  := what the numpy grammar accepts as a module constant
 kernel    := kernel_N = _kernel("kernel_N", INT)
 function  := the numpy grammar's function, whose statements may also be
@@ -27,6 +27,8 @@ from ..errors import GeneratedCodeError
 
 _KERNEL = re.compile(r"kernel_\d+")
 NUMPY_HELPERS = ("_unslice", "_scatter_add")  # pure numpy: the generated function calls them
+# The floating-point flag of an exported launcher's own compile: exact, or fast math.
+FP_FLAGS = ("-ffp-contract=off", "-ffast-math")
 
 
 def _refuse(filename: str, node: ast.AST | None, what: str) -> None:
@@ -36,14 +38,16 @@ def _refuse(filename: str, node: ast.AST | None, what: str) -> None:
 
 
 @lru_cache(maxsize=None)
-def _fixed_part() -> tuple[str, ...]:
-    """The template's fixed statements (between its docstring and its first tag), dumped."""
+def _fixed_part(fp_flag: str) -> tuple[str, ...]:
+    """The template's fixed statements (between its docstring and its first tag) with
+    `fp_flag` in place of its one value, dumped."""
     from ..key import templates_dir
 
     text = (templates_dir() / "c" / "launcher.py.j2").read_text(encoding="utf-8")
     start = text.index('"""', text.index('"""') + 3) + 3
     end = text.index("{%", start)
-    return tuple(ast.dump(s) for s in ast.parse(text[start:end]).body)
+    fixed = text[start:end].replace("{{ header.fp_flag }}", fp_flag)
+    return tuple(ast.dump(s) for s in ast.parse(fixed).body)
 
 
 def _is_kernel(statement: ast.stmt) -> bool:
@@ -83,10 +87,12 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
     if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)):
         _refuse(filename, body[0] if body else None, "no docstring first")
-    fixed = _fixed_part()
+    variants = [_fixed_part(flag) for flag in FP_FLAGS]
+    fixed = variants[0]
     got = body[1:1 + len(fixed)]
-    if len(got) != len(fixed) or any(ast.dump(s) != f for s, f in zip(got, fixed)):
-        wrong = next((s for s, f in zip(got, fixed) if ast.dump(s) != f), None)
+    dumped = [ast.dump(s) for s in got]
+    if not any(len(got) == len(v) and dumped == list(v) for v in variants):
+        wrong = next((s for s, d, f in zip(got, dumped, fixed) if d != f), None)
         _refuse(filename, wrong, "its fixed part differs from the launcher template's")
     constants, kernels, function = [], set(), None
     for statement in body[1 + len(fixed):]:

@@ -121,6 +121,8 @@ class Renderer:
         for value in kernel.loads:
             name = self.names[value.symbol]
             texts[value.symbol] = f"{name}[{self._offset(value.node.shape, kernel, name, indices)}]"
+            if name in arguments:
+                continue  # two input nodes of one parameter (a transposed pass makes its own)
             params.append(f"const {C_TYPES[value.node.dtype]} *restrict {name}")
             arguments.append(name)
         for value in kernel.members:

@@ -119,9 +119,11 @@ def index_terms(shape: Shape, loop: Shape) -> list[tuple[int, int | None, int]] 
     return terms
 
 
-def schedule(outputs: Sequence[Node], hints: dict[Node, str]) -> Schedule:
-    """Lift, simplify (stability rewrites), then group values into kernels and library steps."""
-    lifted = lift(outputs, hints)
+def schedule(outputs: Sequence[Node], hints: dict[Node, str], fast_math: bool = False
+             ) -> Schedule:
+    """Lift (with `fast_math`: SymPy's unsafe folds kept, x - x is 0), simplify (stability
+    rewrites), then group values into kernels and library steps."""
+    lifted = lift(outputs, hints, fast_math)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
     seen = see_through_values([v.expr for v in expr_values],
@@ -151,10 +153,9 @@ def schedule(outputs: Sequence[Node], hints: dict[Node, str]) -> Schedule:
             cluster[value] = (node.shape, t)
         elif node.op in REDUCTIONS and _fusable(node):
             source = lifted.of_node[node.inputs[0]]
-            if source.expr is not None:
-                t = time[source]
-            else:
-                t = ready[source]
+            # fused into its source's loop; a buffer (a library value, a constant fill, a
+            # reduction's result) is read by a loop after it is made
+            t = time[source] if source in cluster and source.expr is not None else ready[source]
             time[value], ready[value] = t, t + 1
             cluster[value] = (source.node.shape, t)
         else:

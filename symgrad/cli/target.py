@@ -45,6 +45,9 @@ def add_target_arguments(parser: argparse.ArgumentParser, with_mode: bool = True
         parser.add_argument("--backend", default="numpy",
                             help="code generator: numpy (default), or c (fused C loops; "
                                  "`show` prints the launcher and the C kernels)")
+        parser.add_argument("--fast-math", action="store_true",
+                            help="speed over exactness: unsafe algebraic folds (x - x -> 0), "
+                                 "and the C compiler's fast math (off by default)")
 
 
 @dataclass
@@ -74,12 +77,13 @@ def resolve(args: argparse.Namespace, default_mode: str = "value_and_grad") -> T
     else:
         wrt = None
     backend = getattr(args, "backend", "numpy")
+    fast_math = bool(getattr(args, "fast_math", False))
     if mode == "jit":
         if wrt_text is not None:
             raise TargetError("--wrt has no meaning with --mode jit")
-        compiled = CompiledFunction(fn, "jit", backend=backend)
+        compiled = CompiledFunction(fn, "jit", backend=backend, fast_math=fast_math)
     else:
-        compiled = CompiledFunction(fn, mode, wrt, backend=backend)
+        compiled = CompiledFunction(fn, mode, wrt, backend=backend, fast_math=fast_math)
     values = ordered_arguments(compiled, args.arg)
     return Target(compiled.with_static(values), values)
 
