@@ -83,12 +83,25 @@ def _probe_path(fast_math: bool) -> Path:
 
 
 def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
-    try:
-        version = subprocess.run([executable, *command[1:], "--version"], capture_output=True,
-                                 text=True, timeout=30).stdout.splitlines()[:1]
-    except (OSError, subprocess.SubprocessError) as error:
-        raise CompilerError(f"backend='c': the C compiler {executable} does not run ({error}); "
-                            "set CC to a working compiler, or use backend='numpy'") from None
+    import tempfile
+
+    prefix = [executable, *command[1:]]
+    vector_math = (platform.system() == "Linux" and platform.machine() == "x86_64"
+                   and _glibc_at_least(2, 35))
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "probe.c"
+        source.write_text("int probe(void) { return 0; }\n")
+        library = [prefix + ["-shared", "-fPIC", str(source), "-o",
+                             str(Path(directory) / f"probe{k}.so"), flag]
+                   for k, flag in enumerate(["-fopenmp"] + (["-lmvec"] if vector_math else []))]
+        # at the same time: a cold start waits for the slowest, not for the sum
+        (code, version), *accepted = _run_together([prefix + ["--version"], *library])
+    if code is None:
+        raise CompilerError(f"backend='c': the C compiler {executable} does not run ({version}); "
+                            "set CC to a working compiler, or use backend='numpy'")
+    version = version.splitlines()[:1]
+    openmp = accepted[0][0] == 0
+    vector_math = vector_math and accepted[-1][0] == 0
     features = _cpu_features()
     # No errno and no floating-point traps: neither changes a value, and both let the loops
     # call vector math and compute both sides of a select.
@@ -97,11 +110,7 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
     flags += ["-ffast-math"] if fast_math else ["-ffp-contract=off"]
     if "avx2" in features and "fma" in features:
         flags += ["-mavx2", "-mfma"]
-    openmp = _accepts(executable, command[1:], ["-fopenmp"])
     flags += ["-fopenmp"] if openmp else []
-    vector_math = (platform.system() == "Linux" and platform.machine() == "x86_64"
-                   and _glibc_at_least(2, 35) and _accepts(executable, command[1:],
-                                                           ["-lmvec"], link=True))
     # sin and cos as themselves: fused into one scalar sincos call, they would not vectorise.
     flags += ["-DSG_LIBMVEC", "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf",
               "-fno-builtin-cosf"] if vector_math else []
@@ -151,19 +160,29 @@ def _glibc_at_least(major: int, minor: int) -> bool:
         return False
 
 
-def _accepts(executable: str, prefix: Sequence[str], flags: list[str], link: bool = False
-             ) -> bool:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as directory:
-        source = Path(directory) / "probe.c"
-        source.write_text("int probe(void) { return 0; }\n")
-        command = [executable, *prefix, "-shared", "-fPIC", str(source), "-o",
-                   str(Path(directory) / "probe.so"), *flags]
+def _run_together(commands: Sequence[list[str]]) -> list[tuple[int | None, str]]:
+    """Run `commands` at the same time: (exit status, stdout) of each, (None, the error)
+    for one that did not start or ran past a minute."""
+    running: list[Any] = []
+    for command in commands:
         try:
-            return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return False
+            running.append(subprocess.Popen(command, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True))
+        except OSError as error:
+            running.append(error)
+    results: list[tuple[int | None, str]] = []
+    for process in running:
+        if isinstance(process, OSError):
+            results.append((None, str(process)))
+            continue
+        try:
+            output = process.communicate(timeout=60)[0]
+            results.append((process.returncode, output))
+        except subprocess.TimeoutExpired as error:
+            process.kill()
+            process.communicate()
+            results.append((None, str(error)))
+    return results
 
 
 def _source_digest() -> str:
