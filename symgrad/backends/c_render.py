@@ -191,7 +191,7 @@ class Renderer:
                               None if comment == last_comment else comment))
             last_comment = comment
             reductions.append(rendered)
-        failed = " || ".join(f"{r['parts']} == NULL" for r in reductions)
+        failed = " || ".join(f"{r['parts']} == NULL" for r in reductions if not r["row_length"])
         viewed = {self.names[v.symbol] for v in kernel.strided_loads}
         positions = [k for k, name in enumerate(arguments) if name in viewed]
         if strided:
@@ -293,7 +293,9 @@ class Renderer:
             self.float_types.add(dtype)
         suffix = "f" if ctype == "float" else ""
         identity = {"sum": "0", "max": "-INFINITY", "min": "INFINITY"}[r.op]
+        row_length = _row_length(r.kept_shape, kernel.shape)
         return {
+            "row_length": row_length,
             "parts": self._claim(kernel, f"{name}_parts"),
             "terms": self._claim(kernel, f"{name}_terms"),
             "row": self._claim(kernel, f"{name}_row"),
@@ -434,6 +436,21 @@ def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure:
         helpers=sorted(renderer.launcher_helpers))
     return c_text, launcher, table
 
+
+
+def _row_length(kept: tuple[int, ...], loop: tuple[int, ...]) -> int | None:
+    """The length of the rows a reduction over trailing axes reduces (softmax's sums and
+    maxima: each row is whole in one chunk, reduced there in order and written out, with no
+    partials), when the chunk is a whole number of rows; else None."""
+    j = len(loop)
+    while j > 0 and kept[j - 1] == 1:
+        j -= 1
+    if tuple(kept[:j]) != tuple(loop[:j]) or j == 0:
+        return None
+    length = 1
+    for d in loop[j:]:
+        length *= d
+    return length if length > 1 and CHUNK % length == 0 else None
 
 
 def _tuple_code(items: list[int]) -> str:
