@@ -179,11 +179,14 @@ THREADS_SCRIPT = textwrap.dedent("""
     import symgrad as sg
 
     def f(x, y):
+        rows = (x * y).reshape(-1, 64)  # softmax-like row reductions: whole rows a chunk
         return np.sum(np.log1p(np.exp(np.sin(x) * y)) + np.sqrt(x * x + y * y + 1)) \\
-            + np.sum(np.tanh(x).reshape(50, -1).sum(axis=0) ** 2)
+            + np.sum(np.tanh(x).reshape(64, -1).sum(axis=0) ** 2) \\
+            + np.sum(np.log(np.sum(np.exp(rows - np.max(rows, axis=1, keepdims=True)), axis=1)))
 
+    # above PARALLEL_MIN_ELEMENTS: the kernels run on every thread
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=100_000), rng.normal(size=100_000)
+    x, y = rng.normal(size=5 * 65_536), rng.normal(size=5 * 65_536)
     value, (gx, gy) = sg.value_and_grad(f, wrt=(0, 1), backend="c")(x, y)
     print(json.dumps([float(value).hex(), gx.tobytes().hex()[:2000], float(gx.sum()).hex()]))
 """)
