@@ -186,7 +186,7 @@ THREADS_SCRIPT = textwrap.dedent("""
 
     # above PARALLEL_MIN_ELEMENTS: the kernels run on every thread
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=5 * 65_536), rng.normal(size=5 * 65_536)
+    x, y = rng.normal(size=17 * 65_536), rng.normal(size=17 * 65_536)
     value, (gx, gy) = sg.value_and_grad(f, wrt=(0, 1), backend="c")(x, y)
     print(json.dumps([float(value).hex(), gx.tobytes().hex()[:2000], float(gx.sum()).hex()]))
 """)

@@ -33,8 +33,10 @@ _MATH_NAMES = {name + suffix for name in (*MATH_FUNCTIONS.values(), "sqrt", "pow
 RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
             | set(keyword.softkwlist) | C_KEYWORDS | _MATH_NAMES)
 # Kernels of fewer elements run on one thread: a parallel region's start and barrier cost
-# more than the work (and far more when the machine has more runnable threads than cores).
-PARALLEL_MIN_ELEMENTS = 1 << 18
+# more than the work (and far more when the machine has more runnable threads than cores:
+# W3's two 262144-element float32 kernels take 0.4 and 0.8 ms on one thread, beside 18 ms
+# matrix products, and stalled at a barrier on a loaded machine).
+PARALLEL_MIN_ELEMENTS = 1 << 20
 VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
 # glibc's libmvec (x86_64): functions with vector variants, double and float.
 LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
