@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 # name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
 BACKENDS: dict[str, str | None] = {
     "numpy": None,
-    "c": "symgrad.backends.c_backend",
+    "c": "symgrad.backends.c.backend",
 }
 
 
@@ -52,7 +52,7 @@ def choose_backend(name: str, graph: Any) -> str:
     (the traced graph's largest elementwise value decides; no C compiler: numpy)."""
     if name != "auto":
         return name
-    from ..ops import OPS, Group
+    from ..ir.ops import OPS, Group
 
     nodes = graph.nodes()
     largest = max((n.size for n in nodes if OPS[n.op].group is Group.ELEMENTWISE), default=0)
@@ -73,6 +73,6 @@ def backend_key_parts(parts: Any, name: str) -> Any:
     module = backend_module(name)
     if module is None:
         return parts
-    from ..key import KeyParts
+    from ..cache.key import KeyParts
 
     return KeyParts({**parts.components, **module.key_components()})
