@@ -125,6 +125,7 @@ class Tracer:
     __float__ = _refuse_conversion("float(), math.* or a Python float context")
     __int__ = _refuse_conversion("int()")
     __index__ = _refuse_conversion("as an index, a shape or a range bound")
+    _refuse_axis = staticmethod(_refuse_conversion("as an axis, a shape or a count"))
     __complex__ = _refuse_conversion("complex()")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -137,6 +138,8 @@ class Tracer:
 
     def __iter__(self):
         if not self.node.shape:
+            if self.node.op == "input" and self.node.param("weak"):  # a Python number
+                self._refuse_axis(self)
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.node.shape[0]))
 
