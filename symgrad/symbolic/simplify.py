@@ -14,9 +14,8 @@ import sympy as sp
 
 from .stability import STABILITY_RULES, heads_present, stabilize, stabilize_counting
 from .expressions import namespace, rebuild_node, substitute
-from .functions import log1p, sigmoid, sigmoid_given_exp, softplus
+from .functions import KINKED, log1p, sigmoid, sigmoid_given_exp, softplus
 
-KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
 MAX_KINK_SPLIT_OPS = 400
 
 
@@ -130,7 +129,7 @@ def kink_symbols(expr: sp.Expr) -> list[sp.Symbol]:
     for kink in expr.atoms(sp.Piecewise):
         if any(c.atoms(sp.Eq) for _, c in kink.args):
             protected |= kink.free_symbols
-    for kink in expr.atoms(*KINK_FUNCTIONS):
+    for kink in expr.atoms(*KINKED):
         if isinstance(kink, sp.Piecewise):
             arguments = [c for _, c in kink.args]
         else:
@@ -173,7 +172,7 @@ def _split_at(expr: sp.Expr, k: sp.Symbol) -> sp.Expr | None:
     cases = []
     for case in (positive, negative):
         branch = stabilize(expr.xreplace({k: case})).xreplace({case: k})
-        if any(k in kink.free_symbols for kink in branch.atoms(*KINK_FUNCTIONS)):
+        if any(k in kink.free_symbols for kink in branch.atoms(*KINKED)):
             return None
         cases.append(branch)
     if _normal(cases[0]) != _normal(cases[1]):
