@@ -19,8 +19,8 @@ from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, p
                       structural_helper, sum_code)
 from ...symbolic.lift import Lifted, Value, broadcast_shapes, lift
 from .returns import fresh_returns
-from ...symbolic.simplify import (common_subexpressions, evaluation_forms, see_through_values,
-                                  simplify_expression)
+from ...symbolic.simplify import common_subexpressions, see_through_values, simplify_expression
+from .evaluation_forms import evaluation_forms
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
 from ..sanitise import RESERVED as SANITISE_RESERVED, identifier
 from ...symbolic.expressions import Literal

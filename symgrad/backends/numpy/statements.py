@@ -20,7 +20,7 @@ from ...ir.graph import Site
 from .inplace import InplaceWriter
 from .loop_code import call_code
 from ...ir.ops import OPS, Memory
-from ...ir.reduce import TINY_ROW
+from ..speed_rules import TINY_ROW
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
                       blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
                       owned_copy_code, plain_code, sum_code)
