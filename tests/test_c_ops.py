@@ -9,10 +9,11 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad.backends import C_NOT_YET, c_backend
-from symgrad.backends.c_printer import CExpressionPrinter
+from symgrad.backends import C_NOT_YET
+from symgrad.backends.c import backend as c_backend
+from symgrad.backends.c.printer import CExpressionPrinter
 from symgrad.errors import CompilerError
-from symgrad.exact_arithmetic import true_divide, unfolded
+from symgrad.symbolic.exact import true_divide, unfolded
 
 try:
     c_backend.toolchain()

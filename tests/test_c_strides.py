@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.backends import c_backend
+from symgrad.backends.c import backend as c_backend
 from symgrad.errors import CompilerError
 
 try:
