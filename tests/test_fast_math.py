@@ -127,3 +127,14 @@ def test_command_line_fast_math(tmp_path, capsys):
     for flags, expected in (([], "x - x"), (["--fast-math"], "fast math: on")):
         main(["show", f"{source}:f", "--arg", "x=f64[3]", "--mode", "jit", *flags])
         assert expected in capsys.readouterr().out
+
+
+def test_inside_another_transform_the_outer_setting_holds():
+    x = np.array([np.inf, 1.0])
+    with np.errstate(all="ignore"):
+        fast_inner = sg.jit(lambda x: x - x, fast_math=True)
+        exact_inner = sg.jit(lambda x: x - x)
+        np.testing.assert_array_equal(fast_inner(x), [0.0, 0.0])
+        np.testing.assert_array_equal(sg.jit(lambda x: fast_inner(x) + 1)(x), [np.nan, 1.0])
+        np.testing.assert_array_equal(sg.jit(lambda x: exact_inner(x) + 1, fast_math=True)(x),
+                                      [1.0, 1.0])
