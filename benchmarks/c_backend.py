@@ -55,7 +55,7 @@ def main() -> None:
     os.environ["SYMGRAD_CACHE_DIR"] = cache
     import symgrad as sg
 
-    from symgrad.backends import c_backend
+    from symgrad.backends.c import backend as c_backend
 
     wl = workloads.BY_ID["W4/f64"]
     args = tuple(wl.args().values())
