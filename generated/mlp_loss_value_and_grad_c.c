@@ -453,8 +453,10 @@ int kernel_3_strided(const float *restrict logits, const float *restrict t2, con
             const long long row_t21 = row;
             const long long row_labels1 = (row) * labels_strides[0];
             for (long long i = start; i < stop; i++) {
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float log_probs = logits[i] - t2[row_t21] - logf(t4[row_t21]);
                 /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-                const float t5 = labels[row_labels1 + (i - base) * labels_strides[1]]*(logits[i] - t2[row_t21] - logf(t4[row_t21]));
+                const float t5 = log_probs*labels[row_labels1 + (i - base) * labels_strides[1]];
                 /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
                 const float logits_bar = -t3[i]*t8[row_t21]/t4[row_t21] + log_probs_bar[i];
                 out_logits_bar[i] = logits_bar;
