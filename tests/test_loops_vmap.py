@@ -326,3 +326,101 @@ def test_the_counter_read_as_a_float_in_a_body():
     g = sg.grad(ode)(K, x0)
     np.testing.assert_allclose(g, _np(tf.grad(ode_t)(T(K), T(x0))), rtol=1e-11)
     assert "np.float64(i)" in sg.grad(ode).lower(K, x0).source
+
+
+def test_nested_loops_and_vmap_of_vmap():
+    """A scan in a scan with an int carry, batched; and a vmap of a vmap of a scan."""
+    def nested(a, grid):
+        def row(c, r):
+            def col(s, v):
+                k, acc = s
+                return (k + 1, np.sin(acc * a + v * k)), None
+            (k, acc), _ = sg.scan(col, (c[0], c[1]), r)
+            return (k, acc), acc
+        _, accs = sg.scan(row, (0, 0.5), grid)
+        return np.sum(accs ** 2)
+
+    a, grids = np.array(0.7), RNG.normal(size=(3, 2, 4))
+    np.testing.assert_allclose(sg.vmap(nested, in_axes=(None, 0))(a, grids),
+                               [nested(a, g) for g in grids], rtol=1e-13)
+    g = sg.vmap(sg.grad(nested, argnums=1), in_axes=(None, 0))(a, grids)
+    np.testing.assert_allclose(g, np.stack([central(lambda x: nested(a, x), x.copy())
+                                            for x in grids]), rtol=1e-6, atol=1e-9)
+    ws = RNG.normal(size=(2, 3, 4)) * 0.5
+    xs = RNG.normal(size=(3, 6, 3))
+    twice = sg.vmap(sg.vmap(rnn, in_axes=(0, 0)), in_axes=(0, None))(ws, xs)
+    expected = tf.vmap(tf.vmap(rnn_t, in_dims=(0, 0)), in_dims=(0, None))(T(ws), T(xs))
+    np.testing.assert_allclose(twice, _np(expected), rtol=1e-12)
+
+
+# -- every pair of transforms (tests/test_transforms.py's table) on functions with loops ------
+def f_loop(x):  # R^3 -> R: a scan over the elements of x
+    def cell(h, v):
+        h = np.sin(h * v + v * v) + 0.5 * h
+        return h, h * v
+
+    h, ys = sg.scan(cell, x[0], x)
+    return np.sum(ys) + h * h
+
+
+def f_loop_t(x):
+    h, total = x[0], 0
+    for t in range(3):
+        h = torch.sin(h * x[t] + x[t] * x[t]) + 0.5 * h
+        total = total + h * x[t]
+    return total + h * h
+
+
+def g_loop(x):  # R^3 -> R^2: a fori_loop reading the counter, then a cond on the data
+    def step(i, v):
+        return np.tanh(v * x[i] + x * 0.3)
+
+    v = sg.fori_loop(0, 3, step, x)
+    y = sg.cond(np.sum(x) > 0, lambda v: v[:2] * np.exp(v[2]), lambda v: np.cos(v[1:]), v)
+    return y
+
+
+def g_loop_t(x):
+    v = x
+    for i in range(3):
+        v = torch.tanh(v * x[i] + x * 0.3)
+    return v[:2] * torch.exp(v[2]) if torch.sum(x) > 0 else torch.cos(v[1:])
+
+
+@pytest.mark.parametrize("outer", ["grad", "hessian", "hvp", "jacfwd", "jacrev", "jit",
+                                   "jvp", "vjp"])
+@pytest.mark.parametrize("inner", ["grad", "hessian", "hvp", "jacfwd", "jacrev", "jit",
+                                   "jvp", "vjp"])
+def test_every_pair_of_transforms_through_loops(outer, inner):
+    from test_transforms import TRANSFORMS, X, _sum_sq, _torch
+
+    o_ours, o_theirs, o_scalar = TRANSFORMS[outer]
+    i_ours, i_theirs, i_scalar = TRANSFORMS[inner]
+    f, t = (f_loop, f_loop_t) if i_scalar else (g_loop, g_loop_t)
+    inner_ours, inner_theirs = i_ours(f), i_theirs(t)
+    if o_scalar:
+        inner_ours, inner_theirs = _sum_sq(np, inner_ours), _sum_sq(torch, inner_theirs)
+    ours = o_ours(inner_ours)(X)
+    theirs = _torch(o_theirs(inner_theirs), X)
+    assert np.shape(ours) == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_hvp_of_a_function_holding_a_grad_of_a_scan():
+    """Two loop_out nodes reading the same result of a scan (one from the expanded inner
+    grad, one from its pullback) add their adjoints: one was dropped before (a wrong
+    third derivative through sg.hvp and sg.hessian)."""
+    x, v = np.array([0.3, -0.5, 0.8]), np.array([1.0, 0.3, -0.2])
+
+    def f(x):
+        return sg.scan(lambda h, s: (np.sin(h * s), None), 0.5, x)[0]
+
+    def f_t(x):
+        h = 0.5
+        for t in range(3):
+            h = torch.sin(h * x[t])
+        return h
+
+    got = sg.hvp(lambda x: np.sum(sg.grad(f)(x)))(x, v)
+    expected = tf.jvp(tf.grad(lambda x: torch.sum(tf.grad(f_t)(x))), (T(x),), (T(v),))[1]
+    np.testing.assert_allclose(got, _np(expected), rtol=1e-10)
