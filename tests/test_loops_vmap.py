@@ -14,7 +14,7 @@ import torch.func as tf
 
 import symgrad as sg
 from test_control import grow, grow_numpy  # the trip count depends on the example
-from test_loops import central
+from test_loops import central, nested
 
 RNG = np.random.default_rng(17)
 B = 4
@@ -330,16 +330,6 @@ def test_the_counter_read_as_a_float_in_a_body():
 
 def test_nested_loops_and_vmap_of_vmap():
     """A scan in a scan with an int carry, batched; and a vmap of a vmap of a scan."""
-    def nested(a, grid):
-        def row(c, r):
-            def col(s, v):
-                k, acc = s
-                return (k + 1, np.sin(acc * a + v * k)), None
-            (k, acc), _ = sg.scan(col, (c[0], c[1]), r)
-            return (k, acc), acc
-        _, accs = sg.scan(row, (0, 0.5), grid)
-        return np.sum(accs ** 2)
-
     a, grids = np.array(0.7), RNG.normal(size=(3, 2, 4))
     np.testing.assert_allclose(sg.vmap(nested, in_axes=(None, 0))(a, grids),
                                [nested(a, g) for g in grids], rtol=1e-13)
@@ -392,18 +382,10 @@ def g_loop_t(x):
 @pytest.mark.parametrize("inner", ["grad", "hessian", "hvp", "jacfwd", "jacrev", "jit",
                                    "jvp", "vjp"])
 def test_every_pair_of_transforms_through_loops(outer, inner):
-    from test_transforms import TRANSFORMS, X, _sum_sq, _torch
+    from test_transforms import TRANSFORMS, check_pair
 
-    o_ours, o_theirs, o_scalar = TRANSFORMS[outer]
-    i_ours, i_theirs, i_scalar = TRANSFORMS[inner]
-    f, t = (f_loop, f_loop_t) if i_scalar else (g_loop, g_loop_t)
-    inner_ours, inner_theirs = i_ours(f), i_theirs(t)
-    if o_scalar:
-        inner_ours, inner_theirs = _sum_sq(np, inner_ours), _sum_sq(torch, inner_theirs)
-    ours = o_ours(inner_ours)(X)
-    theirs = _torch(o_theirs(inner_theirs), X)
-    assert np.shape(ours) == theirs.shape
-    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-11)
+    scalar = TRANSFORMS[inner][2]
+    check_pair(outer, inner, *((f_loop, f_loop_t) if scalar else (g_loop, g_loop_t)))
 
 
 def test_hvp_of_a_function_holding_a_grad_of_a_scan():
