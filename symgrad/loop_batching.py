@@ -145,9 +145,8 @@ def batch_while(b: Builder, node: Node, xs: list, flags: list, size: int, batch:
         for j in grown:
             carried[j] = True
     if per_example[0]:
-        test, step = _any_running(test, size), _frozen_when_done(test_graph, step_graph,
-                                                                 carried + consts, nc, size,
-                                                                 batch)
+        test = _any_running(test)
+        step = _frozen_when_done(test_graph, step_graph, carried + consts, size, batch)
     inputs = _promoted(b, xs[:nc], flags[:nc], carried, size) + list(xs[nc:])
     loop = b.node("while", inputs,
                   {"cond": LoopBody.make(test, cond.counts, cond.name, cond.where),
@@ -157,7 +156,7 @@ def batch_while(b: Builder, node: Node, xs: list, flags: list, size: int, batch:
                   for k, out in enumerate(step.outputs)]
 
 
-def _any_running(test: Graph, size: int) -> Graph:
+def _any_running(test: Graph) -> Graph:
     """The batched test (one predicate an example) as one: whether any example still runs."""
     b = Builder()
     running = test.outputs[0]
@@ -165,8 +164,8 @@ def _any_running(test: Graph, size: int) -> Graph:
     return Graph(test.inputs, (anyone,), {**test.name_hints, running: "running"})
 
 
-def _frozen_when_done(test: Graph, step: Graph, flags: list, nc: int, size: int,
-                      batch: BatchGraph) -> Graph:
+def _frozen_when_done(test: Graph, step: Graph, flags: list, size: int, batch: BatchGraph
+                      ) -> Graph:
     """One step of the batched loop: each example's predicate on the carries it received,
     the body, and the new carries only where the predicate holds (the others keep theirs)."""
     b = Builder()

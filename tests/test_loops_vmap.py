@@ -406,3 +406,33 @@ def test_hvp_of_a_function_holding_a_grad_of_a_scan():
     got = sg.hvp(lambda x: np.sum(sg.grad(f)(x)))(x, v)
     expected = tf.jvp(tf.grad(lambda x: torch.sum(tf.grad(f_t)(x))), (T(x),), (T(v),))[1]
     np.testing.assert_allclose(got, _np(expected), rtol=1e-10)
+
+
+def test_pytree_arguments_partly_batched_through_a_scan():
+    """in_axes as a pytree prefix: a dict of parameters with one leaf batched (axis 1) and one
+    shared, scanned over shared inputs; per-example gradients of both leaves."""
+    def loss(params, xs):
+        def cell(h, x):
+            h = np.tanh(h * params["w"] + x @ U + params["b"])
+            return h, np.sum(h)
+        h, ys = sg.scan(cell, np.zeros(4), xs)
+        return np.sum(ys * ys) + np.sum(h)
+
+    def loss_t(w, b, xs):
+        h, total = torch.zeros(4, dtype=torch.float64), 0
+        for x in xs:
+            h = torch.tanh(h * w + x @ T(U) + b)
+            total = total + torch.sum(h) ** 2
+        return total + torch.sum(h)
+
+    ws, b, xs = RNG.normal(size=(4, 3)), RNG.normal(size=4) * 0.1, RNG.normal(size=(5, 3))
+    params = {"w": ws, "b": b}  # ws: one column per example
+    axes = ({"w": 1, "b": None}, None)
+    np.testing.assert_allclose(sg.vmap(loss, in_axes=axes)(params, xs),
+                               [loss({"w": ws[:, k], "b": b}, xs) for k in range(3)],
+                               rtol=1e-12)
+    grads = sg.vmap(sg.grad(loss), in_axes=axes)(params, xs)
+    gw, gb = tf.vmap(tf.grad(loss_t, argnums=(0, 1)), in_dims=(1, None, None))(
+        T(ws), T(b), T(xs))
+    np.testing.assert_allclose(grads["w"], _np(gw), rtol=1e-10)
+    np.testing.assert_allclose(grads["b"], _np(gb), rtol=1e-10)
