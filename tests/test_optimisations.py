@@ -3,12 +3,14 @@ blocked regions (row blocks on threads) against whole-array code, evaluation for
 stable primitives against their definitions, float32 kept float32."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.special
 
 import symgrad as sg
-from symgrad import blocking, buffers, simplify
+from symgrad.backends.numpy import blocking, buffers, evaluation_forms
 
 N = (1 << 19) + 1000  # above the blocking threshold, not a multiple of the block size
 RNG = np.random.default_rng(7)
@@ -111,7 +113,7 @@ def test_errors_and_errstate_reach_the_block_threads(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation forms of softplus and sigmoid (simplify.evaluation_forms)
+# Evaluation forms of softplus and sigmoid (backends/numpy/evaluation_forms.py)
 # ---------------------------------------------------------------------------------------------
 EXTREMES = np.array([-np.inf, -1e308, -1000.0, -40.0, -1.5, -1e-300, 0.0, 1e-300, 0.3, 40.0,
                      1000.0, 1e308, np.inf])
@@ -141,7 +143,7 @@ def _softplus_reference(z):
     return np.logaddexp(0, z)
 
 
-@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("size", [len(EXTREMES), evaluation_forms.LARGE_ELEMENTWISE + 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     with np.errstate(over="ignore"):  # +-1e308 is +-inf in float32
@@ -168,11 +170,11 @@ def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     value, grad = logaddexp(z)
     np.testing.assert_allclose(value, np.sum(want_softplus), rtol=rtol)
     np.testing.assert_allclose(grad, want_sigmoid, rtol=rtol, atol=0)
-    large = size >= simplify.LARGE_ELEMENTWISE
+    large = size >= evaluation_forms.LARGE_ELEMENTWISE
     assert ("np.logaddexp" in _generated_code(logaddexp.lower(z).source)) == (not large)
 
 
-@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("size", [len(EXTREMES), evaluation_forms.LARGE_ELEMENTWISE + 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
     with np.errstate(over="ignore"):  # +-1e308 is +-inf in float32
@@ -186,11 +188,11 @@ def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
     np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32
                                else 1e-14, atol=0)
     code = _generated_code(derivative.lower(z).source)
-    assert code.count("np.exp(") == (1 if size >= simplify.LARGE_ELEMENTWISE else 0)
+    assert code.count("np.exp(") == (1 if size >= evaluation_forms.LARGE_ELEMENTWISE else 0)
 
 
 def test_large_arrays_use_the_shared_exponential():
-    z = np.linspace(-5, 5, simplify.LARGE_ELEMENTWISE)
+    z = np.linspace(-5, 5, evaluation_forms.LARGE_ELEMENTWISE)
     source = sg.value_and_grad(
         lambda z: np.mean(np.maximum(z, 0) - z * 0.3 + np.log1p(np.exp(-np.abs(z))))).lower(
         z).source
@@ -308,8 +310,8 @@ def test_buffer_reuse_never_clobbers_a_live_value(name, fn, args, wrt, dtype, tm
 def test_inplace_steps_print_exactly():
     import sympy as sp
 
-    from symgrad.inplace import InplaceWriter
-    from symgrad.printer import NumpyExpressionPrinter
+    from symgrad.backends.numpy.inplace import InplaceWriter
+    from symgrad.backends.numpy.printer import NumpyExpressionPrinter
 
     a, b, c, m = sp.symbols("a b c m", real=True)
     shapes = {"a": (8, 4), "b": (8, 4), "c": (8, 1), "m": (8, 4)}
@@ -373,6 +375,49 @@ def test_row_reductions_match_torch_in_every_printed_form(shape, dtype):
         many_rows and not tiny)
     assert ("[..., 0] + " in source) == (many_rows and tiny)
     assert ("np.moveaxis(x, -1, 0).copy()" in source) == (many_rows and shape[-1] <= 32)
+
+
+def _plain_forms_run(source: str) -> tuple[str, int]:
+    """The generated source with each statement under an `..., over all rows at once` comment
+    replaced by the plain statement that comment shows, and how many were replaced."""
+    lines, out, replaced = source.splitlines(), [], 0
+    for k, line in enumerate(lines):
+        previous = lines[k - 1].strip() if k else ""
+        if previous.startswith("# ") and previous.endswith(", over all rows at once"):
+            indent = line[:len(line) - len(line.lstrip())]
+            line = indent + previous[2:-len(", over all rows at once")]
+            replaced += 1
+        out.append(line)
+    return "\n".join(out) + "\n", replaced
+
+
+@pytest.mark.parametrize("shape", [(100, 3), (70, 32)])
+def test_fast_row_forms_keep_their_plain_form_in_the_comment(shape):
+    """Every statement holding a fast form of a reduction (the columns of a short row added, a
+    moved maximum, an einsum sum, a row-wise dot product as an einsum), alone or inside a larger expression, has the same statement
+    in plain numpy in the comment above it; run instead of the fast one, it gives the same
+    numbers."""
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal(shape), rng.standard_normal(shape)
+    f = sg.value_and_grad(row_reductions, wrt=(0, 1))
+    source = f.lower(x, w).source
+    fast = ("[..., 0] + ", "np.moveaxis(", "np.einsum('ij->i'", "np.einsum('ij,ij->i'")
+    statements = [line for line in source.splitlines()
+                  if not line.lstrip().startswith("#") and any(f in line for f in fast)]
+    # alone (`t1 = np.einsum('ij->i', t0)`) and inside an expression (`x_bar = ...`)
+    assert len(statements) > 1 and any(re.match(r"\s*x_bar = ", s) for s in statements), source
+    plain, replaced = _plain_forms_run(source)
+    assert replaced == len(statements), source
+    assert not any(f in line for line in plain.splitlines() for f in fast
+                   if not line.lstrip().startswith("#")), plain
+    spaces = [{}, {}]
+    for space, text in zip(spaces, (source, plain)):
+        exec(compile(text, "<generated>", "exec"), space)
+    expected = spaces[0]["row_reductions_value_and_grad"](x, w)
+    value, grads = spaces[1]["row_reductions_value_and_grad"](x, w)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    for g, e in zip(grads, expected[1]):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
 
 
 def test_row_reductions_propagate_nan_as_torch_and_keep_integer_sums():
@@ -439,7 +484,7 @@ def test_maximum_step_is_branch_free_on_large_arrays_with_the_same_values(size, 
     torch.sum(torch.maximum(t, torch.zeros(())) * torch.tensor(w.astype(np.float64))).backward()
     assert grad.dtype == dtype
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-6)
-    assert ("np.heaviside" in compiled.lower(z, w).source) == (size < simplify.LARGE_ELEMENTWISE)
+    assert ("np.heaviside" in compiled.lower(z, w).source) == (size < evaluation_forms.LARGE_ELEMENTWISE)
 
 
 def test_whole_number_factors_made_by_constant_arithmetic_are_not_printed():
