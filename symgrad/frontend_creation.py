@@ -187,6 +187,9 @@ def _stacked(builder: Any, value: Any) -> Any:
 def _converting(original: Callable) -> Callable:
     @functools.wraps(original)
     def conversion(obj: Any = None, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if getattr(type(obj), "_symgrad_complex", False) and (
+                dtype is None or np.dtype(dtype).kind == "c"):
+            return obj  # a traced complex value (frontend_complex.py)
         tracer = _first_tracer(obj) if tracing_here() else None
         if tracer is None:
             return original(obj, dtype, *args, **kwargs)

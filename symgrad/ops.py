@@ -219,6 +219,14 @@ _register(
     OpRecord("overwrite", Group.INDEXING, 3),
 )
 
+# numpy.fft (prim_fft.py; VJPs in vjp_rules_fft.py): a complex value is its real and imaginary
+# parts; a complex result is both, stacked on a last axis of 2 (read by getitem).
+_register(
+    OpRecord("fft", Group.LINALG, None),  # inputs (re,) or (re, im); axes, s, norm, inverse
+    OpRecord("rfft", Group.LINALG, 1),  # params: axes, s, norm (the last axis halved)
+    OpRecord("irfft", Group.LINALG, None),  # inputs (re,) or (re, im); axes, s, norm
+)
+
 # Loops and branches (loops.py): the body is a graph in the params; each result is read by a
 # `loop_out` node (param index). The VJP rules are in loop_rules.py, the code in loop_code.py.
 _register(

@@ -148,6 +148,8 @@ class Tracer:
     def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
         from .numpy_frontend import FUNCTIONS, function_name
 
+        if any(getattr(t, "_symgrad_complex", False) for t in types):
+            return NotImplemented  # the complex value's own handler (frontend_complex.py)
         handler = FUNCTIONS.get(func)
         if handler is None:
             site = user_site()
@@ -227,7 +229,7 @@ def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
     with tracing_numpy(), traced_scipy_special(fn):
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
-    hints = _name_hints(outputs)
+    hints = _name_hints(outputs, getattr(builder, "complex_parts", {}))
     hints.update(getattr(builder, "result_names", {}))  # `h, ys = sg.scan(...)` (loops.py)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=hints)
     return graph, structure
@@ -246,6 +248,10 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
 
             check_fresh(value)
             node = value.node
+        elif getattr(value, "_symgrad_complex", False):
+            raise TracingError(
+                "the function returned a complex value; symgrad's results are real arrays: "
+                "return np.real(z) and np.imag(z), or a real function of z such as np.abs(z)")
         elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):
             node = prim.constant(builder, np.asarray(value))
         else:
@@ -257,8 +263,11 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
     return outputs, walk(result)
 
 
-def _name_hints(outputs: list[Node]) -> dict[Node, str]:
-    """Names from the user's source: `z = x @ w + b` names the last node made on that line."""
+def _name_hints(outputs: list[Node], complex_parts: dict[Node, tuple] | None = None
+                ) -> dict[Node, str]:
+    """Names from the user's source: `z = x @ w + b` names the last node made on that line;
+    a complex `Z = np.fft.fft(x)` names its parts Z_re and Z_im and their transform Z
+    (`complex_parts`: each part's (re, im, packed transform or None), frontend_complex.py)."""
     from .graph import topological_order
 
     last_on_line: dict[tuple[str, int], Node] = {}
@@ -268,7 +277,12 @@ def _name_hints(outputs: list[Node]) -> dict[Node, str]:
     hints: dict[Node, str] = {}
     for (filename, lineno), node in last_on_line.items():
         target = _assignment_target(node.site.text)
-        if target:
+        if target and complex_parts and node in complex_parts:
+            re, im, packed = complex_parts[node]
+            hints.update({re: f"{target}_re", im: f"{target}_im"})
+            if packed is not None:
+                hints[packed] = target
+        elif target:
             hints[node] = target
     return hints
 
