@@ -390,6 +390,11 @@ def stop_gradient(x: Any) -> Any:
         from .numpy_frontend import stop_gradient as traced_stop_gradient
 
         return traced_stop_gradient(x)
+    if getattr(type(x), "_symgrad_complex", False):  # a traced complex value: both parts
+        from .frontend_complex import partwise
+        from .numpy_frontend import stop_gradient as traced_stop_gradient
+
+        return partwise(traced_stop_gradient)(x)
     return x
 
 

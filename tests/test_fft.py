@@ -435,3 +435,35 @@ def test_add_reduce_sums_axis_0_as_numpy():
     x = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(sg.jit(lambda x: np.add.reduce(x))(x), np.add.reduce(x))
     np.testing.assert_array_equal(sg.jit(lambda x: np.add.reduce(x, axis=None))(x), 15.0)
+
+
+def test_dask_rows_split_a_per_row_spectral_loss_and_refuse_a_transform_across_rows():
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    from symgrad.errors import NotDecomposableError
+
+    def loss(w, X):
+        spectra = np.abs(np.fft.rfft(X * w, axis=1)) ** 2
+        return np.mean(np.log1p(spectra))
+
+    w, X = RNG.normal(size=8), RNG.normal(size=(13, 8))
+    want = sg.value_and_grad(loss)(w, X)
+    got = sg.value_and_grad(loss)(w, da.from_array(X, chunks=(4, 8)))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    with pytest.raises(NotDecomposableError, match="rfft .*along the chunked rows"):
+        sg.grad(lambda w, X: np.sum(np.abs(np.fft.rfft(X * w, axis=0))))(
+            w, da.from_array(X, chunks=(4, 8)))
+
+
+def test_stop_gradient_inner_transforms_and_loops_with_complex_values():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    stopped = sg.grad(lambda x: np.sum(np.abs(sg.stop_gradient(np.fft.fft(x))) * x))(x)
+    np.testing.assert_allclose(stopped, np.abs(np.fft.fft(x)), rtol=1e-14)
+    for f in (lambda x: np.sum(sg.grad(lambda y: np.sum(np.abs(np.fft.fft(y)) ** 3))(x) * x),
+              lambda x: np.sum(sg.vmap(lambda r: np.abs(np.fft.fft(r)))(x.reshape(2, 2)) * x[:2]),
+              lambda x: np.sum(sg.checkpoint(lambda y: np.abs(np.fft.rfft(y)))(x) ** 2 * x[0])):
+        np.testing.assert_allclose(sg.grad(f)(x), central_difference(f, [x], 0), rtol=1e-6)
+    with pytest.raises(sg.TracingError, match="loop carry or operand is a ComplexTracer"):
+        sg.grad(lambda x: np.abs(sg.fori_loop(0, 3, lambda i, c: c * (1 + 1j),
+                                              np.fft.fft(x)[0])))(x)
