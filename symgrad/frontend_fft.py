@@ -39,7 +39,15 @@ def _operands(b: Builder, name: str, a: Any, real_only: bool = False) -> list[No
     if im is not None and real_only:
         raise TracingError(f"numpy.fft.{name} takes a real array; this one is complex (take "
                            f"np.real(z) first, or use numpy.fft.fft) (at {_where(b)})")
-    return [node_of(b, p) for p in (re, im) if p is not None]
+    nodes = [node_of(b, p) for p in (re, im) if p is not None]
+    return nodes[:1] if len(nodes) == 2 and _is_zero(nodes[1]) else nodes
+
+
+def _is_zero(x: Node) -> bool:
+    """A zero constant, as the imaginary part of `x + 0j` or `made(re, None)`."""
+    while x.op == "broadcast_to":
+        x = x.inputs[0]
+    return x.op == "const" and not x.shape and x.param("value") == 0
 
 
 def _no_out(b: Builder, name: str, out: Any) -> None:
