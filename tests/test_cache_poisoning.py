@@ -20,7 +20,7 @@ def cache_env(tmp_path, monkeypatch):
 @pytest.fixture
 def blocked(monkeypatch):
     """The victim's module in row blocks: a nested block function and the _in_blocks helper."""
-    from symgrad import blocking
+    from symgrad.backends.numpy import blocking
 
     monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
     monkeypatch.setattr(blocking, "BLOCK_BYTES", 64)
@@ -171,7 +171,7 @@ def test_unsigned_entry_never_loads(cache_env, tmp_path, edit):
 
 def test_entry_signed_with_another_key(cache_env, tmp_path, monkeypatch):
     """Another user's (or a stolen old) key: its entries are not this user's."""
-    from symgrad import signing
+    from symgrad.cache import signing
 
     key = victim().key
     monkeypatch.setenv("SYMGRAD_KEY_FILE", str(tmp_path / "other" / "key"))
@@ -188,7 +188,8 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
     import json
 
     import symgrad as sg
-    from symgrad.cache import DiskCache
+    from symgrad.backends.numpy.safety import check_source
+    from symgrad.cache.store import DiskCache
 
     key = victim().key
     source = (cache_env / f"{key}.py").read_text()
@@ -197,7 +198,7 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
         (cache_env / f"{key}.{suffix}").unlink()
     cache = DiskCache.shared(cache_env)
     with pytest.raises(sg.GeneratedCodeError):
-        cache.adopt(key, source + f"\n\n{payload(tmp_path / 'ran')}\n", meta)
+        cache.adopt(key, source + f"\n\n{payload(tmp_path / 'ran')}\n", meta, check_source)
     assert not (cache_env / f"{key}.json").exists()
-    assert cache.adopt(key, source, meta) == cache_env / f"{key}.py"
+    assert cache.adopt(key, source, meta, check_source) == cache_env / f"{key}.py"
     assert victim().from_cache  # signed with this user's key: it loads

@@ -1,9 +1,9 @@
 """The backend seam: which code generator a transform's `backend=` names.
 
-`numpy` is the pipeline of `compiler.generate_source` (its modules still live at the top of
-the package); `c` is the fused C backend of `backends/c_backend.py`, built on the shared
-kernel IR of `backends/kernel_ir.py` (which the CUDA backend will print too). Looking a backend
-up imports nothing heavy: each entry is a module path, imported on first use.
+Each backend is a module (`numpy/backend.py`, `c/backend.py`) with `NAME`, `SPEED_RULES` and
+`compile_signature(fn, graph, structure, specs, transform, name, cache, parts, progress)`
+(see `common.py` for what they share); `c` prints the shared kernel IR of `kernel_ir.py`.
+Looking a backend up imports nothing heavy: each entry is a module path, imported on first use.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 
 from ..errors import ArgumentError
 
-# name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
-BACKENDS: dict[str, str | None] = {
-    "numpy": None,
-    "c": "symgrad.backends.c_backend",
+# name -> the module that implements it
+BACKENDS: dict[str, str] = {
+    "numpy": "symgrad.backends.numpy.backend",
+    "c": "symgrad.backends.c.backend",
 }
 
 
@@ -33,9 +33,8 @@ def check_backend(name: Any) -> str:
 
 
 def backend_module(name: str) -> Any:
-    """The module implementing backend `name` (None for the numpy pipeline)."""
-    path = BACKENDS[check_backend(name)]
-    return None if path is None else importlib.import_module(path)
+    """The module implementing backend `name`."""
+    return importlib.import_module(BACKENDS[check_backend(name)])
 
 
 # Ops the C backend was not yet built or tested with (added by later work): backend="c"
@@ -53,7 +52,7 @@ def choose_backend(name: str, graph: Any) -> str:
     (the traced graph's largest elementwise value decides; no C compiler: numpy)."""
     if name != "auto":
         return name
-    from ..ops import OPS, Group
+    from ..ir.ops import OPS, Group
 
     nodes = graph.nodes()
     largest = max((n.size for n in nodes if OPS[n.op].group is Group.ELEMENTWISE), default=0)
@@ -72,8 +71,8 @@ def backend_key_parts(parts: Any, name: str) -> Any:
     """The key parts of a signature for backend `name`: what the backend adds to the shared
     components (the C backend: compiler, flags, CPU features, its own source)."""
     module = backend_module(name)
-    if module is None:
+    if not hasattr(module, "key_components"):
         return parts
-    from ..key import KeyParts
+    from ..cache.key import KeyParts
 
     return KeyParts({**parts.components, **module.key_components()})
