@@ -72,6 +72,10 @@ case("rfftn_irfftn_s_axes",
      + TS(tfft.irfftn(tfft.rfftn(x) ** 2, s=(3, 2, 5), dim=(0, 1, 2))
           * torch.arange(5.0, dtype=torch.float64)),
      (3, 2, 4))
+case("hfft_ihfft", lambda a, b: S(np.fft.hfft(a + 1j * b, 7, norm="ortho") * np.arange(7.0))
+     + C(np.fft.ihfft(a, n=6)),
+     lambda a, b: TS(tfft.hfft(tz(a, b), 7, norm="ortho") * torch.arange(7.0, dtype=torch.float64))
+     + TC(tfft.ihfft(a, n=6)), (4,), (4,))
 case("fftshift_ifftshift",
      lambda x: C(np.fft.fftshift(np.fft.fft(x)) * np.arange(5.0))
      + S(np.fft.ifftshift(x, axes=0) * np.arange(5.0)),

@@ -1,5 +1,6 @@
 """numpy.fft on traced values: fft, ifft, fft2, ifft2, fftn, ifftn, rfft, irfft, rfft2, irfft2,
-rfftn, irfftn, fftshift and ifftshift, with numpy's arguments (n / s, axis / axes, norm).
+rfftn, irfftn, hfft, ihfft, fftshift and ifftshift, with numpy's arguments (n / s, axis / axes,
+norm).
 
 A complex result is a `ComplexTracer` (trace/complex.py) over the two parts of one packed
 transform node (ir/fft.py). The operand of fft/ifft/irfft may be real or complex; rfft's
@@ -200,3 +201,19 @@ def fftshift(x: Any, axes: Any = None) -> Any:
 @_fft_function(np.fft.ifftshift)
 def ifftshift(x: Any, axes: Any = None) -> Any:
     return _shifted(x, axes, -1)
+
+
+@_fft_function(np.fft.hfft)
+def hfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """The real transform of a Hermitian-symmetric signal given by its first half: numpy's
+    own definition, irfft(conj(a)) with the opposite normalisation."""
+    b = _builder_of((getattr(a, "re", a),))
+    norm = pf.ADJOINT_NORM[pf.check_norm("hfft", norm, b)]
+    return irfft(np.conj(a), n, axis, norm, out)
+
+
+@_fft_function(np.fft.ihfft)
+def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """The inverse of hfft: conj(rfft(a)) with the opposite normalisation, as numpy."""
+    b = _builder_of((getattr(a, "re", a),))
+    return np.conj(rfft(a, n, axis, pf.ADJOINT_NORM[pf.check_norm("ihfft", norm, b)], out))
