@@ -373,6 +373,12 @@ def test_convention_irfft_unread_parts():
 def test_convention_complex_division():
     big = np.array([1e200, 3e-300, 2.0, 0.0])
     small = np.array([1e180, 1e-300, 0.0, 1.5])
+    a, b = np.array([1e200, 1.0, 3e-300, 2.0]), np.array([1e200, 0.5, 1e-300, 0.0])
+    quotient = (a + 1j * b) / (big + 1j * small)
+    for part in ("real", "imag"):
+        mine = sg.jit(lambda a, b, c, d: getattr((a + 1j * b) / (c + 1j * d), part))(
+            a, b, big, small)
+        np.testing.assert_allclose(mine, getattr(quotient, part), rtol=1e-15)
     expected = 1.0 / (big + 1j * small)
     np.testing.assert_allclose(np.asarray(sg.jit(lambda c, d: (1.0 / (c + 1j * d)).real)(big, small)),
                                expected.real, rtol=1e-15)

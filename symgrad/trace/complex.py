@@ -286,15 +286,22 @@ def multiply(z: Any, w: Any) -> Any:
 
 
 def divide(z: Any, w: Any) -> Any:
-    """z / w: by a constant w, times numpy's 1 / w; by a traced w, z * conj(w) / |w|**2
-    (docs/conventions.md, `complex-division`: |w|**2 must not overflow or underflow)."""
+    """z / w: by a constant w, times numpy's 1 / w; by a traced w, as numpy divides
+    (docs/conventions.md, `complex-division`)."""
     (a, b), (c, d) = split(z), split(w)
     if d is None:
         return made(a / c, None if b is None else b / c)
     if not isinstance(resolved(w), ComplexTracer):
         return multiply(z, 1 / resolved(w))
-    scale = c * c + d * d
-    return made(_plus(a * c, _times(b, d)) / scale, _minus(_times(b, c), a * d) / scale)
+    b = 0.0 if b is None else b
+    wide = np.abs(c) >= np.abs(d)
+    # Smith's method, as numpy: the smaller part over the larger, |ratio| <= 1. The clip (an
+    # identity there, gradient 1) keeps it a value of its own, so that SymPy does not fold
+    # d * (d / c) back into d**2 / c, which overflows.
+    ratio = np.clip(np.where(wide, d / c, c / d), -1.0, 1.0)
+    scale = np.where(wide, c + d * ratio, c * ratio + d)
+    return made(np.where(wide, a + b * ratio, a * ratio + b) / scale,
+                np.where(wide, b - a * ratio, b * ratio - a) / scale)
 
 
 def negative(z: Any) -> Any:
