@@ -29,7 +29,9 @@ from ..errors import (ComplexArgumentError, TracedConversionError, TracingError,
 from ..ir import primitives as prim
 from .numpy_api import (COMPLEX_HOOKS, UFUNC_OPS, _builder_of, boxed, elementwise,
                         function_name, implements, node_of)
-from .tracer import Tracer, bound_site, resolved, user_site
+from .tracer import METHODS, PROPERTIES, Tracer, bound_site, resolved, user_site
+
+FAMILY = "Complex values (intermediates; complex arguments are refused)"  # in docs/ops.md
 
 UFUNC_OPS[np.conjugate] = "positive"  # np.conj of a real array is the array
 
@@ -73,9 +75,9 @@ def refuse_complex(name: str, dtype: str) -> None:
             "(z = re + 1j * im); complex intermediates (np.fft, complex arithmetic) are traced.")
 
 
-Tracer.real = property(lambda self: real(self))
-Tracer.imag = property(lambda self: imag(self))
-Tracer.conj = Tracer.conjugate = lambda self: elementwise("positive", self)
+PROPERTIES["real"] = lambda self: real(self)
+PROPERTIES["imag"] = lambda self: imag(self)
+METHODS["conj"] = METHODS["conjugate"] = lambda self: elementwise("positive", self)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from .complex import ACCEPTS_COMPLEX, ComplexTracer, split
 from .numpy_api import _builder_of, boxed, implements, node_of
 from .tracer import bound_site
 
+FAMILY = "numpy.fft (complex intermediates, real losses)"  # its heading in docs/ops.md
+
 
 def _where(b: Builder) -> str | None:
     return str(b.site) if b.site else None
