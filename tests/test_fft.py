@@ -301,6 +301,12 @@ def test_bad_calls_name_the_function_and_line():
         sg.grad(lambda x: np.sum(np.where(np.fft.fft(x) > 0, x, 0)))(x)
     with pytest.raises(sg.UnsupportedFunctionError, match=r"numpy.linalg.eig of a complex"):
         sg.grad(lambda x: np.sum(np.linalg.eig(np.fft.fft(x).reshape(2, 2))[0].real))(x)
+    with pytest.raises(sg.UnsupportedFunctionError, match="norm.ord='nuc'. of a complex matrix"):
+        sg.grad(lambda x: np.linalg.norm(np.fft.fft(x).reshape(2, 2), "nuc"))(x)
+    with pytest.raises(sg.TracingError, match="would lose its imaginary part"):
+        sg.grad(lambda x: np.sum(np.fft.fft(x).astype(np.float64)))(x)
+    with pytest.raises(sg.TracingError, match="a cast to complex128 is not supported here"):
+        sg.grad(lambda x: np.sum(x, dtype=complex).real)(x)
     with pytest.raises(sg.UnsupportedFunctionError, match="complex power"):
         sg.grad(lambda x: np.sum((np.fft.fft(x) ** 0.5).real))(x)
 
@@ -419,6 +425,11 @@ ON_COMPLEX = {
     "square_reciprocal": lambda z: np.square(z) + np.reciprocal(z + 3.0) - np.positive(z),
     "power_zero": lambda z: z ** 0 + (-z) ** 1, "add_reduce": lambda z: np.add.reduce(z),
     "asarray": lambda z: np.asarray(z) * 1.5,
+    "astype": lambda z: z.astype(np.complex128) + np.real(z).astype(complex),
+    "dot": lambda z: np.dot(np.dot(z, z.T), z) + np.dot(z[0], z[1]) * np.dot(2j, z),
+    "norm": lambda z: np.linalg.norm(z) + np.linalg.norm(z, axis=1)[:, None]
+    + np.linalg.norm(z, 1) + np.linalg.norm(z, "fro") * np.linalg.norm(z[0], np.inf)
+    * np.linalg.norm(z, 3, axis=0),
 }
 
 

@@ -10,8 +10,8 @@ values come from np.fft (trace/fft.py), from complex constants (`1j * x`,
 - `np.abs(z)` is np.hypot(re, im) (no overflow; gradient 0 at z = 0, as PyTorch's);
   `np.angle(z)` is np.arctan2(im, re);
 - `+ - * /`, `**` with an integer exponent, np.exp, np.log, np.square, np.reciprocal,
-  np.conj, `@`, np.where, sums, means, reshapes, indexing and the other shape functions in
-  `PARTWISE` act as numpy's complex operations do;
+  np.conj, `@`, np.where, astype, indexing, and (complex_functions.py) sums, means, the
+  shape functions, np.dot, np.vdot and np.linalg.norm act as numpy's do on complex arrays;
 - a complex value cannot be a result of the traced function (return its parts, or a real
   function of it), and a complex *argument* is a `ComplexArgumentError` (`refuse_complex`).
 
@@ -378,6 +378,18 @@ def where(condition: Any, z: Any, w: Any) -> Any:
         condition, zero if b is None else b, zero if d is None else d))
 
 
+def astype(z: Any, dtype: Any, *args: Any, **kwargs: Any) -> Any:
+    """z as complex64 or complex128 (its parts float32 or float64); a real dtype is refused
+    (numpy would discard the imaginary part with a warning)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "c":
+        raise TracingError(f"a complex value cast to {dtype.name} (at {_site()}) would lose its "
+                           "imaginary part: write np.real(z) (or np.abs(z)) first")
+    part = np.empty(0, dtype).real.dtype
+    a, b = split(z)
+    return made(a.astype(part), None if b is None else b.astype(part))
+
+
 UFUNCS: dict[np.ufunc, Callable] = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.divide: divide,
     np.negative: negative, np.positive: positive, np.conjugate: conjugate, np.square: square,
@@ -390,6 +402,7 @@ COMPLEX_HOOKS.update({
     "add": add, "subtract": subtract, "multiply": multiply, "divide": divide,
     "negative": negative, "positive": positive, "square": square, "reciprocal": reciprocal,
     "power": power, "abs": absolute, "exp": exp, "log": log, "where": where, "matmul": matmul,
+    "astype": astype,
 })
 
 _OPERATORS = {"add": add, "sub": subtract, "mul": multiply, "truediv": divide, "pow": power,
@@ -423,40 +436,3 @@ def partwise(function: Callable) -> Callable:
         return made(function(a, *args, **kwargs),
                     None if b is None else function(b, *args, **kwargs))
     return both_parts
-
-
-PARTWISE = (np.sum, np.mean, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
-            np.flip, np.roll, np.broadcast_to, np.moveaxis, np.swapaxes, np.cumsum, np.diff,
-            np.copy, np.tile, np.repeat, np.trace, np.diagonal)
-for _function in PARTWISE:
-    COMPLEX_FUNCTIONS[_function] = partwise(_function)
-
-
-def _joined(function: Callable) -> Callable:
-    def join(arrays: Any, *args: Any, **kwargs: Any) -> ComplexTracer:
-        pairs = [split(x) for x in arrays]
-        like = [x for x in arrays if isinstance(resolved(x), (Tracer, ComplexTracer))][0]
-        zero = np.zeros((), dtype=(like.re if isinstance(like, ComplexTracer) else like).dtype)
-        return made(function([a for a, _ in pairs], *args, **kwargs),
-                    function([zero * a if b is None else b for a, b in pairs], *args, **kwargs))
-    return join
-
-
-COMPLEX_FUNCTIONS[np.concatenate] = _joined(np.concatenate)
-COMPLEX_FUNCTIONS[np.stack] = _joined(np.stack)
-
-
-@complex_function(np.vdot)
-def vdot(z: Any, w: Any) -> Any:
-    return np.sum(multiply(conjugate(np.ravel(z)), np.ravel(w)))
-
-
-for _method, _function in (("sum", np.sum), ("mean", np.mean), ("transpose", np.transpose),
-                           ("ravel", np.ravel), ("flatten", np.ravel), ("copy", np.copy),
-                           ("squeeze", np.squeeze), ("cumsum", np.cumsum)):
-    setattr(ComplexTracer, _method, lambda self, *a, f=partwise(_function), **k: f(self, *a, **k))
-ComplexTracer.reshape = lambda self, *shape, order="C": partwise(np.reshape)(
-    self, shape[0] if len(shape) == 1 and not isinstance(shape[0], (int, np.integer))
-    else shape, order=order)
-ComplexTracer.T = property(lambda self: partwise(np.transpose)(self))
-

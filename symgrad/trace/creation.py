@@ -202,6 +202,8 @@ def _converting(original: Callable) -> Callable:
             return same  # np.asarray gives the array itself: updates of it are updates of obj
         with bound_site(builder):
             node = _stacked(builder, obj)
+            if dtype is not None and np.dtype(dtype).kind == "c":
+                return boxed(builder, node).astype(dtype)  # a complex value (complex.py)
             if dtype is not None:
                 node = prim.astype(builder, node, np.dtype(dtype).name)
             return boxed(builder, node)

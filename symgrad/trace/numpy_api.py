@@ -372,6 +372,8 @@ def round_(a: Any, decimals: int = 0, out: Any = None) -> Tracer:
 
 def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> Tracer:
+    if np.dtype(dtype).kind == "c":  # a complex value of parts (trace/complex.py)
+        return COMPLEX_HOOKS["astype"](a, dtype)
     builder = a.builder
     with bound_site(builder):
         return boxed(builder, prim.astype(builder, a.node, np.dtype(dtype).name))
