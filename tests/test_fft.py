@@ -493,3 +493,11 @@ def test_convention_complex_literal_zero():
     with np.errstate(invalid="ignore"):
         assert np.isnan((1j * x).real[0])
     assert "0*" not in f.lower(x).source
+
+
+def test_result_dtypes_are_numpys():
+    for dtype in (np.float16, np.float32, np.float64, np.int32):
+        x = np.arange(6).astype(dtype)
+        for f in (lambda x: np.abs(np.fft.fft(x)), lambda x: np.fft.rfft(x).imag,
+                  lambda x: np.fft.irfft(np.fft.rfft(x) * 1j, n=6)):
+            assert sg.jit(f)(x).dtype == f(x).dtype, (dtype, f(x).dtype)

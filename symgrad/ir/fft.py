@@ -38,9 +38,10 @@ def _where(b: Builder) -> str | None:
 
 
 def fft_dtype(*nodes: Node) -> str:
-    """The parts' dtype: float32 stays (complex64), everything else is float64."""
+    """The parts' dtype, as numpy 2's: float16 and float32 give float32 (complex64),
+    everything else float64."""
     dtype = np.result_type(*[np.empty(0, n.dtype) for n in nodes])
-    return "float32" if dtype == np.float32 else "float64"
+    return "float32" if dtype in (np.float16, np.float32) else "float64"
 
 
 def check_norm(name: str, norm: str | None, b: Builder) -> str:
