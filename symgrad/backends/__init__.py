@@ -2,7 +2,8 @@
 
 `numpy` is the pipeline of `compiler.generate_source` (its modules still live at the top of
 the package); `c` is the fused C backend of `backends/c_backend.py`, built on the shared
-kernel IR of `backends/kernel_ir.py` (which the CUDA backend will print too). Looking a backend
+kernel IR of `backends/kernel_ir.py`, which `cuda` (`backends/cuda/`) prints as CUDA kernels
+launched through CuPy. Looking a backend
 up imports nothing heavy: each entry is a module path, imported on first use.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import ArgumentError
 BACKENDS: dict[str, str | None] = {
     "numpy": None,
     "c": "symgrad.backends.c_backend",
+    "cuda": "symgrad.backends.cuda",
 }
 
 
@@ -38,8 +40,8 @@ def backend_module(name: str) -> Any:
     return None if path is None else importlib.import_module(path)
 
 
-# Ops the C backend was not yet built or tested with (added by later work): backend="c"
-# refuses a function that uses one, naming it, and "auto" picks numpy for it.
+# Ops the fused backends were not yet built or tested with (added by later work): backend="c"
+# and "cuda" refuse a function that uses one, naming it, and "auto" picks numpy for it.
 C_NOT_YET = frozenset({
     "solve", "inv", "det", "adjugate", "slogdet_sign", "logabsdet", "cholesky", "eigh_values",
     "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r", "lstsq", "pair_reciprocals",
