@@ -22,7 +22,7 @@
 #endif
 
 /* 1 / (1 + exp(-x)) without overflow for any x */
-static __host__ __device__ inline double sg_sigmoid(double x)
+__host__ __device__ inline double sg_sigmoid(double x)
 {
     const double e = exp(-fabs(x));
     const double r = 1 / (1 + e);
@@ -30,14 +30,14 @@ static __host__ __device__ inline double sg_sigmoid(double x)
 }
 
 /* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)) */
-static __host__ __device__ inline double sg_softplus(double x)
+__host__ __device__ inline double sg_softplus(double x)
 {
     return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
 }
 
 /* The sum of one value a thread over the block's 256 threads, combined in a fixed
  * tree in shared memory (`shared` holds 256 values); every thread gets the result. */
-static __device__ inline double sg_block_sum_float64(double *shared, double value)
+__device__ inline double sg_block_sum_float64(double *shared, double value)
 {
     shared[threadIdx.x] = value;
     __syncthreads();

@@ -24,14 +24,14 @@
 #endif
 
 /* numpy.maximum: a NaN operand gives NaN */
-static __host__ __device__ inline float sg_maximumf(float a, float b)
+__host__ __device__ inline float sg_maximumf(float a, float b)
 {
     return (a != a || a > b) ? a : b;
 }
 
 /* The sum of one value a thread over the block's 256 threads, combined in a fixed
  * tree in shared memory (`shared` holds 256 values); every thread gets the result. */
-static __device__ inline float sg_block_sum_float32(float *shared, float value)
+__device__ inline float sg_block_sum_float32(float *shared, float value)
 {
     shared[threadIdx.x] = value;
     __syncthreads();

@@ -4,7 +4,7 @@ The math is the C printer's: `CudaExpressionPrinter("float32")` prints `expf(x)`
 `sg_sigmoidf(x)`; `"float64"` prints `exp(x)`, `2.0`, `sg_sigmoid(x)`. CUDA declares every
 C99 math function for the device in both precisions (NVRTC without any header), so the one
 table `MATH_FUNCTIONS` serves both targets; the stable primitives are the C helpers rendered
-`static __host__ __device__ inline`. What differs is the integer types: NVRTC has no
+`__host__ __device__ inline`. What differs is the integer types: NVRTC has no
 <stdint.h>, so `int64_t` is spelled `long long` (`CUDA_TYPES`, which the renderer declares
 values with). A CUDA-only form of an expression belongs in this subclass.
 """

@@ -271,7 +271,7 @@ def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure:
     cu_text = env.get_template("cuda/kernels.cu.j2").render(
         header=header, chunk=CHUNK, threads=THREADS, kernels=list(rendered.values()),
         helpers=sorted(renderer.helpers), types=types, reduction_helpers=[],
-        inline="static __host__ __device__ inline",
+        inline="__host__ __device__ inline",
         block_helpers=sorted(renderer.block_helpers))
     launcher = env.get_template("cuda/launcher.py.j2").render(
         header=header, constants=constants, kernels=table, function_name=function_name,
