@@ -91,7 +91,7 @@ class SymgradC(Symgrad):
     def load(self):
         super().load()
         try:
-            from symgrad.backends import c_backend
+            from symgrad.backends.c import backend as c_backend
             self.toolchain = c_backend.toolchain()
         except Exception as exc:       # no C compiler here: skip with the reason
             raise Skip(describe_error(exc)) from None

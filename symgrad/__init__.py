@@ -14,7 +14,7 @@ code that a person can read, diff and ship::
     value, (gw, gb) = loss(x, y, w, b)
     print(loss.lower(x, y, w, b).source)
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .api import (CompiledFunction, Lowered, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit,
                   jvp, stop_gradient, value_and_grad, vjp)
@@ -22,15 +22,15 @@ from .errors import (ArgumentError, DtypePromotionError, GeneratedCodeError, Gra
                      MutationError, NonScalarOutputError, NotDifferentiableError, ShapeError,
                      SymgradError, TracedBoolError, TracedConversionError, TracingError,
                      UnsupportedFunctionError)
-from .promotion import DtypePromotionWarning
-from .control import checkpoint, cond, switch, while_loop
-from .loops import fori_loop, scan
+from .ir.promotion import DtypePromotionWarning
+from .trace.control import checkpoint, cond, switch, while_loop
+from .trace.loops import fori_loop, scan
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
-from .check import GradientCheckError, check_grads
-from .custom import custom_jvp, custom_vjp
-from .user_ops import elementwise
-from .vmap import vmap
+from .transforms.check import GradientCheckError, check_grads
+from .autodiff.custom import custom_jvp, custom_vjp
+from .trace.user_ops import elementwise
+from .transforms.vmap import vmap
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian", "hessian",

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
+from .transforms.compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
 from .errors import ArgumentError
-from .graph import Graph
-from .jacobians import hessian, jacfwd, jacobian, jacrev
+from .ir.graph import Graph
+from .transforms.jacobians import hessian, jacfwd, jacobian, jacrev
 from .pytree import tree_flatten
-from .trace import Tracer
+from .trace.tracer import Tracer
 
 if TYPE_CHECKING:
-    from .picture import PictureGraph
+    from .tools.picture import PictureGraph
 
 __all__ = ["CompiledFunction", "Lowered", "grad", "value_and_grad", "jit", "vjp", "jvp", "hvp",
            "jacfwd", "jacrev", "jacobian", "hessian", "stop_gradient"]
@@ -55,7 +55,7 @@ class Lowered:
     differentiated: tuple[str, ...] = ()  # the parameters in wrt
 
     def __post_init__(self) -> None:
-        from .picture import picture_graph  # the graph also draws itself (.to_dot(), .to_svg())
+        from .tools.picture import picture_graph  # the graph also draws itself (.to_dot(), .to_svg())
 
         self.graph = picture_graph(self.graph, self.differentiated, title="forward")
 
@@ -79,19 +79,19 @@ class Lowered:
     def derivative_graph(self) -> "PictureGraph":
         """The traced forward graph extended by the backward pass (`str()`: its text;
         `.to_dot()`, `.to_svg()`, `.to_png()`: its picture, the backward pass drawn apart)."""
-        from .picture import picture_graph
+        from .tools.picture import picture_graph
 
         outputs = Graph(self.graph.inputs, tuple(self.details["outputs"]))
         return picture_graph(outputs, self.differentiated, forward=self.graph,
                              title="forward and backward")
 
     def _repr_html_(self) -> str:
-        from .display import lowered_html
+        from .tools.display import lowered_html
 
         return lowered_html(self)
 
     def _repr_latex_(self) -> str:
-        from .display import lowered_latex
+        from .tools.display import lowered_latex
 
         return lowered_latex(self)
 
@@ -387,7 +387,7 @@ def stop_gradient(x: Any) -> Any:
         assert np.array_equal(sg.grad(f)(z), z)
     """
     if isinstance(x, Tracer):
-        from .numpy_frontend import stop_gradient as traced_stop_gradient
+        from .trace.numpy_api import stop_gradient as traced_stop_gradient
 
         return traced_stop_gradient(x)
     return x

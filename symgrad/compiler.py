@@ -13,20 +13,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
-from . import __version__
-from .arguments import at_user_line, check_extras
+from ._version import __version__
+from .trace.arguments import at_user_line, check_extras
 from .backends import backend_module, choose_backend
-from .cache import DiskCache, import_source
+from .cache.store import DiskCache, import_source
 from .errors import GeneratedCodeError, NonScalarOutputError, NotDifferentiableError
-from .graph import Graph, Node
-from .key import key_parts
-from .progress import Progress
-from .sanitise import MODULE_NAMES, is_safe_identifier
+from .ir.graph import Graph, Node
+from .cache.key import key_parts
+from .tools.progress import Progress
+from .backends.sanitise import MODULE_NAMES, is_safe_identifier
 from .specs import format_spec
-from .trace import ArgSpec, trace_function
-from .transform_graphs import (KINDS, Transform, _leaves, differentiate,  # noqa: F401
-                               extra_parameters, output_avals, output_layout, primary_outputs,
-                               tangent_names)
+from .trace.tracer import ArgSpec, trace_function
+from .autodiff.transforms import (KINDS, Transform, _leaves, differentiate, extra_parameters,
+                                  output_avals, output_layout, primary_outputs, tangent_names)
 
 
 @dataclass
@@ -190,10 +189,10 @@ def transformed_outputs(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
     """The graph stage every backend shares: calls expanded, rewritten, differentiated,
     optimised (and split for sg.vjp): outputs, their structure, parameter names, name hints,
     the transform described, and the graph rewrites that fired."""
-    from .graph_rewrites import rewrite_graph
-    from .calls import expand_calls
-    from .custom import strip_rules
-    from .optimize import optimize, optimize_graph
+    from .symbolic.graph_rewrites import rewrite_graph
+    from .ir.calls import expand_calls
+    from .autodiff.custom import strip_rules
+    from .backends.numpy.optimize import optimize, optimize_graph
 
     graph, graph_rewrites = rewrite_graph(expand_calls(graph))
     # Rewritten for speed before differentiation, so that the backward pass inherits the
@@ -203,7 +202,7 @@ def transformed_outputs(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
     outputs, hints = optimize(*strip_rules(outputs, hints))
     described = transform.describe(params)
     if transform.split is not None:
-        from .residuals import split_vjp
+        from .autodiff.residuals import split_vjp
 
         outputs, out_structure, params, hints = split_vjp(
             outputs, out_structure, params, hints, len(specs), transform.split)
@@ -229,8 +228,8 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
                     graph_digest: str | None = None) -> tuple[str, dict[str, Any]]:
     progress = progress or Progress(name, active=False)
     progress.stage("differentiate")
-    from .lower import lower
-    from .render import render_numpy
+    from .backends.numpy.lower import lower
+    from .backends.numpy.render import render_numpy
 
     with without_cyclic_gc():
         outputs, out_structure, params, hints, described, graph_rewrites = \

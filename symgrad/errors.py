@@ -95,7 +95,7 @@ class MutationError(TracingError):
 
 class DtypePromotionError(TracingError):
     """A float32 array promoted to float64 by a numpy scalar, with
-    SYMGRAD_DTYPE_PROMOTION=error (symgrad/promotion.py)."""
+    SYMGRAD_DTYPE_PROMOTION=error (symgrad/ir/promotion.py)."""
 
 
 class ShapeError(TracingError):

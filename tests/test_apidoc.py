@@ -1,11 +1,11 @@
-"""docs/api.md is what `python -m symgrad.apidoc` generates from the docstrings now, and every
+"""docs/api.md is what `python -m symgrad.tools.apidoc` generates from the docstrings now, and every
 transform in it comes with an example (the examples themselves run in test_docs_code.py)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from symgrad.apidoc import render
+from symgrad.tools.apidoc import render
 
 API = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 TRANSFORMS = ("grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev", "jacobian",
@@ -15,7 +15,7 @@ TRANSFORMS = ("grad", "value_and_grad", "vjp", "jvp", "hvp", "jacfwd", "jacrev",
 
 def test_api_reference_is_current():
     assert API.read_text() == render(), (
-        "docs/api.md is stale: run `python -m symgrad.apidoc > docs/api.md`")
+        "docs/api.md is stale: run `python -m symgrad.tools.apidoc > docs/api.md`")
 
 
 def test_every_transform_has_arguments_returns_and_an_example():

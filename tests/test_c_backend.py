@@ -18,7 +18,7 @@ import symgrad as sg
 from elementwise_cases import CASE_IDS, CASES as ELEMENTWISE, DOMAINS
 from models_zoo import MODELS
 from structural_cases import CASES as STRUCTURAL
-from symgrad.backends import c_backend
+from symgrad.backends.c import backend as c_backend
 from symgrad.errors import ArgumentError, CompilerError
 
 try:
@@ -243,7 +243,7 @@ def test_warm_cache_loads_without_compiler_sympy_or_jinja2(tmp_path):
         import sys
         import numpy as np
         import symgrad as sg
-        from symgrad.backends import c_backend
+        from symgrad.backends.c import backend as c_backend
 
         def f(x):
             return np.sum(np.tanh(x) * 3)
@@ -266,7 +266,7 @@ def test_warm_cache_loads_without_compiler_sympy_or_jinja2(tmp_path):
 
 @needs_compiler
 def test_exported_launcher_compiles_its_c_on_import_without_symgrad(tmp_path):
-    from symgrad.export import export
+    from symgrad.tools.export import export
 
     def loss(x, w):
         return np.sum(np.log1p(np.exp(x @ w)))
@@ -354,7 +354,7 @@ def test_fast_math_is_opt_in_and_recorded_in_key_and_header(tmp_path, monkeypatc
 
 
 def test_launcher_is_checked_by_grammar_and_its_library_is_signed():
-    from symgrad.backends.c_check import check_launcher
+    from symgrad.backends.c.check import check_launcher
 
     source = (Path(__file__).resolve().parent.parent / "generated" /
               "loss_value_and_grad_c.py").read_text()

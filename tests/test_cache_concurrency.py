@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import symgrad as sg
-from symgrad.cache import CacheWarning, DiskCache, sha256_text
+from symgrad.cache.store import CacheWarning, DiskCache, sha256_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,7 @@ def test_killed_writers_never_leave_an_entry_that_loads(tmp_path):
 
 
 def test_sixty_four_threads_first_call_compiles_once(tmp_path, monkeypatch):
-    import symgrad.compiled as api
+    from symgrad.transforms import compiled as api
 
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
     compilations = []

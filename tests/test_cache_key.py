@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.key import COMPONENTS, installed_version, key_parts, toolchain_components
-from symgrad.trace import ArgSpec, trace_function
+from symgrad.cache.key import COMPONENTS, installed_version, key_parts, toolchain_components
+from symgrad.trace.tracer import ArgSpec, trace_function
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_unchanged_function_in_a_new_process_hits(tmp_path):
 
 
 def test_source_digest_covers_modules_in_subfolders(tmp_path):
-    from symgrad.key import _digest_files
+    from symgrad.cache.key import _digest_files
 
     (tmp_path / "stage").mkdir()
     (tmp_path / "top.py").write_text("A = 1\n")

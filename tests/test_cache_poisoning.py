@@ -20,7 +20,7 @@ def cache_env(tmp_path, monkeypatch):
 @pytest.fixture
 def blocked(monkeypatch):
     """The victim's module in row blocks: a nested block function and the _in_blocks helper."""
-    from symgrad import blocking
+    from symgrad.backends.numpy import blocking
 
     monkeypatch.setattr(blocking, "BLOCKING_MIN_BYTES", 0)
     monkeypatch.setattr(blocking, "BLOCK_BYTES", 64)
@@ -171,7 +171,7 @@ def test_unsigned_entry_never_loads(cache_env, tmp_path, edit):
 
 def test_entry_signed_with_another_key(cache_env, tmp_path, monkeypatch):
     """Another user's (or a stolen old) key: its entries are not this user's."""
-    from symgrad import signing
+    from symgrad.cache import signing
 
     key = victim().key
     monkeypatch.setenv("SYMGRAD_KEY_FILE", str(tmp_path / "other" / "key"))
@@ -188,7 +188,7 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
     import json
 
     import symgrad as sg
-    from symgrad.cache import DiskCache
+    from symgrad.cache.store import DiskCache
 
     key = victim().key
     source = (cache_env / f"{key}.py").read_text()

@@ -11,7 +11,7 @@ import pytest
 
 from symgrad.cli import COMMANDS, main
 from symgrad.cli.cache_commands import parse_age, parse_size
-from symgrad.progress import Progress
+from symgrad.tools.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = textwrap.dedent("""
@@ -323,7 +323,7 @@ def test_progress_in_a_terminal_is_one_line_rewritten(monkeypatch):
 
 
 def test_progress_is_on_in_a_notebook(monkeypatch):
-    import symgrad.progress as progress
+    from symgrad.tools import progress
 
     class OutStream:  # what ipykernel puts in sys.stderr
         def isatty(self):

@@ -1,4 +1,4 @@
-"""Dask arrays in, numpy answers out: a loss split over chunks of rows (symgrad/distributed.py).
+"""Dask arrays in, numpy answers out: a loss split over chunks of rows (symgrad/distributed/dask.py).
 
 Each result is compared with the single-machine call on the same data as numpy arrays
 (float64, rtol 1e-12). Most tests use Dask's threaded scheduler (fast); the cluster tests
@@ -16,7 +16,7 @@ distributed = pytest.importorskip("distributed")
 
 import symgrad as sg  # noqa: E402
 from models_zoo import MODELS_BY_NAME  # noqa: E402
-from symgrad import distributed as sgd  # noqa: E402
+from symgrad.distributed import dask as sgd  # noqa: E402
 from symgrad.errors import NotDecomposableError  # noqa: E402
 
 
@@ -249,7 +249,7 @@ def test_on_the_cluster_uneven_and_single_row_chunks(cluster):
 
 
 def test_received_code_is_checked_before_it_is_stored(tmp_path):
-    from symgrad.cache import DiskCache
+    from symgrad.cache.store import DiskCache
     from symgrad.errors import GeneratedCodeError
 
     cache = DiskCache(tmp_path / "c")

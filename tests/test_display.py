@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import picture
-from symgrad.latex_math import code_latex, name_latex
+from symgrad.tools import picture
+from symgrad.symbolic.latex import code_latex, name_latex
 
 REPO = Path(__file__).resolve().parent.parent
 KATEX = Path(os.environ.get("SYMGRAD_KATEX_DIR", "/usr/share/javascript/katex"))  # libjs-katex
@@ -113,7 +113,7 @@ def test_html_without_graphviz_says_how_to_install(lowered, monkeypatch):
 
 
 def test_html_of_a_large_graph_skips_the_picture(lowered, monkeypatch):
-    from symgrad import display
+    from symgrad.tools import display
 
     monkeypatch.setattr(display, "MAX_PICTURE_NODES", 10)
     page = lowered._repr_html_()

@@ -48,7 +48,7 @@ def test_every_array_reused_and_blocked_still_matches_torch(model, tmp_path, mon
     written into a dead array is, every large product expression is computed in the product's
     array, every broadcast into a short last axis goes column by column, and every elementwise
     region runs in row blocks: values must not change."""
-    from symgrad import blocking, buffers, statements
+    from symgrad.backends.numpy import blocking, buffers, statements
 
     monkeypatch.setattr(buffers, "REUSE_MIN_BYTES", 0)
     monkeypatch.setattr(statements, "COLUMNWISE_MIN_BYTES", 0)

@@ -102,7 +102,7 @@ def test_float32_stays_float32(case):
     name, f, _, shapes, _ = case
     args = [a.astype(np.float32) for a in _args(case, seed=1)]
     wrt = tuple(range(len(args)))
-    promotes = name == "numpy_scalars"  # said once, naming the line (symgrad/promotion.py)
+    promotes = name == "numpy_scalars"  # said once, naming the line (symgrad/ir/promotion.py)
     with pytest.warns(sg.DtypePromotionWarning) if promotes else contextlib.nullcontext():
         value, grads = sg.value_and_grad(f, wrt=wrt)(*args)
     assert np.asarray(value).dtype == np.asarray(f(*args)).dtype  # numpy's own promotion

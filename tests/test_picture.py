@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import picture
+from symgrad.tools import picture
 from symgrad.cli import main
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,

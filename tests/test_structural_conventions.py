@@ -377,16 +377,16 @@ def test_unsupported_matrix_norm_is_named():
 def test_ops_doc_is_current():
     from pathlib import Path
 
-    from symgrad.catalog import render
+    from symgrad.tools.catalog import render
 
     doc = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
-    assert doc.read_text() == render(), "regenerate it: python -m symgrad.catalog > docs/ops.md"
+    assert doc.read_text() == render(), "regenerate it: python -m symgrad.tools.catalog > docs/ops.md"
 
 
 def test_ops_doc_lists_every_function_and_op():
-    from symgrad.catalog import render
-    from symgrad.numpy_frontend import FUNCTIONS, UFUNC_OPS, function_name
-    from symgrad.ops import OPS
+    from symgrad.tools.catalog import render
+    from symgrad.trace.numpy_api import FUNCTIONS, UFUNC_OPS, function_name
+    from symgrad.ir.ops import OPS
 
     text = render()
     for function in FUNCTIONS:

@@ -11,13 +11,13 @@ import symgrad as sg
 from gradcheck import central_difference, torch_gradients
 from structural_cases import CASES, Int
 from symgrad.compiler import Transform, differentiate
-from symgrad.graph import topological_order
-from symgrad.graph_rewrites import rewrite_graph
-from symgrad.prim_reduce import NORMALISERS  # written out as max, exp, sum before printing
-from symgrad.ops import OPS, Group
-from symgrad.printer import STRUCTURAL
-from symgrad.trace import ArgSpec, trace_function
-from symgrad.vjp_rules import VJP_RULES
+from symgrad.ir.graph import topological_order
+from symgrad.symbolic.graph_rewrites import rewrite_graph
+from symgrad.ir.reduce import NORMALISERS  # written out as max, exp, sum before printing
+from symgrad.ir.ops import OPS, Group
+from symgrad.backends.numpy.printer import STRUCTURAL
+from symgrad.trace.tracer import ArgSpec, trace_function
+from symgrad.autodiff.vjp_rules import VJP_RULES
 
 IDS = [c.name for c in CASES]
 

@@ -1,10 +1,10 @@
 """The backend seam: which code generator a transform's `backend=` names.
 
-`numpy` is the pipeline of `compiler.generate_source` (its modules still live at the top of
-the package); `c` is the fused C backend of `backends/c_backend.py`, built on the shared
-kernel IR of `backends/kernel_ir.py`, which `cuda` (`backends/cuda/`) prints as CUDA kernels
-launched through CuPy. Looking a backend
-up imports nothing heavy: each entry is a module path, imported on first use.
+`numpy` is the pipeline of `compiler.generate_source` (its modules in `backends/numpy/`); `c`
+is the fused C backend of `backends/c/`, built on the shared kernel IR of
+`backends/kernel_ir.py`, which `cuda` (`backends/cuda/`) prints as CUDA kernels launched
+through CuPy. Looking a backend up imports nothing heavy: each entry is a module path,
+imported on first use.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..errors import ArgumentError
 # name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
 BACKENDS: dict[str, str | None] = {
     "numpy": None,
-    "c": "symgrad.backends.c_backend",
+    "c": "symgrad.backends.c.backend",
     "cuda": "symgrad.backends.cuda",
 }
 
@@ -54,7 +54,7 @@ def choose_backend(name: str, graph: Any) -> str:
     (the traced graph's largest elementwise value decides; no C compiler: numpy)."""
     if name != "auto":
         return name
-    from ..ops import OPS, Group
+    from ..ir.ops import OPS, Group
 
     nodes = graph.nodes()
     largest = max((n.size for n in nodes if OPS[n.op].group is Group.ELEMENTWISE), default=0)
@@ -75,6 +75,6 @@ def backend_key_parts(parts: Any, name: str) -> Any:
     module = backend_module(name)
     if module is None:
         return parts
-    from ..key import KeyParts
+    from ..cache.key import KeyParts
 
     return KeyParts({**parts.components, **module.key_components()})

@@ -26,9 +26,9 @@ from typing import Sequence
 
 import sympy as sp
 
-from ..graph import Node, Shape
-from ..regions import Lifted, Value, lift
-from ..simplify import see_through_values, simplify_expression
+from ..ir.graph import Node, Shape
+from ..symbolic.lift import Lifted, Value, lift
+from ..symbolic.simplify import see_through_values, simplify_expression
 
 CHUNK = 4096  # elements a chunk; fixed, so that reductions give the same bits on any machine
 REDUCTIONS = ("sum", "max", "min")
@@ -238,7 +238,7 @@ def _eliminate_common(kernel: Kernel) -> None:
 
 def _ordered_symbols(expr: sp.Basic) -> list[sp.Symbol]:
     """The value symbols an expression reads, in a deterministic order."""
-    from ..symbolic import Literal
+    from ..symbolic.expressions import Literal
 
     return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
                   key=lambda s: s.name)

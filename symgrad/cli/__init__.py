@@ -40,7 +40,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def list_ops(args: argparse.Namespace) -> int:
-    from ..catalog import render
+    from ..tools.catalog import render
 
     sys.stdout.write(render())
     return 0
@@ -69,7 +69,7 @@ def version_text() -> str:
     """symgrad's version, then numpy's, SymPy's and Python's (SymPy is not imported)."""
     from importlib import metadata
 
-    from .. import __version__
+    from .._version import __version__
 
     def installed(name: str) -> str:
         try:
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .. import progress
+    from ..tools import progress
 
     parser = build_parser()
     args = parser.parse_args(argv)

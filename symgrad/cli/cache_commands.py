@@ -5,9 +5,9 @@ import argparse
 import re
 import time
 
-from ..cache import DiskCache, default_dir
+from ..cache.store import DiskCache, default_dir
 from ..errors import SymgradError
-from ..sanitise import comment_text
+from ..backends.sanitise import comment_text
 from .target import add_target_arguments, resolve
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
@@ -108,7 +108,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def run_why(args: argparse.Namespace) -> int:
-    from ..explain import explain_miss
+    from ..tools.explain import explain_miss
 
     target = resolve(args)
     compiled = target.compiled

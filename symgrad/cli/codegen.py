@@ -6,8 +6,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..export import complete_arguments, export
-from ..picture import FORMATS, render
+from ..tools.export import complete_arguments, export
+from ..tools.picture import FORMATS, render
 from .target import add_target_arguments, resolve
 
 TARGET_EXAMPLE = "model.py:loss --arg x=f64[5] --arg y=f64[3] --arg w=f64[5,3] --arg b=f64[3]"

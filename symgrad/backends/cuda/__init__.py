@@ -102,9 +102,9 @@ def compile_cubin(cu_text: str, name: str, arch: str) -> bytes:
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
     from ...compiler import Compiled, function_id, signature_text
-    from ... import __version__
+    from ..._version import __version__
     from .. import backend_key_parts
-    from ..c_backend import _directory, _write
+    from ..c.backend import _directory, _write
 
     parts = backend_key_parts(parts, NAME)
     key = parts.key
@@ -160,7 +160,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
              ) -> tuple[str, str, dict[str, Any]]:
     """(launcher source, CUDA source, details): the generated files of one signature."""
     from ...compiler import source_header, transformed_outputs, without_cyclic_gc
-    from ...graph import topological_order
+    from ...ir.graph import topological_order
     from .. import C_NOT_YET
     from ..kernel_ir import schedule
     from .render import render
@@ -188,7 +188,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
 
 
 def _import(source: str, path: Path, key: str) -> Any:
-    from ...cache import import_source
+    from ...cache.store import import_source
     from .check import check_launcher
 
     return import_source(source, path, f"symgrad_generated_{key[:20]}", check=check_launcher)

@@ -28,7 +28,7 @@ import re
 from functools import lru_cache
 
 from ...errors import GeneratedCodeError
-from ..c_check import _is_launch, _refuse
+from ..c.check import _is_launch, _refuse
 
 _KERNEL = re.compile(r"kernel_\d+(_finish)?")
 # The template's helpers the generated function may call (pure array code).
@@ -40,7 +40,7 @@ _MODULE_LINES = tuple(ast.dump(ast.parse(f"_MODULE = _module(fast_math={flag})")
 @lru_cache(maxsize=None)
 def _fixed_part() -> tuple[str, ...]:
     """The template's fixed statements (between its docstring and its first tag), dumped."""
-    from ...key import templates_dir
+    from ...cache.key import templates_dir
 
     text = (templates_dir() / "cuda" / "launcher.py.j2").read_text(encoding="utf-8")
     start = text.index('"""', text.index('"""') + 3) + 3
@@ -68,8 +68,8 @@ def _is_call(node: ast.AST, helper: str) -> bool:
 
 def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.Module:
     """Check a launcher against the grammar above; its tree, ready for `compile`."""
-    from ...grammar import Checker
-    from ...safety import check_text, template_helper
+    from ..numpy.grammar import Checker
+    from ..numpy.safety import check_text, template_helper
 
     check_text(source, filename)
     try:

@@ -40,7 +40,7 @@ def compiler() -> list[str] | None:
 
 
 def shim_path() -> Path:
-    from ...key import templates_dir
+    from ...cache.key import templates_dir
 
     return templates_dir() / "cuda" / "host_shim.h"
 

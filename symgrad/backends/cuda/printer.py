@@ -1,4 +1,4 @@
-"""Element math as CUDA C++: the C printer (`c_printer.py`) with CUDA's spelling of types.
+"""Element math as CUDA C++: the C printer (`backends/c/printer.py`) with CUDA's spelling of types.
 
 The math is the C printer's: `CudaExpressionPrinter("float32")` prints `expf(x)`, `2.0f`,
 `sg_sigmoidf(x)`; `"float64"` prints `exp(x)`, `2.0`, `sg_sigmoid(x)`. CUDA declares every
@@ -10,7 +10,7 @@ values with). A CUDA-only form of an expression belongs in this subclass.
 """
 from __future__ import annotations
 
-from ..c_printer import CExpressionPrinter
+from ..c.printer import CExpressionPrinter
 
 CUDA_TYPES = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
               "int16": "short", "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}

@@ -1,7 +1,7 @@
 """The kernel IR printed as CUDA (templates/cuda/kernels.cu.j2) and its CuPy launcher
 (templates/cuda/launcher.py.j2).
 
-The C renderer (`c_render.Renderer`) names the values and prints each statement; this
+The C renderer (`backends/c/render.py`) names the values and prints each statement; this
 subclass lays them out for the GPU:
 
 * a kernel without reductions is one grid-stride loop over the flat index `i` (`long long`);
@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...graph import Node
-from ...printer import const_array_code, plain_code
-from ...render import environment
-from ..c_render import (RESERVED, VIEW_OPS, Line, Renderer, _needed_temporaries, comment_of,
+from ...ir.graph import Node
+from ..numpy.printer import const_array_code, plain_code
+from ..numpy.render import environment
+from ..c.render import (RESERVED, VIEW_OPS, Line, Renderer, _needed_temporaries, comment_of,
                         constant_code, index_code, returns_code)
-from ..c_printer import FLOAT_TYPES
+from ..c.printer import FLOAT_TYPES
 from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
 from .printer import CUDA_TYPES, CudaExpressionPrinter
 

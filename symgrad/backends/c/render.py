@@ -1,0 +1,386 @@
+"""The kernel IR printed as C (templates/c/kernels.c.j2) and its Python launcher
+(templates/c/launcher.py.j2). Templates own the layout; the C printer owns the element math;
+the numpy printer of the numpy backend prints the structural steps between kernels.
+"""
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from ...ir.graph import Node
+from ..numpy.lower import Namer
+from ..numpy.printer import const_array_code, float_literal, plain_code
+from ..numpy.render import environment, one_line
+from .printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
+from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
+
+C_KEYWORDS = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "begin", "end",
+    "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan", "row",
+    "base", "start", "stop",
+}
+# <math.h> names (a local `exp` would hide the function) and the C types.
+_MATH_NAMES = {name + suffix for name in (*MATH_FUNCTIONS.values(), "sqrt", "pow", "fabs")
+               for suffix in ("", "f")} | {"signbit", "size_t"} | set(C_TYPES.values())
+RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
+            | set(keyword.softkwlist) | C_KEYWORDS | _MATH_NAMES)
+# Kernels of fewer elements run on one thread: a parallel region's start and barrier cost
+# more than the work (and far more when the machine has more runnable threads than cores).
+PARALLEL_MIN_ELEMENTS = 1 << 18
+VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
+# glibc's libmvec (x86_64): functions with vector variants, double and float.
+LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
+           "sinh", "cosh", "tan", "exp2", "log2", "log10", "cbrt", "erf", "erfc", "atan2",
+           "hypot", "asinh", "acosh", "atanh")
+_ARGUMENTS = {"atan2": 2, "pow": 2, "hypot": 2}
+# The <math.h> functions each helper of templates/c/helpers.c.j2 calls.
+HELPER_CALLS = {"sigmoid": ("exp",), "softplus": ("exp", "log1p"), "logaddexp": ("exp", "log1p"),
+                "logaddexp2": ("exp2", "log1p"), "xlogy": ("log",), "xlog1py": ("log1p",),
+                "logit": ("log", "log1p")}
+
+
+@dataclass
+class Line:
+    code: str
+    comment: str | None = None
+
+
+@dataclass
+class RenderedKernel:
+    name: str
+    shape: list[int]
+    size: int
+    chunks: int
+    parallel: bool
+    row: int  # the length of a row of the last axis
+    params: list[str]
+    indices: list[tuple[str, str]]
+    statements: list[Line]
+    reductions: list[dict[str, Any]]
+    allocation_failed: str
+    arguments: list[str] = field(default_factory=list)  # launcher side, in param order
+
+
+def comment_of(node: Node) -> str | None:
+    site = node.site
+    if site is None:
+        return None
+    text = " ".join(site.text.split())
+    where = f"{site.short_filename}:{site.lineno}"
+    return one_line(f"{where}  {text}" if text else where).replace("*/", "* /")
+
+
+def index_code(terms: list[tuple[int, int | None, int]] | None, index: str = "i") -> str:
+    if terms is None:
+        return index
+    parts = []
+    for divisor, modulus, stride in terms:
+        code = index if divisor == 1 else f"{index} / {divisor}"
+        if modulus is not None:
+            code = f"{code} % {modulus}" if divisor == 1 else f"({code}) % {modulus}"
+        if stride != 1:
+            code = f"({code}) * {stride}"
+        parts.append(code)
+    return " + ".join(parts) or "0"
+
+
+class Renderer:
+    """Names every value once, then prints kernels and launcher statements."""
+
+    # What a target's subclass changes (backends/cuda/render.py): the names no value may
+    # take, the element-math printer and the spelling of the element types.
+    reserved = RESERVED
+    printer = CExpressionPrinter
+    types = C_TYPES
+
+    def __init__(self, plan: Schedule, params: list[str], hints: dict[Node, str]):
+        self.plan = plan
+        self.namer = Namer(self.reserved)
+        self.param_names = [self.namer.claim(p) for p in params]
+        self.names: dict[sp.Symbol, str] = {}
+        self.helpers: set[str] = set()
+        self.float_types: set[str] = set()
+        self.reduction_helpers: set[tuple[str, str, str]] = set()  # (op, C type, suffix)
+        self.functions: set[tuple[str, str]] = set()
+        for value in plan.lifted.values:
+            if value.node.op == "input":
+                self.names[value.symbol] = self.param_names[value.node.param("position")]
+        for value in plan.lifted.values:
+            if value.symbol not in self.names and value.node in hints:
+                self.names[value.symbol] = self.namer.claim(hints[value.node])
+        for value in plan.lifted.values:
+            if value.symbol not in self.names:
+                self.names[value.symbol] = self.namer.temporary()
+        self.dtypes = {v.symbol: v.node.dtype for v in plan.lifted.values}
+
+    # -- kernels -----------------------------------------------------------------------------
+    def kernel(self, kernel: Kernel) -> RenderedKernel:
+        texts: dict[sp.Symbol, str] = {}
+        params, arguments, indices = [], [], {}
+        for value in kernel.loads:
+            name = self.names[value.symbol]
+            texts[value.symbol] = f"{name}[{self._offset(value.node.shape, kernel, name, indices)}]"
+            params.append(f"const {C_TYPES[value.node.dtype]} *restrict {name}")
+            arguments.append(name)
+        for value in kernel.members:
+            texts[value.symbol] = self.names[value.symbol]
+        dtypes = dict(self.dtypes)
+        temp_dtype = self._temporary_dtypes(kernel)
+        for symbol, _ in kernel.temporaries:
+            texts[symbol] = self.namer.temporary()
+            dtypes[symbol] = temp_dtype[symbol]
+        lines: list[Line] = []
+        last_comment = None
+        pending = list(kernel.temporaries)
+        for value in kernel.members:
+            needed = _needed_temporaries(value.expr, pending)
+            comment = comment_of(value.node)
+            for symbol, expr in needed:
+                lines.append(self._assign(texts[symbol], dtypes[symbol], expr, texts, dtypes,
+                                          None if comment == last_comment else comment))
+                last_comment = comment
+            pending = [p for p in pending if p not in needed]
+            lines.append(self._assign(texts[value.symbol], value.node.dtype, value.expr, texts,
+                                      dtypes, None if comment == last_comment else comment))
+            last_comment = comment
+        for value in kernel.stores:
+            name = self.names[value.symbol]
+            pointer = self.namer.claim(f"out_{name}")
+            params.append(f"{C_TYPES[value.node.dtype]} *restrict {pointer}")
+            arguments.append(name)
+            lines.append(Line(f"{pointer}[i] = {name};"))
+        reductions = []
+        for r in kernel.reductions:
+            rendered = self._reduction(kernel, r, texts)
+            params.append(f"{rendered['out_ctype']} *restrict {rendered['out']}")
+            arguments.append(rendered["out"])
+            comment = rendered["comment"]
+            lines.append(Line(f"{rendered['terms']}[i - begin] = {texts[r.source]};",
+                              None if comment == last_comment else comment))
+            last_comment = comment
+            reductions.append(rendered)
+        failed = " || ".join(f"{r['parts']} == NULL" for r in reductions)
+        return RenderedKernel(kernel.name, list(kernel.shape), kernel.size, kernel.chunks,
+                              kernel.size >= PARALLEL_MIN_ELEMENTS,
+                              kernel.shape[-1] if kernel.shape else 1,
+                              params,
+                              [(n, c) for c, n in indices.items()], lines, reductions, failed,
+                              arguments)
+
+    def _offset(self, shape: tuple[int, ...], kernel: Kernel, name: str,
+                offsets: dict[str, str]) -> str:
+        """Where a buffer of `shape` is read at loop index i. The loop runs a row of the last
+        axis at a time (`row`, starting at flat index `base`): an operand broadcast along the
+        leading axes has its row offset computed once a row, and reads along the row are
+        contiguous (vector loads, not gathers)."""
+        if tuple(shape) == tuple(kernel.shape):
+            return "i"
+        loop = kernel.shape or (1,)
+        aligned = (1,) * (len(loop) - len(shape)) + tuple(shape)
+        along_row = aligned[-1] == loop[-1] != 1
+        outer = index_code(index_terms(aligned[:-1], loop[:-1]), "row")
+        if outer != "0" and aligned[-1] != 1:
+            outer = f"({outer}) * {aligned[-1]}" if " " in outer else f"{outer} * {aligned[-1]}"
+        if outer != "0":
+            if outer not in offsets:
+                offsets[outer] = self.namer.claim(f"row_{name}")
+            outer = offsets[outer]
+        if not along_row:
+            return outer
+        return "i - base" if outer == "0" else f"{outer} + (i - base)"
+
+    def _temporary_dtypes(self, kernel: Kernel) -> dict[sp.Symbol, str]:
+        """A CSE temporary is computed in the type of the first member that reads it."""
+        result: dict[sp.Symbol, str] = {}
+        readers: list[tuple[sp.Expr, str]] = [(e, "") for _, e in kernel.temporaries]
+        readers += [(v.expr, v.node.dtype) for v in kernel.members]
+        for symbol, expr in kernel.temporaries:
+            if isinstance(expr, sp.logic.boolalg.Boolean) and not isinstance(expr, sp.Symbol):
+                result[symbol] = "bool"
+                continue
+            for reader, dtype in readers[len(kernel.temporaries):]:
+                if reader.has(symbol) and dtype in FLOAT_TYPES:
+                    result[symbol] = dtype
+                    break
+            else:
+                floats = [v.node.dtype for v in kernel.members if v.node.dtype in FLOAT_TYPES]
+                result[symbol] = floats[0] if floats else "float64"
+        return result
+
+    def _assign(self, name: str, dtype: str, expr: sp.Expr, texts: dict, dtypes: dict,
+                comment: str | None) -> Line:
+        printer = self.printer(dtype, texts, dtypes)
+        code = printer.doprint(expr)
+        self.helpers |= printer.helpers
+        self.functions |= printer.functions
+        if dtype in FLOAT_TYPES:
+            self.float_types.add(dtype)
+        return Line(f"const {self.types[dtype]} {name} = {code};", comment)
+
+    def _reduction(self, kernel: Kernel, r: Reduction, texts: dict) -> dict[str, Any]:
+        name = self.names[r.value.symbol]
+        dtype = r.value.node.dtype
+        ctype = "double" if r.op == "sum" and dtype == "float32" else C_TYPES[dtype]
+        op = {"sum": "sum", "max": "maximum", "min": "minimum"}[r.op]
+        self.reduction_helpers.add((op, ctype, "f" if ctype == "float" else ""))
+        if r.op != "sum":  # numpy's NaN-propagating maximum/minimum, in the element type
+            self.helpers.add({"max": "Max", "min": "Min"}[r.op])
+            self.float_types.add(dtype)
+        suffix = "f" if ctype == "float" else ""
+        identity = {"sum": "0", "max": "-INFINITY", "min": "INFINITY"}[r.op]
+        return {
+            "parts": self.namer.claim(f"{name}_parts"),
+            "terms": self.namer.claim(f"{name}_terms"),
+            "row": self.namer.claim(f"{name}_row"),
+            "out": name, "out_ctype": C_TYPES[dtype], "ctype": ctype,
+            "full": r.full, "size": r.size,
+            "parts_size": kernel.chunks * r.size,
+            "out_index": index_code(index_terms(r.kept_shape, kernel.shape)),
+            "identity": identity,
+            "combine": f"sg_{op}_{ctype}" if r.op == "sum" else f"sg_{op}{suffix}",
+            "combine_terms": f"sg_{op}_terms_{ctype}",
+            "combine_parts": f"sg_{op}_terms_{ctype}",
+            "comment": comment_of(r.value.node),
+        }
+
+    def helper_functions(self) -> set[tuple[str, str]]:
+        """The <math.h> functions the helpers used call, in each float type used."""
+        calls = set()
+        for helper in self.helpers:
+            for name in HELPER_CALLS.get(helper, ()):
+                for dtype in self.float_types:
+                    single = dtype == "float32"
+                    calls.add((name + ("f" if single else ""), "float" if single else "double"))
+        return calls
+
+    # -- the launcher ------------------------------------------------------------------------
+    def launcher(self, rendered: dict[Kernel, RenderedKernel]
+                 ) -> tuple[list[Line], list[tuple[str, str]]]:
+        lines: list[Line] = []
+        constants: list[tuple[str, str]] = []
+        of_node = self.plan.lifted.of_node
+        loaded = {v for step in self.plan.steps if isinstance(step, Kernel) for v in step.loads}
+        for value in self.plan.lifted.values:
+            if value.node.op == "input" and value in loaded:
+                name = self.names[value.symbol]
+                lines.append(Line(f"{name} = np.ascontiguousarray({name})"))
+        for step in self.plan.steps:
+            if isinstance(step, LibraryStep):
+                value, node = step.value, step.value.node
+                name = self.names[value.symbol]
+                if node.op == "const" and value.expr is None:
+                    constants.append((name, const_array_code(node.param("value"))))
+                    continue
+                if value.expr is not None:
+                    lines.append(Line(f"{name} = {constant_code(value)}", comment_of(node)))
+                    continue
+                arguments = [self.names[of_node[i].symbol] for i in node.inputs]
+                code = plain_code(node, *arguments)
+                if value in loaded:
+                    code = f"np.ascontiguousarray({code}, dtype=np.{node.dtype})"
+                elif node.op in VIEW_OPS and value in self.plan.lifted.outputs:
+                    code = f"np.array({code})"
+                lines.append(Line(f"{name} = {code}", comment_of(node)))
+                continue
+            kernel = rendered[step]
+            for value in step.stores + [r.value for r in step.reductions]:
+                node = value.node
+                lines.append(Line(f"{self.names[value.symbol]} = np.empty({node.shape}, "
+                                  f"dtype=np.{node.dtype})"))
+            lines.append(Line(f"_launch({', '.join([kernel.name] + kernel.arguments)})"))
+        return lines, constants
+
+
+def constant_code(value: Any) -> str:
+    """A value that reads nothing (a seed, the zeros of a disconnected gradient): a fill."""
+    expr, node = value.expr, value.node
+    if expr == sp.true or expr == sp.false:
+        literal = "True" if expr == sp.true else "False"
+    elif hasattr(expr, "value"):
+        literal = float_literal(expr.value)
+    elif node.dtype in FLOAT_TYPES:
+        literal = float_literal(float(expr))
+    else:
+        literal = str(int(expr))
+    return f"np.full({node.shape}, {literal}, dtype=np.{node.dtype})"
+
+
+def returns_code(structure: Any, plan: Schedule, names: dict[sp.Symbol, str],
+                 lines: list[Line], namer: Namer) -> str:
+    copied: dict[str, str] = {}
+
+    def leaf(index: int) -> str:
+        value = plan.lifted.outputs[index]
+        name = names[value.symbol]
+        if value.node.op == "input":
+            if name not in copied:
+                copied[name] = namer.claim(f"{name}_copy")
+                lines.append(Line(f"{copied[name]} = {name}.copy()"))
+            return copied[name]
+        return f"{name}[()]" if value.node.shape == () else name
+
+    def walk(item: Any, top: bool = False) -> str:
+        if isinstance(item, int):
+            return leaf(item)
+        inner = ", ".join(walk(i) for i in item)
+        if isinstance(item, list):
+            return f"[{inner}]"
+        inner += "," if len(item) == 1 else ""
+        return inner if top and item else f"({inner})"
+
+    return walk(structure, top=True)
+
+
+def simd_declarations(functions: set[tuple[str, str]]) -> list[str]:
+    """`extern double exp(double)` lines for the libmvec functions the kernels call."""
+    lines = []
+    for name, ctype in sorted(functions):
+        base = name[:-1] if ctype == "float" else name
+        if base in LIBMVEC:
+            args = ", ".join([ctype] * _ARGUMENTS.get(base, 1))
+            lines.append(f"extern {ctype} {name}({args})")
+    return lines
+
+
+def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure: Any,
+           function_name: str, header: dict[str, Any]) -> tuple[str, str, list[tuple[str, int]]]:
+    """(the .c text, the launcher text, the kernels as (name, argument count))."""
+    renderer = Renderer(plan, params, hints)
+    kernels = [step for step in plan.steps if isinstance(step, Kernel)]
+    rendered = {k: renderer.kernel(k) for k in kernels}
+    lines, constants = renderer.launcher(rendered)
+    returns = returns_code(structure, plan, renderer.names, lines, renderer.namer)
+    types = [(C_TYPES[t], "f" if t == "float32" else "") for t in FLOAT_TYPES
+             if t in renderer.float_types]
+    env = environment()
+    c_text = env.get_template("c/kernels.c.j2").render(
+        header=header, chunk=CHUNK, kernels=[rendered[k] for k in kernels],
+        simd_functions=simd_declarations(renderer.functions | renderer.helper_functions()),
+        helpers=sorted(renderer.helpers), types=types,
+        reduction_helpers=sorted(renderer.reduction_helpers))
+    table = [(r.name, len(r.arguments)) for r in rendered.values()]
+    launcher = env.get_template("c/launcher.py.j2").render(
+        header=header, constants=constants, kernels=table, function_name=function_name,
+        params=renderer.param_names, statements=lines, returns=returns)
+    return c_text, launcher, table
+
+
+
+def _needed_temporaries(expr: sp.Expr, pending: list[tuple[sp.Symbol, sp.Expr]]
+                        ) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """The CSE temporaries not yet computed that `expr` reads, directly or through others,
+    in their computing order (each just before its first reader)."""
+    wanted = set(expr.free_symbols)
+    needed = []
+    for symbol, definition in reversed(pending):
+        if symbol in wanted:
+            needed.append((symbol, definition))
+            wanted |= definition.free_symbols
+    return needed[::-1]

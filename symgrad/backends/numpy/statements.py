@@ -1,0 +1,451 @@
+"""Statements: the scheduled values of a lowered program, printed.
+
+One line per value, in the order `lower._schedule` chose; regions that `blocking.py` blocked
+become a nested block function and its call; values that `buffers.py` assigned an array no
+longer read are computed into it by the in-place steps of `inplace.py`, under a comment that
+shows the expression in one line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from .blocking import BlockRegion, Item
+from . import blocking, buffers
+from .buffers import BufferItem, plan_reuse
+from ...ir.graph import Site
+from .inplace import InplaceWriter
+from .loop_code import call_code
+from ...ir.ops import OPS, Group
+from ...ir.reduce import TINY_ROW
+from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
+                      blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
+                      owned_copy_code, plain_code, sum_code)
+from ...symbolic.lift import Lifted, Value
+from ...symbolic.expressions import Literal
+
+# Results with a last axis of 2-4 computed one column at a time from this size on: (512, 8, 2)
+# differences 34 -> 15 us, (4096, 8, 2) 500 -> 150 us; below it the extra calls cost more.
+COLUMNWISE_MIN_BYTES = 16 << 10
+
+# Structural ops whose result is a new array (everything else may be a view of its inputs).
+FRESH_STRUCTURAL = {"matmul", "astype", "concatenate", "pad", "gather", "scatter_add",
+                    "unslice"} | {name for name, record in OPS.items()
+                                  if record.group is Group.REDUCTION}
+
+
+@dataclass
+class Statement:
+    target: str  # empty: the code is a statement of its own (an in-place update, a call)
+    code: str
+    site: Site | None
+    guarded: bool = False  # computes branches of np.where that may be unselected
+    note: str | None = None  # a comment line above it
+
+
+@dataclass
+class BlockFunction:
+    """A nested function that computes a blocked region for one block of rows (blocking.py)."""
+
+    name: str
+    params: list[str]  # row blocks of these arrays; everything else is read whole
+    statements: list[Statement]
+    returns: str | None  # the partial sums of the block, if any
+    rows: int
+    block_rows: int
+
+
+@dataclass
+class Scheduled:
+    """What lower() decided: the values in order, their names, and the block plan."""
+
+    order: list[sp.Symbol]
+    temps: dict[sp.Symbol, sp.Expr]  # CSE temporaries
+    by_symbol: dict[sp.Symbol, Value]
+    lifted: Lifted
+    names: Any  # lower.Names: symbol -> generated name, with the inlined symbols
+    namer: Any  # lower.Namer
+    readers: dict[sp.Symbol, list[sp.Symbol]]
+    deps: dict[sp.Symbol, list[sp.Symbol]]  # what each value reads (before inlining)
+    guarded: set[sp.Symbol]
+    items: list[Item]  # the block planner's view of every value
+    plan: list[Any]  # symbols and BlockRegions, in order
+    shape_of: dict[sp.Symbol, tuple[int, ...]]  # the shape each statement computes
+    dtype_of: dict[sp.Symbol, str]  # the float dtype each statement computes in
+    partial_sums: dict[sp.Symbol, str] = field(default_factory=dict)
+    loop_calls: dict[Any, str] = field(default_factory=dict)  # loop node -> its driver
+
+
+def block_items(order: list[sp.Symbol], temps: dict[sp.Symbol, sp.Expr],
+                by_symbol: dict[sp.Symbol, Value], deps: dict[sp.Symbol, list[sp.Symbol]],
+                expression_shape: dict[sp.Symbol, tuple[int, ...]]) -> list[Item]:
+    """Shape, dtype and kind of every value, for the block and buffer planners."""
+    items: list[Item] = []
+    dtype_of: dict[sp.Symbol, str | None] = {}
+    for symbol in order:
+        kind = "other"
+        if symbol in temps:
+            expr = temps[symbol]
+            shape = expression_shape[symbol]
+            dtype = _expression_dtype(expr, [dtype_of[d] for d in deps[symbol]])
+            kind = "elementwise"
+        else:
+            value = by_symbol[symbol]
+            node = value.node
+            dtype = node.dtype
+            filled = _filled(value, expression_shape[symbol])
+            shape = node.shape if value.expr is None or filled else expression_shape[symbol]
+            if value.expr is not None and not filled:
+                kind = "elementwise"
+            elif node.op == "sum" and not node.param("keepdims") and \
+                    len(node.param("axes")) == node.inputs[0].ndim:
+                kind = "full_sum"
+        dtype_of[symbol] = dtype
+        operations = 1
+        if kind == "elementwise" and _nbytes(shape, dtype) >= blocking.BLOCKING_MIN_BYTES:
+            operations = sp.count_ops(temps[symbol] if symbol in temps else
+                                      by_symbol[symbol].expr)
+        items.append(Item(symbol, kind, shape, dtype, deps[symbol], operations))
+    return items
+
+
+def _filled(value: Value, shape: tuple[int, ...]) -> bool:
+    """An expression value (of this computed shape) made full size by np.full or
+    np.broadcast_to (fill_code)."""
+    return value.read_in_full and value.expr is not None and (
+        _is_constant(value.expr) or shape != value.node.shape)
+
+
+def _is_constant(expr: sp.Expr) -> bool:
+    """No value is read (constants such as inf are Literal symbols, not values)."""
+    return not any(not isinstance(s, Literal) for s in expr.free_symbols)
+
+
+def _carries_dtype(expr: sp.Basic, temps: dict[sp.Symbol, sp.Expr],
+                   memo: dict[sp.Basic, bool]) -> bool:
+    """Whether an array operand decides the dtype of `expr`: one in a value position, not only
+    in conditions. Otherwise numpy types it from Python scalars (int for np.where(c, 1, 0))."""
+    if expr in memo:
+        return memo[expr]
+    if isinstance(expr, sp.Piecewise):
+        result = any(_carries_dtype(v, temps, memo) for v, _ in expr.args)
+    elif isinstance(expr, sp.Symbol):  # before Boolean: SymPy symbols are Booleans too
+        result = not isinstance(expr, Literal) and (
+            expr not in temps or _carries_dtype(temps[expr], temps, memo))
+    elif isinstance(expr, sp.logic.boolalg.Boolean):
+        result = False
+    else:
+        result = any(_carries_dtype(a, temps, memo) for a in expr.args)
+    memo[expr] = result
+    return result
+
+
+
+def _expression_dtype(expr: sp.Expr, dep_dtypes: list[str | None]) -> str | None:
+    """The dtype of a temporary: its operands' float dtype (symgrad casts explicitly)."""
+    if isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+        return "bool"
+    floats = {d for d in dep_dtypes if d and d.startswith("float")}
+    return floats.pop() if len(floats) == 1 else None
+
+
+def _broadcast_shapes(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, d in enumerate(shape):
+            if d != 1:
+                out[ndim - len(shape) + i] = d
+    return tuple(out)
+
+
+class StatementWriter:
+    def __init__(self, scheduled: Scheduled):
+        self.s = scheduled
+        self.printer = NumpyExpressionPrinter(scheduled.names)
+        self.constants: list[tuple[str, str]] = []
+        self.equations: list[tuple[str, Any]] = []
+        self.item_of = {item.symbol: item for item in scheduled.items}
+        self.sums = {m for entry in scheduled.plan if isinstance(entry, BlockRegion)
+                     for m in entry.sums}
+        # computed block by block, on row slices of the arrays their statements name
+        self.in_blocks = {m for entry in scheduled.plan if isinstance(entry, BlockRegion)
+                          for m in entry.members}
+        # a structural value written inside its reader, by the name its InlineCode carries
+        self.inlined_by_name = {symbol.name: symbol for symbol in scheduled.names.inlined}
+        self.site_of: dict[sp.Symbol, Site | None] = {}
+        for symbol in reversed(scheduled.order):
+            if symbol in scheduled.by_symbol:
+                self.site_of[symbol] = scheduled.by_symbol[symbol].node.site
+            for dep in scheduled.deps[symbol]:
+                self.site_of.setdefault(dep, self.site_of.get(symbol))
+        shapes = {symbol.name: item.shape for symbol, item in self.item_of.items()}
+        self.inplace = InplaceWriter(self.printer, lambda e: _broadcast_shapes(
+            [shapes.get(a.name, ()) for a in e.free_symbols if isinstance(a, sp.Symbol)]))
+        self.reuse = plan_reuse(self._buffer_items(), {v.symbol for v in scheduled.lifted.outputs},
+                                self._reads_only_first)
+
+    def write(self) -> list[Statement | BlockFunction]:
+        statements: list[Statement | BlockFunction] = []
+        for entry in self.s.plan:
+            if isinstance(entry, BlockRegion):
+                statements.extend(self._region(entry))
+                self.printer.helpers.add("in_blocks")
+            else:
+                statements.extend(self.statements(entry))
+        return statements
+
+    # -- one value ---------------------------------------------------------------------------
+    def _expression(self, symbol: sp.Symbol) -> sp.Expr | None:
+        if symbol in self.s.temps:
+            return self.s.temps[symbol]
+        return self.s.by_symbol[symbol].expr
+
+    def statements(self, symbol: sp.Symbol, target: str | None = None) -> list[Statement]:
+        """The statements that compute `symbol` (none: inlined, an input or a constant)."""
+        s = self.s
+        if symbol in s.names.inlined:
+            return []
+        name = s.names[symbol]
+        guarded = symbol in s.guarded
+        self.printer.float_dtype = s.dtype_of.get(symbol)
+        site = s.by_symbol[symbol].node.site if symbol in s.by_symbol else self.site_of[symbol]
+        if target is None:
+            # Into an array no longer read, else into the array of its matrix product.
+            lines = self._in_place(symbol, name, s.names[self.reuse[symbol]]) \
+                if symbol in self.reuse else None
+            if symbol not in self.in_blocks:
+                lines = lines if lines is not None else self._in_product(symbol, name)
+                lines = lines if lines is not None else self._by_columns(symbol, name)
+            if lines is not None:
+                return [Statement("", line, site, guarded, note) for line, note in lines]
+        if symbol in s.temps:
+            self.equations.append((name, s.temps[symbol]))
+            return [Statement(target or name, self.printer.doprint(s.temps[symbol]), site,
+                              guarded)]
+        value = s.by_symbol[symbol]
+        node = value.node
+        if node.op == "input":
+            return []
+        if node.op == "const" and value.expr is None:
+            self.constants.append((name, const_array_code(node.param("value"))))
+            return []
+        if value.expr is not None:
+            code = self.printer.doprint(value.expr)
+            self.equations.append((name, value.expr))
+            if _filled(value, s.shape_of[symbol]):
+                constant = _is_constant(value.expr)
+                if not constant and node.is_float and not _carries_dtype(value.expr, s.temps, {}):
+                    code = cast_code(code, node.dtype)  # broadcast np.where(c, 1, 0): int
+                code = fill_code(node.shape, code, node.dtype, constant)
+                if not constant and value in s.lifted.outputs:
+                    code = owned_copy_code(code)  # a broadcast view is read-only
+            elif node.is_float and not _carries_dtype(value.expr, s.temps, {}):
+                code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
+        elif symbol in self.sums:
+            code = sum_code(s.partial_sums[symbol])
+            self.equations.append((name, code))
+        else:
+            arguments = self._arguments(value)
+            code = call_code(s.loop_calls[node], arguments) if node in s.loop_calls \
+                else STRUCTURAL[node.op](node, *arguments)
+            if node.op == "broadcast_to" and value in s.lifted.outputs:
+                code = owned_copy_code(code)  # results are fresh, writable arrays
+            plain = code if node in s.loop_calls else plain_code(node, *arguments)
+            self.equations.append((name, plain))
+            if plain != code:
+                return [Statement(target or name, code, site, guarded,
+                                  f"{name} = {plain}, over all rows at once")]
+        return [Statement(target or name, code, site, guarded)]
+
+    def _arguments(self, value: Value) -> list[str]:
+        return [self.s.names[self.s.lifted.of_node[i].symbol] for i in value.node.inputs]
+
+    def _in_place(self, symbol: sp.Symbol, name: str, buffer: str
+                  ) -> list[tuple[str, str | None]] | None:
+        """(line, note) pairs computing `symbol` into the array named `buffer`."""
+        expr = self._expression(symbol)
+        if expr is None:  # a matrix product
+            a, b = self._arguments(self.s.by_symbol[symbol])
+            code = STRUCTURAL["matmul"](self.s.by_symbol[symbol].node, a, b)
+            self.equations.append((name, code))
+            return [(f"{name} = np.matmul({a}, {b}, out={buffer})",
+                     f"{name} = {code}, written into the array of {buffer} (not read after this)")]
+        lines = self.inplace.steps(expr, name, buffer)
+        if lines is None:
+            return None
+        self.equations.append((name, expr))
+        note = f"{name} = {self.printer.doprint(expr)}, written into the array of {buffer} (not read after this)"
+        return [(line, note if k == 0 else None) for k, line in enumerate(lines)]
+
+    def _in_product(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
+        """`h = np.tanh(x @ w + b)` as `h = x @ w` and the rest in place in that array: the
+        product is a fresh array of the result's size that nothing else reads, so the statement
+        needs no second array (for large arrays, a fresh one costs a page fault per 4 KiB)."""
+        expr = self._expression(symbol)
+        item = self.item_of[symbol]
+        if expr is None or _nbytes(item.shape, item.dtype) < buffers.REUSE_MIN_BYTES:
+            return None
+        products = list(expr.atoms(InlineProduct))
+        if len(products) != 1 or expr.count(products[0]) != 1 \
+                or products[0].name not in self.inlined_by_name:
+            return None
+        product = products[0]
+        inner = self.item_of[self.inlined_by_name[product.name]]
+        if (inner.shape, inner.dtype) != (item.shape, item.dtype):
+            return None
+        lines = self.inplace.updates(expr.xreplace({product: symbol}), name)
+        if lines is None:
+            return None
+        self.equations.append((name, expr))
+        note = f"{name} = {self.printer.doprint(expr)}, computed in the array of the product"
+        return [(f"{name} = {product.code}", note)] + [(line, None) for line in lines]
+
+    def _by_columns(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
+        """An expression whose result has a last axis of 2-4 and an operand broadcast against
+        it (`d = x[:, None] - means`, shape (n, k, 2)), one column of that axis at a time:
+        numpy cannot merge the axes, so its inner loop would run over 2-4 elements
+        (300 -> 90 us for (4096, 8, 2))."""
+        expr = self._expression(symbol)
+        item = self.item_of[symbol]
+        shape = item.shape
+        if expr is None or not item.dtype or not item.dtype.startswith("float") \
+                or len(shape) < 2 or not 2 <= shape[-1] <= TINY_ROW \
+                or _nbytes(shape, item.dtype) < COLUMNWISE_MIN_BYTES \
+                or (symbol in self.s.by_symbol and _filled(self.s.by_symbol[symbol], shape)):
+            return None
+        shapes = {}
+        for atom in expr.free_symbols:
+            if isinstance(atom, Literal):
+                continue
+            source = self.inlined_by_name.get(atom.name, atom) if isinstance(atom, InlineCode) \
+                else atom
+            if source not in self.item_of:
+                return None
+            operand = self.item_of[source].shape
+            if operand:  # (a 0-d value, often a numpy scalar, is used whole)
+                shapes[atom] = (1,) * (len(shape) - len(operand)) + operand
+        if not shapes or all(operand == shape for operand in shapes.values()):
+            return None  # nothing broadcast: numpy runs it as one long loop already
+        lines = [(f"{name} = {empty_code(shape, item.dtype)}",
+                  f"{name} = {self.printer.doprint(expr)}, one column of the last axis at a time")]
+        for k in range(shape[-1]):
+            columns = {atom: InlineCode(f"{atom.name}_column{k}", _column(
+                self.printer.doprint(atom), k if operand[-1] != 1 else 0))
+                for atom, operand in shapes.items()}
+            lines.append((f"{name}[..., {k}] = {self.printer.doprint(expr.xreplace(columns))}",
+                          None))
+        self.equations.append((name, expr))
+        return lines
+
+    def _reads_only_first(self, symbol: sp.Symbol, holder: sp.Symbol,
+                          sharing: set[sp.Symbol]) -> bool:
+        """Whether the in-place steps of `symbol` into the array of `holder` read it (or any
+        value sharing its memory, `sharing`) in their first operation only, before anything
+        is written. Code inlined into a step names what it reads, so names are enough."""
+        expr = self._expression(symbol)
+        if expr is None:
+            return False  # a matrix product: BLAS would copy an operand that is its output
+        names = self.s.names
+        lines = self.inplace.steps(expr, names[symbol], names[holder])
+        if lines is None:
+            return False
+        first_write = 1 if lines[0] == f"{names[symbol]} = {names[holder]}" else 0
+        later = "\n".join(lines[first_write + 1:])
+        return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in sharing
+                       if r in names and r not in names.inlined)
+
+    # -- blocked regions ---------------------------------------------------------------------
+    def _region(self, region: BlockRegion) -> list[Statement | BlockFunction]:
+        """Full arrays for the members read later, the block function, and the call."""
+        names = self.s.names
+        out: list[Statement | BlockFunction] = []
+        for symbol in region.materialised:
+            item = self.item_of[symbol]
+            out.append(Statement(names[symbol], empty_code(item.shape, item.dtype),
+                                 self.site_of[symbol]))
+        body: list[Statement] = []
+        materialised = set(region.materialised)
+        sums = set(region.sums)
+        for symbol in region.members:
+            if symbol not in sums:
+                body.extend(self.statements(
+                    symbol, f"{names[symbol]}[...]" if symbol in materialised else None))
+        returns = ", ".join(sum_code(names[self.item_of[s].deps[0]]) for s in region.sums)
+        # (a value that only renames another shares its name)
+        params = list(dict.fromkeys(names[s] for s in region.sliced + region.materialised))
+        function = self.s.namer.claim("block")
+        out.append(BlockFunction(function, params, body, returns + "," if region.sums else None,
+                                 region.rows, region.block_rows))
+        targets = [self.s.partial_sums[s] for s in region.sums]
+        target = f"({targets[0]},)" if len(targets) == 1 else ", ".join(targets)
+        out.append(Statement(target, blocks_call_code(function, region.rows, region.block_rows,
+                                                      params), None))
+        for symbol in region.sums:
+            out.extend(self.statements(symbol))
+        return out
+
+    # -- buffer reuse ------------------------------------------------------------------------
+    def _buffer_items(self) -> list[BufferItem]:
+        """Each value's statement position, reads and memory, for buffers.plan_reuse."""
+        s = self.s
+        position: dict[sp.Symbol, int] = {}
+        in_region: set[sp.Symbol] = set()
+        regions = [entry for entry in s.plan if isinstance(entry, BlockRegion)]
+        for k, entry in enumerate(s.plan):
+            if isinstance(entry, BlockRegion):
+                for member in entry.members:
+                    position[member] = k
+                in_region.update(m for m in entry.members if m not in entry.materialised)
+            else:
+                position[entry] = k
+        for symbol in reversed(s.order):  # an inlined value is computed by its reader
+            if symbol in s.names.inlined:
+                position[symbol] = position[s.readers[symbol][0]]
+        items = []
+        for symbol in s.order:
+            item = self.item_of[symbol]
+            nbytes = _nbytes(item.shape, item.dtype)
+            value = s.by_symbol.get(symbol)
+            expr = self._expression(symbol)
+            if symbol in in_region or symbol in s.names.inlined:
+                fresh, writable = False, False  # block-sized, or no name to write into
+            elif any(symbol in entry.materialised for entry in regions):
+                fresh, writable = True, False  # np.empty, filled by the blocks
+            elif value is not None and value.expr is None:
+                op = value.node.op
+                fresh = op in FRESH_STRUCTURAL
+                writable = op == "matmul" and symbol not in self.sums
+            elif isinstance(expr, (sp.Symbol, InlineCode)) or (
+                    value and _filled(value, s.shape_of[symbol])):
+                fresh, writable = _is_constant(expr), False  # np.full, or a view
+            else:
+                fresh = True
+                writable = nbytes >= buffers.REUSE_MIN_BYTES and any(
+                    self.inplace.steps(expr, "target", buffer) is not None
+                    for buffer in ["buffer"] + [s.names[d] for d in s.deps[symbol]
+                                                if d in s.names and d not in s.names.inlined
+                                                and self.item_of[d].shape == item.shape])
+            items.append(BufferItem(symbol, position[symbol], s.deps[symbol], fresh,
+                                    s.deps[symbol], nbytes, (item.shape, item.dtype), writable))
+        return items
+
+
+def _column(code: str, k: int) -> str:
+    """Column `k` of the last axis of the array printed as `code`: a name or an indexed name
+    as it is, anything else (a product `a @ b`, a call) in parentheses."""
+    if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]*\]|\.T)*", code):
+        return f"{code}[..., {k}]"
+    return f"({code})[..., {k}]"
+
+
+def _nbytes(shape: tuple[int, ...], dtype: str | None) -> int:
+    if dtype is None:
+        return 0
+    size = 1
+    for extent in shape:
+        size *= extent
+    return size * {"float64": 8, "float32": 4, "float16": 2, "bool": 1}.get(dtype, 8)

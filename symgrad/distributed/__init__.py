@@ -1,0 +1,2 @@
+"""Dask arrays: a loss split over chunks of rows and combined exactly.
+"""

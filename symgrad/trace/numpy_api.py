@@ -1,0 +1,395 @@
+"""The numpy front end: what `np.*` functions, ufuncs, operators and methods mean on tracers.
+
+Each entry translates numpy's calling convention (axis, keepdims, Python scalars, ...) into
+primitive calls. Adding a numpy function is one entry in `UFUNC_OPS` (an elementwise op) or one
+`@implements` function here.
+"""
+from __future__ import annotations
+
+import operator
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from ..ir import primitives as prim
+from ..errors import TracingError, UnsupportedFunctionError
+from ..ir.graph import Builder, Node
+from .tracer import Tracer, bound_site, is_active, resolved, user_site
+
+# numpy ufunc -> elementwise op name
+UFUNC_OPS: dict[np.ufunc, str] = {
+    np.add: "add", np.subtract: "subtract", np.multiply: "multiply", np.divide: "divide",
+    np.power: "power", np.float_power: "power", np.negative: "negative",
+    np.positive: "positive", np.reciprocal: "reciprocal", np.square: "square",
+    np.sqrt: "sqrt", np.cbrt: "cbrt", np.exp: "exp", np.exp2: "exp2", np.expm1: "expm1",
+    np.log: "log", np.log2: "log2", np.log10: "log10", np.log1p: "log1p",
+    np.logaddexp: "logaddexp", np.logaddexp2: "logaddexp2",
+    np.sin: "sin", np.cos: "cos", np.tan: "tan", np.arcsin: "arcsin", np.arccos: "arccos",
+    np.arctan: "arctan", np.arctan2: "arctan2", np.sinh: "sinh", np.cosh: "cosh",
+    np.tanh: "tanh", np.arcsinh: "arcsinh", np.arccosh: "arccosh", np.arctanh: "arctanh",
+    np.hypot: "hypot", np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
+    np.maximum: "maximum", np.minimum: "minimum", np.fmax: "fmax", np.fmin: "fmin",
+    np.floor: "floor", np.ceil: "ceil", np.rint: "rint", np.trunc: "trunc",
+    np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
+    np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
+    np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
+    np.logical_xor: "logical_xor", np.isnan: "isnan",
+}
+
+# scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:
+# importing scipy.special costs ~0.6 s, and symgrad never pays it itself).
+SCIPY_SPECIAL_OPS: dict[str, str] = {
+    "expit": "expit", "log_expit": "log_expit", "logit": "logit", "erf": "erf", "erfc": "erfc",
+    "xlogy": "xlogy", "xlog1py": "xlog1py", "gammaln": "gammaln", "digamma": "digamma",
+    "psi": "digamma",
+}
+
+
+def ufunc_op(ufunc: np.ufunc) -> str | None:
+    """The elementwise op of a numpy (or, when scipy is loaded, scipy.special) ufunc."""
+    op = UFUNC_OPS.get(ufunc)
+    if op is None:
+        special = sys.modules.get("scipy.special")
+        name = SCIPY_SPECIAL_OPS.get(getattr(ufunc, "__name__", ""))
+        if special is not None and name is not None and getattr(
+                special, ufunc.__name__, None) is ufunc:
+            op = name
+    return op
+
+FUNCTIONS: dict[Callable, Callable] = {}
+
+
+def implements(*functions: Callable) -> Callable:
+    def register(handler: Callable) -> Callable:
+        for function in functions:
+            FUNCTIONS[function] = handler
+        return handler
+    return register
+
+
+_PUBLIC_NAMESPACES = (("numpy", np), ("numpy.linalg", np.linalg), ("numpy.fft", np.fft),
+                      ("numpy.random", np.random), ("numpy.lib", np.lib))
+
+
+def function_name(func: Any) -> str:
+    """The public name of a numpy function (numpy.linalg.inv, not numpy._core...)."""
+    name = getattr(func, "__name__", repr(func))
+    for prefix, namespace in _PUBLIC_NAMESPACES:
+        if getattr(namespace, name, None) is func:
+            return f"{prefix}.{name}"
+    module = getattr(func, "__module__", None) or "numpy"
+    return f"{module}.{name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Boxing
+# ---------------------------------------------------------------------------------------------
+def _builder_of(values: Any) -> Builder:
+    for value in values:
+        if isinstance(value, Tracer):
+            return value.builder
+        if isinstance(value, (list, tuple)):
+            for inner in value:
+                if isinstance(inner, Tracer):
+                    return inner.builder
+    raise TracingError("no traced value among the operands")
+
+
+def unwrap(builder: Builder, value: Any) -> prim.Operand:
+    """A node for traced values and numpy constants; Python scalars stay weak scalars."""
+    value = resolved(value)
+    if isinstance(value, Tracer):
+        frontend_update.check_fresh(value)
+        if value.builder is not builder and not is_active(value.builder):
+            site = user_site()
+            raise TracingError("a traced value from a trace that has ended was used"
+                               f"{f' at {site}' if site else ''} (a value kept from an earlier "
+                               "call, e.g. in a global or a list); return it from the traced "
+                               "function instead")
+        return value.node
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)):
+        return prim.constant(builder, value)
+    if isinstance(value, (list, tuple)):
+        return prim.constant(builder, np.asarray(value))
+    raise TracingError(f"cannot use a {type(value).__name__} as an array operand")
+
+
+def node_of(builder: Builder, value: Any) -> Node:
+    return prim.as_node(builder, unwrap(builder, value))
+
+
+def boxed(builder: Builder, node: Any) -> Any:
+    return Tracer(node, builder) if isinstance(node, Node) else node
+
+
+# ---------------------------------------------------------------------------------------------
+# Ufuncs and operators
+# ---------------------------------------------------------------------------------------------
+def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
+                kwargs: dict) -> Any:
+    with bound_site(builder):
+        if method == "reduce" and ufunc is np.add:
+            return reduce_sum(inputs[0], **kwargs)
+        if method == "at":
+            return frontend_update.ufunc_at(ufunc, *inputs, **kwargs)
+        if method == "accumulate" and ufunc in frontend_sort.ACCUMULATE:
+            return frontend_sort.accumulate(ufunc, *inputs, **kwargs)
+        if method != "__call__":
+            raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method}",
+                                           _where(builder))
+        unsupported = set(kwargs) - {"dtype", "casting"}
+        if kwargs.get("out") is not None or unsupported - {"out"}:
+            raise TracingError(f"numpy.{ufunc.__name__}: the arguments "
+                               f"{sorted(unsupported)} are not supported while tracing "
+                               f"(at {_where(builder)}); write the result to a new value")
+        if ufunc is np.matmul:
+            return matmul(*inputs)
+        op = ufunc_op(ufunc)
+        if op is None:
+            raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}", _where(builder))
+        if ufunc is np.float_power:  # computes in float64 whatever the inputs
+            inputs = tuple(astype(i, "float64") if isinstance(i, Tracer) else i for i in inputs)
+        result = elementwise(op, *inputs)
+        if kwargs.get("dtype") is not None:
+            result = astype(result, kwargs["dtype"])
+        return result
+
+
+def _where(builder: Builder) -> str | None:
+    site = builder.site or user_site()
+    return str(site) if site else None
+
+
+def elementwise(op: str, *operands: Any, operator: bool = False) -> Tracer:
+    """`operator`: a Python operator (`s * 2`), whose result stays weakly typed when its
+    operands are (Python numbers traced as weak values); a numpy function's never is
+    (`np.sqrt(3)` is an np.float64)."""
+    builder = _builder_of(operands)
+    with bound_site(builder):
+        nodes = [unwrap(builder, o) for o in operands]
+        return boxed(builder, prim.elementwise(builder, op, *nodes, weak_ok=operator))
+
+
+def _binary(op: str, reflected: bool = False) -> Callable:
+    if reflected:
+        return lambda self, other: elementwise(op, other, self, operator=True)
+    return lambda self, other: elementwise(op, self, other, operator=True)
+
+
+def _unary(op: str) -> Callable:
+    return lambda self: elementwise(op, self, operator=True)
+
+
+_OPERATORS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+    "pow": "power", "matmul": None,
+    "gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal",
+    "eq": "equal", "ne": "not_equal", "and": "logical_and", "or": "logical_or",
+    "xor": "logical_xor",
+}
+for _name, _op in _OPERATORS.items():
+    if _op is None:
+        continue
+    setattr(Tracer, f"__{_name}__", _binary(_op))
+    if _name not in ("gt", "ge", "lt", "le", "eq", "ne"):
+        setattr(Tracer, f"__r{_name}__", _binary(_op, reflected=True))
+Tracer.__neg__ = _unary("negative")
+Tracer.__pos__ = _unary("positive")
+Tracer.__abs__ = _unary("abs")
+Tracer.__invert__ = _unary("logical_not")
+Tracer.__hash__ = object.__hash__  # __eq__ is elementwise, as for numpy arrays
+Tracer.__matmul__ = lambda self, other: matmul(self, other)
+Tracer.__rmatmul__ = lambda self, other: matmul(other, self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+@implements(np.matmul)
+def matmul(a: Any, b: Any) -> Tracer:
+    builder = _builder_of((a, b))
+    with bound_site(builder):
+        return boxed(builder, prim.matmul(builder, node_of(builder, a), node_of(builder, b)))
+
+
+def _reduction_args(kwargs: dict, name: str, builder: Builder) -> None:
+    for key in ("out", "where", "initial"):
+        if kwargs.get(key) is not None:
+            raise TracingError(f"numpy.{name}: argument {key!r} is not supported while "
+                               f"tracing (at {_where(builder)})")
+
+
+@implements(np.sum)
+def reduce_sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+               keepdims: bool = False, **kwargs: Any) -> Tracer:
+    builder = _builder_of((a,))
+    _reduction_args({"out": out, **kwargs}, "sum", builder)
+    with bound_site(builder):
+        x = node_of(builder, a)
+        if dtype is not None:
+            x = prim.astype(builder, x, dtype)
+        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder), x.shape)
+        result = prim.reduce_sum(builder, x, axes, bool(keepdims))
+        if not axes and x.dtype in ("bool", "int8", "int16", "int32", "uint8"):
+            result = prim.astype(builder, x, "int64")
+        return boxed(builder, result)
+
+
+@implements(np.mean)
+def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+         keepdims: bool = False, **kwargs: Any) -> Tracer:
+    builder = _builder_of((a,))
+    _reduction_args({"out": out, **kwargs}, "mean", builder)
+    with bound_site(builder):
+        x = node_of(builder, a)
+        if dtype is not None or x.dtype[0] in "biu":
+            x = prim.astype(builder, x, dtype or "float64")
+        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder), x.shape)
+        count = 1
+        for ax in axes:
+            count *= x.shape[ax]
+        total = prim.reduce_sum(builder, x, axes, bool(keepdims))
+        return boxed(builder, prim.elementwise(builder, "divide", total, count))
+
+
+@implements(np.transpose)
+def transpose(a: Any, axes: Any = None) -> Tracer:
+    builder = _builder_of((a,))
+    with bound_site(builder):
+        return boxed(builder, prim.transpose(builder, node_of(builder, a), axes))
+
+
+@implements(np.reshape)
+def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
+            copy: Any = None) -> Tracer:
+    builder = _builder_of((a,))
+    if order != "C":
+        raise TracingError(f"numpy.reshape: order={order!r} is not supported (at "
+                           f"{_where(builder)})")
+    shape = newshape if shape is None else shape
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    with bound_site(builder):
+        return boxed(builder, prim.reshape(builder, node_of(builder, a), shape))
+
+
+@implements(np.ravel)
+def ravel(a: Any, order: str = "C") -> Tracer:
+    return reshape(a, (-1,), order)
+
+
+@implements(np.broadcast_to)
+def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Tracer:
+    builder = _builder_of((array,))
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    with bound_site(builder):
+        return boxed(builder, prim.broadcast_to(builder, node_of(builder, array), shape))
+
+
+@implements(np.where)
+def where(condition: Any, x: Any = None, y: Any = None) -> Tracer:
+    if x is None or y is None:
+        builder = _builder_of((condition,))
+        raise UnsupportedFunctionError("numpy.where with one argument (data-dependent shape)",
+                                       _where(builder))
+    return elementwise("where", condition, x, y)
+
+
+_NO_VALUE = getattr(np, "_NoValue", None)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not _NO_VALUE
+
+
+@implements(np.clip)
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,
+         max: Any = None, **kwargs: Any) -> Tracer:
+    """np.clip and ndarray.clip; a missing bound is infinite (torch.clamp's gradient)."""
+    builder = _builder_of((a,))
+    if _given(out) or kwargs:
+        raise TracingError(f"numpy.clip: the arguments {sorted(['out'] * _given(out) + list(kwargs))}"
+                           f" are not supported while tracing (at {_where(builder)})")
+    lower = a_min if _given(a_min) else min if _given(min) else None
+    upper = a_max if _given(a_max) else max if _given(max) else None
+    if lower is None and upper is None:
+        return elementwise("positive", a)
+    return elementwise("clip", a, -np.inf if lower is None else lower,
+                       np.inf if upper is None else upper)
+
+
+@implements(np.round, np.around)
+def round_(a: Any, decimals: int = 0, out: Any = None) -> Tracer:
+    """Round half to even, as numpy: x * 10**d, rint, / 10**d. The gradient is zero."""
+    builder = _builder_of((a,))
+    if out is not None:
+        raise TracingError(f"numpy.round: argument 'out' is not supported while tracing "
+                           f"(at {_where(builder)})")
+    decimals = operator.index(decimals)
+    if node_of(builder, a).dtype[0] in "biu":
+        if decimals >= 0:
+            return a
+        raise UnsupportedFunctionError("numpy.round of integers with negative decimals",
+                                       _where(builder))
+    if decimals == 0:
+        return elementwise("rint", a)
+    scale = 10.0 ** abs(decimals)
+    if decimals > 0:
+        return elementwise("divide", elementwise("rint", elementwise("multiply", a, scale)), scale)
+    return elementwise("multiply", elementwise("rint", elementwise("divide", a, scale)), scale)
+
+
+def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
+           subok: bool = True, copy: bool = True) -> Tracer:
+    builder = a.builder
+    with bound_site(builder):
+        return boxed(builder, prim.astype(builder, a.node, np.dtype(dtype).name))
+
+
+def stop_gradient(a: Tracer) -> Tracer:
+    with bound_site(a.builder):
+        return boxed(a.builder, prim.stop_gradient(a.builder, a.node))
+
+
+# ---------------------------------------------------------------------------------------------
+# Methods and attributes
+# ---------------------------------------------------------------------------------------------
+def _shape_args(args: tuple) -> tuple:
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+Tracer.astype = astype
+Tracer.clip = lambda self, min=None, max=None, out=None, **kwargs: clip(self, min, max, out,
+                                                                        **kwargs)
+Tracer.sum = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
+    self, axis, dtype, out, keepdims)
+Tracer.mean = lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
+    self, axis, dtype, out, keepdims)
+Tracer.reshape = lambda self, *shape, order="C": reshape(self, _shape_args(shape), order)
+Tracer.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None)
+Tracer.T = property(lambda self: transpose(self))
+Tracer.ravel = lambda self, order="C": ravel(self, order)
+Tracer.flatten = lambda self, order="C": ravel(self, order)
+Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)
+
+
+def _missing_attribute(self: Tracer, name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    site = user_site()
+    if hasattr(np.ndarray, name):
+        raise UnsupportedFunctionError(f"ndarray.{name}", str(site) if site else None)
+    raise AttributeError(f"traced array has no attribute {name!r}")
+
+
+Tracer.__getattr__ = _missing_attribute
+
+# The other families register their functions and methods on import.
+from . import (creation as frontend_creation, indexing as frontend_indexing,
+               linalg as frontend_linalg, complex as frontend_complex, matrix as frontend_matrix,
+               reductions as frontend_reductions, shape as frontend_shape, sort as frontend_sort)
+from . import update as frontend_update  # noqa: E402  (item assignment, in-place operators, copies)

@@ -1,0 +1,286 @@
+"""Tracing: run the user's function on `Tracer` boxes and record a graph.
+
+A Tracer is a thin box around a graph node. Operators, `__array_ufunc__` and
+`__array_function__` all funnel into the numpy front end (`numpy_frontend.py`), which binds
+primitives. Shapes and dtypes are static; Python control flow on a traced value is refused with
+an error that names the line.
+"""
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..ir import primitives as prim
+from ..errors import (ArgumentError, TracedBoolError, TracedConversionError, TracingError,
+                      UnsupportedFunctionError)
+from ..ir.graph import Builder, Graph, Node, Site
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # symgrad/
+_ACTIVE = threading.local()  # the builders of the traces running on this thread
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+
+
+def user_site() -> Site | None:
+    """The innermost stack frame that belongs to neither symgrad nor numpy."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(_PACKAGE_DIR) or filename.startswith(_NUMPY_DIR)
+                or filename.startswith("<frozen")):
+            text = linecache.getline(filename, frame.f_lineno).strip()
+            return Site(filename, frame.f_lineno, text)
+        frame = frame.f_back
+    return None
+
+
+ARGUMENT = "argument"  # the origin of a traced argument
+TRACED = "_symgrad_traced"  # a numpy array made while tracing and then updated: its Tracer
+
+
+VIEW = "_symgrad_view"  # a numpy view made while tracing: (base array, index)
+
+
+def traced_array(value: Any) -> "Tracer | None":
+    """The Tracer of a numpy array made while tracing that an update made traced; for a view
+    of one, the view of its Tracer (as numpy, it shows the base's current values)."""
+    extra = getattr(value, "__dict__", None) if isinstance(value, np.ndarray) else None
+    if not extra:
+        return None
+    if VIEW in extra:
+        base, index = extra[VIEW]
+        tracer = traced_array(base)
+        return None if tracer is None else tracer[index]
+    return extra.get(TRACED)
+
+
+def resolved(value: Any) -> Any:
+    """`value`, or the Tracer it became (`traced_array`)."""
+    tracer = traced_array(value)
+    return value if tracer is None else tracer
+
+
+class Tracer:
+    """An array value being traced: shape and dtype are known, the numbers are not."""
+
+    __array_priority__ = 1000.0
+    # `origin`: None for a value the function made, ARGUMENT for an argument (never modified
+    # in place), or (base, index, version) for a view `base[index]` (frontend_update.py).
+    __slots__ = ("node", "builder", "origin", "version")
+
+    def __init__(self, node: Node, builder: Builder, origin: Any = None):
+        self.node = node
+        self.builder = builder
+        self.origin = origin
+        self.version = 0  # counts in-place updates: views made before one are stale
+
+    # -- static facts, available during tracing --------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.node.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self.node.ndim
+
+    @property
+    def size(self) -> int:
+        return self.node.size
+
+    def __len__(self) -> int:
+        if not self.node.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.node.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.node.dtype}{list(self.node.shape)})"
+
+    # -- refusals ----------------------------------------------------------------------------
+    def __bool__(self) -> bool:
+        site = user_site()
+        raise TracedBoolError(f"{site}  `{site.text}`" if site else None)
+
+    def _refuse_conversion(kind: str) -> Callable:
+        def refuse(self: "Tracer", *args: Any) -> Any:
+            site = user_site()
+            hint = None
+            if self.node.op == "input" and self.node.param("weak"):
+                hint = (f"The argument {self.node.param('name')!r} is a Python number, traced so "
+                        "that new values do not compile again; if it decides a shape or a loop "
+                        "count, make it static: static_argnames=(...,) or static_argnums=(...,).")
+            raise TracedConversionError(kind, f"{site}  `{site.text}`" if site else None, hint)
+        return refuse
+
+    __float__ = _refuse_conversion("float(), math.* or a Python float context")
+    __int__ = _refuse_conversion("int()")
+    __index__ = _refuse_conversion("as an index, a shape or a range bound")
+    __complex__ = _refuse_conversion("complex()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        site = user_site()
+        raise TracingError(
+            f"a traced array was converted to a concrete numpy array"
+            f"{f' at {site}  `{site.text}`' if site else ''}; this happens with functions "
+            "symgrad does not know (they are listed in the error for np.* calls) or with "
+            "np.array/np.asarray on a traced value. Keep values as arrays, without conversion.")
+
+    def __iter__(self):
+        if not self.node.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.node.shape[0]))
+
+    # -- numpy's dispatch protocols ----------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from .numpy_api import apply_ufunc
+
+        return apply_ufunc(self.builder, ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
+        from .numpy_api import FUNCTIONS, function_name
+
+        handler = FUNCTIONS.get(func)
+        if handler is None:
+            site = user_site()
+            raise UnsupportedFunctionError(function_name(func), str(site) if site else None)
+        with bound_site(self.builder):
+            return handler(*args, **kwargs)
+
+    # Operators, methods and attributes come from numpy_frontend (attached there).
+
+
+class bound_site:
+    """Attribute the nodes made inside this block to the user's current source line."""
+
+    def __init__(self, builder: Builder):
+        self.builder = builder
+
+    def __enter__(self) -> None:
+        self.saved = self.builder.site
+        if self.saved is None:
+            self.builder.site = user_site()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.builder.site = self.saved
+
+
+def box(value: Any, builder: Builder) -> Any:
+    return Tracer(value, builder) if isinstance(value, Node) else value
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """What the traced function receives for one parameter: an array (traced) or static value."""
+
+    name: str
+    shape: tuple[int, ...] | None  # None: a static (non-array) argument
+    dtype: str | None
+    static_value: Any = None
+    weak: bool = False  # a Python int or float traced as a weakly typed 0-d value
+
+
+def trace_function(fn: Callable, specs: Sequence[ArgSpec],
+                   builder: Builder | None = None) -> tuple[Graph, Any]:
+    from . import numpy_api as numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
+    from .creation import tracing_numpy
+
+    builder = builder or Builder()
+    _ACTIVE.__dict__.setdefault("builders", []).append(builder)
+    try:
+        return _trace(fn, specs, builder, tracing_numpy)
+    finally:
+        _ACTIVE.builders.pop()
+
+
+def is_active(builder: Builder) -> bool:
+    """Whether `builder` belongs to a trace still running on this thread (an enclosing one,
+    whose values an inner transform's function may close over)."""
+    return any(b is builder for b in getattr(_ACTIVE, "builders", ()))
+
+
+def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
+           tracing_numpy: Callable) -> tuple[Graph, Any]:
+    from .complex import refuse_complex
+    from .scipy_special import traced_scipy_special
+
+    inputs, args = [], []
+    for position, spec in enumerate(specs):
+        if spec.shape is None:
+            args.append(spec.static_value)
+            continue
+        refuse_complex(spec.name, spec.dtype)
+        if np.dtype(spec.dtype).kind not in "biuf":
+            raise ArgumentError(f"argument {spec.name!r}: arrays of dtype {spec.dtype} are not "
+                                "supported (symgrad traces bool, integer and float arrays)")
+        node = prim.input_node(builder, spec.name, position, spec.shape, spec.dtype, spec.weak)
+        inputs.append(node)
+        args.append(Tracer(node, builder, ARGUMENT))
+    with tracing_numpy(), traced_scipy_special(fn):
+        result = fn(*args)
+    outputs, structure = _flatten_output(result, builder)
+    hints = _name_hints(outputs)
+    hints.update(getattr(builder, "result_names", {}))  # `h, ys = sg.scan(...)` (loops.py)
+    graph = Graph(tuple(inputs), tuple(outputs), name_hints=hints)
+    return graph, structure
+
+
+def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
+    """Outputs as a flat node list plus a structure (an int leaf index, or a tuple/list)."""
+    outputs: list[Node] = []
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return type(value)(walk(v) for v in value)
+        value = resolved(value)
+        if isinstance(value, Tracer):
+            from .update import check_fresh
+
+            check_fresh(value)
+            node = value.node
+        elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):
+            node = prim.constant(builder, np.asarray(value))
+        else:
+            raise TracingError(f"the function returned a {type(value).__name__}; symgrad "
+                               "functions return arrays, or tuples and lists of arrays")
+        outputs.append(node)
+        return len(outputs) - 1
+
+    return outputs, walk(result)
+
+
+def _name_hints(outputs: list[Node]) -> dict[Node, str]:
+    """Names from the user's source: `z = x @ w + b` names the last node made on that line."""
+    from ..ir.graph import topological_order
+
+    last_on_line: dict[tuple[str, int], Node] = {}
+    for node in topological_order(outputs):
+        if node.site is not None and node.op not in ("input", "const"):
+            last_on_line[(node.site.filename, node.site.lineno)] = node
+    hints: dict[Node, str] = {}
+    for (filename, lineno), node in last_on_line.items():
+        target = _assignment_target(node.site.text)
+        if target:
+            hints[node] = target
+    return hints
+
+
+def _assignment_target(text: str) -> str | None:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    if len(tree.body) == 1 and isinstance(tree.body[0], (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        statement = tree.body[0]
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):
+            return targets[0].id
+    return None
