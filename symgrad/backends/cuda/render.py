@@ -158,7 +158,7 @@ class CudaRenderer(Renderer):
             result.update(
                 accumulator=accumulator, buffer=buffer, buffer_size=kernel.chunks,
                 shared=self.namer.claim(f"{name}_shared"), block=f"sg_block_{op}_{dtype}",
-                total=self.namer.claim(f"{name}_chunk"),
+                total=self.namer.claim(f"{name}_block"),
                 step=f"{accumulator} = {combine.format(a=accumulator, b=term)};",
                 combine=combine.format(a=accumulator, b=f"{buffer}[chunk]"))
             return result
