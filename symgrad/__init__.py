@@ -27,9 +27,9 @@ from .trace.control import checkpoint, cond, switch, while_loop
 from .trace.loops import fori_loop, scan
 from .pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from .specs import Spec, spec
-from .transforms.check import GradientCheckError, check_grads
+from .check import GradientCheckError, check_grads
 from .autodiff.custom import custom_jvp, custom_vjp
-from .trace.user_ops import elementwise
+from .user_ops import elementwise
 from .transforms.vmap import vmap
 
 __all__ = [

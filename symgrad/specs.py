@@ -98,3 +98,14 @@ def spec(text_or_shape: Any, dtype: str | None = None) -> Spec:
         raise ArgumentError("sg.spec takes a string like 'f32[3,4]' or a shape and a dtype")
     name = DTYPE_CODES.get(dtype, None) or np.dtype(dtype).name
     return Spec(tuple(int(d) for d in text_or_shape), name)
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """What the traced function receives for one parameter: an array (traced) or static value."""
+
+    name: str
+    shape: tuple[int, ...] | None  # None: a static (non-array) argument
+    dtype: str | None
+    static_value: Any = None
+    weak: bool = False  # a Python int or float traced as a weakly typed 0-d value

@@ -266,7 +266,7 @@ def test_warm_cache_loads_without_compiler_sympy_or_jinja2(tmp_path):
 
 @needs_compiler
 def test_exported_launcher_compiles_its_c_on_import_without_symgrad(tmp_path):
-    from symgrad.tools.export import export
+    from symgrad.cli.export import export
 
     def loss(x, w):
         return np.sum(np.log1p(np.exp(x @ w)))

@@ -188,6 +188,7 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
     import json
 
     import symgrad as sg
+    from symgrad.backends.numpy.safety import check_source
     from symgrad.cache.store import DiskCache
 
     key = victim().key
@@ -197,7 +198,7 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
         (cache_env / f"{key}.{suffix}").unlink()
     cache = DiskCache.shared(cache_env)
     with pytest.raises(sg.GeneratedCodeError):
-        cache.adopt(key, source + f"\n\n{payload(tmp_path / 'ran')}\n", meta)
+        cache.adopt(key, source + f"\n\n{payload(tmp_path / 'ran')}\n", meta, check_source)
     assert not (cache_env / f"{key}.json").exists()
-    assert cache.adopt(key, source, meta) == cache_env / f"{key}.py"
+    assert cache.adopt(key, source, meta, check_source) == cache_env / f"{key}.py"
     assert victim().from_cache  # signed with this user's key: it loads

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.tools.export import export
+from symgrad.cli.export import export
 
 # symgrad (and SymPy, jinja2) made unimportable: what a user of the exported module has.
 WITHOUT_SYMGRAD = "import sys\nfor name in ('symgrad', 'sympy', 'jinja2'):\n" \

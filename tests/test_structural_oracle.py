@@ -10,7 +10,7 @@ import pytest
 import symgrad as sg
 from gradcheck import central_difference, torch_gradients
 from structural_cases import CASES, Int
-from symgrad.compiler import Transform, differentiate
+from symgrad.autodiff.transforms import Transform, differentiate
 from symgrad.ir.graph import topological_order
 from symgrad.symbolic.graph_rewrites import rewrite_graph
 from symgrad.ir.reduce import NORMALISERS  # written out as max, exp, sum before printing

@@ -94,7 +94,8 @@ class RuleBody:
 
     def _bind(self, b: Builder, node: Node, given: dict[int, Node]) -> list[Node]:
         """The rule's results in `b`, its placeholders bound to `given` and the closures."""
-        from ..ir.calls import expand_calls, substitute
+        from .expand import expand_calls
+        from ..ir.calls import substitute
 
         graph = expand_calls(self.graph)
         first = 1 + len(self.primals) + len(self.residual_positions)
@@ -147,7 +148,7 @@ class RuleBody:
 
     def _batched(self, size: int, flags: list[bool]) -> "RuleBody":
         from .batching import batch_graph, materialised
-        from ..ir.calls import expand_calls
+        from .expand import expand_calls
 
         count, residuals = len(self.primals), len(self.residual_positions)
         primal_flags, closure_flags = flags[:count], flags[count + residuals:]

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from ..ir import primitives as prim
 from ..ir.graph import Builder, Graph, Node
-from ..trace.tracer import ArgSpec
+from ..specs import ArgSpec
 
 
 KINDS = ("jit", "grad", "value_and_grad", "vjp", "jvp", "hvp")

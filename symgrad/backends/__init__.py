@@ -1,10 +1,10 @@
 """The backend seam: which code generator a transform's `backend=` names.
 
-`numpy` is the pipeline of `compiler.generate_source` (its modules in `backends/numpy/`); `c`
-is the fused C backend of `backends/c/`, built on the shared kernel IR of
-`backends/kernel_ir.py`, which `cuda` (`backends/cuda/`) prints as CUDA kernels launched
-through CuPy. Looking a backend up imports nothing heavy: each entry is a module path,
-imported on first use.
+Each backend is a module (`numpy/backend.py`, `c/backend.py`) with `NAME`, `SPEED_RULES` and
+`compile_signature(fn, graph, structure, specs, transform, name, cache, parts, progress)`
+(see `common.py` for what they share); `c` and `cuda` (`cuda/__init__.py`) print the shared
+kernel IR of `kernel_ir.py`, as C loops and as CUDA kernels launched through CuPy.
+Looking a backend up imports nothing heavy: each entry is a module path, imported on first use.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from ..errors import ArgumentError
 
-# name -> the module that implements it (None: the built-in numpy pipeline of compiler.py)
-BACKENDS: dict[str, str | None] = {
-    "numpy": None,
+# name -> the module that implements it
+BACKENDS: dict[str, str] = {
+    "numpy": "symgrad.backends.numpy.backend",
     "c": "symgrad.backends.c.backend",
     "cuda": "symgrad.backends.cuda",
 }
@@ -35,9 +35,8 @@ def check_backend(name: Any) -> str:
 
 
 def backend_module(name: str) -> Any:
-    """The module implementing backend `name` (None for the numpy pipeline)."""
-    path = BACKENDS[check_backend(name)]
-    return None if path is None else importlib.import_module(path)
+    """The module implementing backend `name`."""
+    return importlib.import_module(BACKENDS[check_backend(name)])
 
 
 # Ops the fused backends were not yet built or tested with (added by later work): backend="c"
@@ -73,7 +72,7 @@ def backend_key_parts(parts: Any, name: str) -> Any:
     """The key parts of a signature for backend `name`: what the backend adds to the shared
     components (the C backend: compiler, flags, CPU features, its own source)."""
     module = backend_module(name)
-    if module is None:
+    if not hasattr(module, "key_components"):
         return parts
     from ..cache.key import KeyParts
 

@@ -292,13 +292,11 @@ class DiskCache:
         return self.source_path(key)
 
     def adopt(self, key: str, source: str, meta: dict[str, Any],
-              check: Callable[[str, str], Any] | None = None) -> Path | None:
+              check: Callable[[str, str], Any]) -> Path | None:
         """Code received from elsewhere (a Dask worker is sent the client's generated module):
-        checked against the backend's grammar (`check`; numpy's `safety.check_source` by
-        default), and only then stored, signed with this user's own key. Raises
-        `GeneratedCodeError` when the grammar refuses it."""
-        if check is None:
-            from ..backends.numpy.safety import check_source as check
+        checked against the grammar of the backend that wrote it (`check`), and only then
+        stored, signed with this user's own key. Raises `GeneratedCodeError` when the grammar
+        refuses it."""
         check(source, f"<received entry {key[:16]}>")
         return self.store(key, source, meta)
 
@@ -409,16 +407,13 @@ def _size(path: Path) -> int:
 
 
 def import_source(source: str, path: Path | None, module_name: str,
-                  check: Callable[[str, str], Any] | None = None) -> ModuleType:
-    """Check generated source against the backend's grammar (numpy's `safety.check_source`
-    unless `check` is given) and execute the checked tree as a module.
+                  check: Callable[[str, str], Any]) -> ModuleType:
+    """Check generated source against the grammar of the backend that wrote it (`check`, for
+    numpy `backends/numpy/safety.check_source`) and execute the checked tree as a module.
 
     Tracebacks point into real lines of `path` when the source lives in the cache; otherwise
     the source is registered with `linecache` under a `<symgrad:...>` name.
     """
-    if check is None:
-        from ..backends.numpy.safety import check_source as check
-
     filename = str(path) if path is not None else f"<symgrad:{module_name}>"
     tree = check(source, filename)
     module = ModuleType(module_name)

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..tools.export import complete_arguments, export
+from .export import complete_arguments, export
 from ..tools.picture import FORMATS, render
 from .target import add_target_arguments, resolve
 

@@ -61,7 +61,7 @@ def regenerate(manifest: Path, output: Path) -> list[Path]:
 
 
 def _codegen(args: argparse.Namespace) -> list[Path]:
-    from ..tools.export import export
+    from .export import export
     from .target import resolve
 
     target = resolve(args)

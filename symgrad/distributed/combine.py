@@ -12,9 +12,10 @@ from typing import Any, Sequence
 
 from ..ir import primitives as prim
 from ..ir.calls import CALL, CallBody
-from ..compiler import Transform, compile_function, output_avals
+from ..autodiff.transforms import Transform, output_avals
+from ..compiler import compile_function
 from ..ir.graph import Builder, Graph, Node
-from ..trace.tracer import ArgSpec
+from ..specs import ArgSpec
 
 
 def compile_combine(function: Any, specs: Sequence[ArgSpec], theta: Sequence[int],

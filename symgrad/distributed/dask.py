@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..backends.numpy.safety import check_source
 from ..cache.store import DiskCache, import_source
 from ..errors import ArgumentError
 
@@ -63,7 +64,7 @@ def receive_code(code: CodeText, cache: DiskCache) -> Path | None:
     The one step between the network and the cache: the source is checked against the numpy
     backend's grammar and only then stored, signed with this worker's own key
     (`DiskCache.adopt`); the client's signature never travels and is never trusted."""
-    return cache.adopt(code.key, code.source, dict(code.meta))
+    return cache.adopt(code.key, code.source, dict(code.meta), check_source)
 
 
 def load_code(code: CodeText) -> Callable:
@@ -85,7 +86,8 @@ def load_code(code: CodeText) -> Callable:
         else:
             WORKER_STATS["from_cache"] += 1
         source, path = (entry[0], cache.source_path(code.key)) if entry else (code.source, None)
-        module = import_source(source, path, f"symgrad_generated_{code.key[:20]}")
+        module = import_source(source, path, f"symgrad_generated_{code.key[:20]}",
+                               check=check_source)
         function = _LOADED[code.key] = getattr(module, code.function)
         return function
 
@@ -292,7 +294,8 @@ def _aligned(arrays: list, prepared: Any, chunked: tuple) -> list:
 
 
 def _plan(function: Any, prepared: Any, chunked: tuple, rows: tuple) -> Plan:
-    from ..compiler import Transform, compile_function
+    from ..autodiff.transforms import Transform
+    from ..compiler import compile_function
     from .rows import Split
 
     graph, structure, transform = function._trace(prepared)

@@ -58,13 +58,13 @@ def substitute(builder: Builder, roots: Sequence[Node], mapping: dict[Node, Node
     """`roots` rebuilt in `builder` with each node of `mapping` replaced by its value."""
     memo = {} if memo is None else memo
     memo.update(mapping)
-    for node in _order(roots, memo):
+    for node in nodes_in_order(roots, memo):
         memo[node] = builder.node(node.op, [memo[i] for i in node.inputs], dict(node.params),
                                   node.shape, node.dtype, node.site)
     return [memo[r] for r in roots]
 
 
-def _order(roots: Sequence[Node], done: dict[Node, Node]) -> Iterator[Node]:
+def nodes_in_order(roots: Sequence[Node], done: dict[Node, Node]) -> Iterator[Node]:
     """Nodes reachable from `roots` but not through `done`, inputs first (iterative)."""
     seen = set(done)
     for root in roots:
@@ -113,7 +113,7 @@ def close_over(inner: Builder, graph: Graph, specs: Sequence, first_serial: int
     """An inner trace's graph with the outer values it closes over (nodes made before
     `first_serial`) turned into extra inputs after `specs`: (graph, specs, those values)."""
     from . import primitives as prim
-    from ..trace.tracer import ArgSpec
+    from ..specs import ArgSpec
 
     specs = list(specs)
     foreign = foreign_nodes(graph.outputs, first_serial)
@@ -125,59 +125,3 @@ def close_over(inner: Builder, graph: Graph, specs: Sequence, first_serial: int
     outputs = substitute(inner, list(graph.outputs), closures)
     return (Graph(graph.inputs + tuple(closures.values()), tuple(outputs),
                   name_hints=graph.name_hints), specs, foreign)
-
-
-def expand_calls(graph: Graph) -> Graph:
-    """The graph with every call replaced by its inner transform's graph."""
-    nodes = graph.nodes()
-    if not any(n.op == CALL for n in nodes):
-        return graph
-    builder = Builder()
-    memo: dict[Node, Node] = {}
-    hints: dict[Node, str] = {}
-    expanded: dict[tuple, list[Node]] = {}
-    reached = set(nodes)
-    unread = [i for i in graph.inputs if i not in reached]  # inputs that no output reads
-    for node in unread + nodes:
-        if node.op != CALL:
-            memo[node] = builder.node(node.op, [memo[i] for i in node.inputs],
-                                      dict(node.params), node.shape, node.dtype, node.site)
-            continue
-        body: CallBody = node.param("body")
-        inputs = tuple(memo[i] for i in node.inputs)
-        results = expanded.get((body, inputs))
-        if results is None:
-            results = _expand(builder, body, inputs, hints)
-            expanded[(body, inputs)] = results
-        memo[node] = results[node.param("index")]
-    for node, name in graph.name_hints.items():
-        if node in memo:
-            hints[memo[node]] = name
-    return Graph(tuple(memo[i] for i in graph.inputs), tuple(memo[o] for o in graph.outputs),
-                 name_hints=hints)
-
-
-def _expand(builder: Builder, body: CallBody, inputs: tuple[Node, ...],
-            hints: dict[Node, str]) -> list[Node]:
-    from . import primitives as prim
-    from ..compiler import differentiate, output_avals
-
-    if hasattr(body, "expand"):  # a transform that rewrites its body itself (vmap.py)
-        return body.expand(builder, inputs, hints)
-    inner = expand_calls(body.graph)
-    outputs, _, _, inner_hints = differentiate(inner, body.structure, body.specs, body.transform)
-    placeholders: dict[int, Node] = {}
-    for node in _order(outputs, {}):
-        if node.op == "input":
-            placeholders[node.param("position")] = node
-    mapping = {placeholders[p]: value for p, value in zip(body.positions, inputs)
-               if p in placeholders}
-    memo: dict[Node, Node] = {}
-    results = substitute(builder, outputs, mapping, memo)
-    for node, name in inner_hints.items():
-        if node in memo and node.op != "input":
-            hints.setdefault(memo[node], name)
-    # Gradients have their argument's dtype (as the call node promised at trace time).
-    avals = output_avals(body.graph, body.structure, body.specs, body.transform)
-    return [r if r.dtype == dtype else prim.astype(builder, r, dtype)
-            for r, (_, dtype) in zip(results, avals)]

@@ -150,3 +150,8 @@ def _single_operand(b: Builder, text: str, output: str, x: Node) -> Node | None:
 
 def fresh_letters(used: str, count: int) -> str:
     return "".join([c for c in LETTERS if c not in used][:count])
+
+
+def index_letters(ndim: int) -> str:
+    """Subscripts for the axes of an array, as people write them: 'ij', 'ijk', ..."""
+    return "ijklmnopqrstuvwxyzabcdefgh"[:ndim]

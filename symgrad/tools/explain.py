@@ -13,7 +13,9 @@ import re
 from typing import Any, Callable, Sequence
 
 from ..cache.store import DiskCache, Entry
-from ..compiler import Transform, _check_transform, function_id, generated_name
+from ..autodiff.transforms import Transform
+from ..backends.common import function_id, generated_name, signature_text
+from ..compiler import check_transform
 from ..backends import backend_key_parts, choose_backend
 from ..cache.key import COMPONENTS, KeyParts, key_parts
 from ..specs import looks_like_spec, parse_spec
@@ -36,7 +38,7 @@ def explain_miss(fn: Callable, specs: Sequence[ArgSpec], transform: Transform, b
             at_transform = transform
         else:
             graph, structure, at_transform = trace(at)
-        _check_transform(graph, structure, at, at_transform)
+        check_transform(graph, structure, at, at_transform)
         chosen = choose_backend(backend, graph)
         return backend_key_parts(key_parts(graph, f"{name}:{at_transform!r}", chosen), chosen)
 
@@ -94,7 +96,6 @@ def explain_parts(parts: KeyParts, fid: str, cache: DiskCache, in_memory: bool =
 
 
 def _signature(specs: Sequence[ArgSpec]) -> str:
-    from ..compiler import signature_text
 
     return signature_text(specs)
 

@@ -162,7 +162,7 @@ def trace_body(fn: Callable[..., Any], specs: Sequence[ArgSpec],
 
 def expand_body(graph: Graph) -> Graph:
     """calls.expand_calls for a body, whose inputs need not all be read (the counter)."""
-    from ..ir.calls import expand_calls
+    from ..autodiff.expand import expand_calls
 
     count = len(graph.outputs)
     whole = expand_calls(Graph(graph.inputs, graph.outputs + graph.inputs, graph.name_hints))

@@ -21,6 +21,7 @@ from ..ir import primitives as prim
 from ..errors import (ArgumentError, TracedBoolError, TracedConversionError, TracingError,
                       UnsupportedFunctionError)
 from ..ir.graph import Builder, Graph, Node, Site
+from ..specs import ArgSpec
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # symgrad/
 _ACTIVE = threading.local()  # the builders of the traces running on this thread
@@ -175,17 +176,6 @@ class bound_site:
 
 def box(value: Any, builder: Builder) -> Any:
     return Tracer(value, builder) if isinstance(value, Node) else value
-
-
-@dataclass(frozen=True)
-class ArgSpec:
-    """What the traced function receives for one parameter: an array (traced) or static value."""
-
-    name: str
-    shape: tuple[int, ...] | None  # None: a static (non-array) argument
-    dtype: str | None
-    static_value: Any = None
-    weak: bool = False  # a Python int or float traced as a weakly typed 0-d value
 
 
 def trace_function(fn: Callable, specs: Sequence[ArgSpec],

@@ -18,7 +18,9 @@ import numpy as np
 from ..trace.arguments import (ALL, Arguments, Prepared, Wrt, _as_tuple, _at_specs, _spec_key,
                                at_user_line, check_extras, resolve_wrt)
 from ..cache.store import DiskCache
-from ..compiler import Compiled, Transform, compile_function, signature_text
+from ..autodiff.transforms import Transform
+from ..backends.common import Compiled, signature_text
+from ..compiler import compile_function
 from ..errors import ArgumentError, TracingError
 from ..pytree import TreeDef, tree_flatten
 from ..trace.tracer import Tracer
@@ -288,7 +290,7 @@ class CompiledFunction(Arguments):
         compiled = self._signatures.get(prepared.key) or self._compile(prepared)
 
         def details() -> dict:
-            from ..compiler import generate_source
+            from ..backends.numpy.backend import generate_source
 
             graph, structure, transform = self._trace(prepared)
             return generate_source(self.fn, graph, structure, prepared.specs, transform,

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..trace.arguments import Prepared, _is_spec, check_extras
 from ..cache.store import DiskCache
-from ..compiler import compile_function, extra_parameters, output_layout
+from ..autodiff.transforms import extra_parameters, output_layout
+from ..compiler import compile_function
 from ..pytree import tree_flatten
 from ..trace.tracer import Tracer, user_site
 
@@ -64,7 +65,8 @@ def call_traced(transformed: Any, prepared: Prepared) -> Any:
     """Record this transform as a call in the graph being traced (see calls.py)."""
     from ..ir import primitives as prim
     from ..ir.calls import CALL, CallBody, close_over, next_serial
-    from ..compiler import _check_transform, output_avals
+    from ..autodiff.transforms import output_avals
+    from ..compiler import check_transform
     from ..ir.graph import Builder
 
     outer = next(x.builder for x in prepared.leaves + prepared.extra_leaves
@@ -74,7 +76,7 @@ def call_traced(transformed: Any, prepared: Prepared) -> Any:
     first = next_serial()
     graph, structure, transform = transformed._trace(prepared, inner)
     graph, specs, foreign = close_over(inner, graph, prepared.specs, first)
-    _check_transform(graph, structure, specs, transform)
+    check_transform(graph, structure, specs, transform)
     expected = extra_parameters(graph, structure, specs, transform)
     check_extras(transformed, expected, prepared.extra_specs)
     positions, inputs = [], []

@@ -62,7 +62,7 @@ class VmapBody:
 
     def expand(self, builder: Builder, inputs: tuple[Node, ...], hints: dict) -> list[Node]:
         """The batched graph built in `builder` over `inputs`: one node per result."""
-        from ..ir.calls import expand_calls
+        from ..autodiff.expand import expand_calls
 
         inner = expand_calls(self.graph)
         bound = {p: (node, False) if axis is None else (_to_front(builder, node, axis), True)
@@ -235,7 +235,7 @@ class Vmapped:
         from ..ir.calls import CALL, close_over, next_serial
         from .compiled import compiled_for
         from .compose import _fill
-        from ..compiler import output_layout
+        from ..autodiff.transforms import output_layout
 
         example, leaf_axis, originals = [], [], []
         for leaves, tree, axes in flat:

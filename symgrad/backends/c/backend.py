@@ -27,8 +27,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ...errors import CompilerError, GeneratedCodeError
+from ..common import SpeedRules
+from ..speed_rules import FINAL_RULES, RULES
 
 NAME = "c"
+# Matrix products stay library calls between the kernels, so the numpy backend's BLAS rules
+# apply here too.
+SPEED_RULES = SpeedRules(before=RULES, after=FINAL_RULES)
 _HERE = Path(__file__).resolve().parent
 
 
@@ -210,7 +215,7 @@ def compile_library(c_path: Path, library: Path) -> None:
 # -- one signature -------------------------------------------------------------------------------
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
-    from ...compiler import Compiled, function_id, signature_text
+    from ..common import Compiled, function_id, signature_text
     from ..._version import __version__
     from .. import backend_key_parts
 
@@ -250,7 +255,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
              name: str, key: str, progress: Any = None, graph_digest: str | None = None
              ) -> tuple[str, str, dict[str, Any]]:
     """(launcher source, C source, details): the generated files of one signature."""
-    from ...compiler import source_header, transformed_outputs, without_cyclic_gc
+    from ..common import source_header, transformed_outputs, without_cyclic_gc
     from .render import render
     from ..kernel_ir import schedule
 
@@ -262,7 +267,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
     info = toolchain()  # the compiler is needed anyway: fail before the work, not after
     with without_cyclic_gc():
         outputs, out_structure, params, hints, described, graph_rewrites = \
-            transformed_outputs(graph, structure, specs, transform)
+            transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
         for node in topological_order(outputs):
             if node.op in C_NOT_YET:
                 raise GeneratedCodeError(

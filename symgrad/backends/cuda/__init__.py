@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ...errors import CompilerError, GeneratedCodeError
+from ..common import SpeedRules
+from ..speed_rules import FINAL_RULES, RULES
 
 NAME = "cuda"
+# Matrix products stay library calls (cuBLAS) between the kernels: the BLAS rules apply.
+SPEED_RULES = SpeedRules(before=RULES, after=FINAL_RULES)
 NO_GPU = "none"
 NVRTC_OPTIONS = ("--std=c++17", "--fmad=false")  # no contraction into FMAs: as C, as numpy
 FAST_MATH_OPTIONS = ("--std=c++17", "--use_fast_math")
@@ -101,7 +105,7 @@ def compile_cubin(cu_text: str, name: str, arch: str) -> bytes:
 # -- one signature -------------------------------------------------------------------------------
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
-    from ...compiler import Compiled, function_id, signature_text
+    from ..common import Compiled, function_id, signature_text
     from ..._version import __version__
     from .. import backend_key_parts
     from ..c.backend import _directory, _write
@@ -159,7 +163,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
              name: str, key: str, progress: Any = None, graph_digest: str | None = None
              ) -> tuple[str, str, dict[str, Any]]:
     """(launcher source, CUDA source, details): the generated files of one signature."""
-    from ...compiler import source_header, transformed_outputs, without_cyclic_gc
+    from ..common import source_header, transformed_outputs, without_cyclic_gc
     from ...ir.graph import topological_order
     from .. import C_NOT_YET
     from ..kernel_ir import schedule
@@ -169,7 +173,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
         progress.stage("differentiate")
     with without_cyclic_gc():
         outputs, out_structure, params, hints, described, graph_rewrites = \
-            transformed_outputs(graph, structure, specs, transform)
+            transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
         for node in topological_order(outputs):
             if node.op in C_NOT_YET:
                 raise GeneratedCodeError(

@@ -9,11 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 
-def index_letters(ndim: int) -> str:
-    """Subscripts for the axes of an array, as people write them: 'ij', 'ijk', ..."""
-    return "ijklmnopqrstuvwxyzabcdefgh"[:ndim]
-
-
 def readable_einsum(inputs: Sequence[str], output: str, names: Sequence[str]) -> str:
     for form in (_unary_form, _vdot_form, _matmul_form, _outer_form, _tensordot_form):
         code = form(inputs, output, names)

@@ -89,14 +89,16 @@ def body_function(body: LoopBody, used: Sequence[int], wish: str, module: Module
     """The body's graph, outputs `used` only, lowered into a function; and its program."""
     from ...symbolic.graph_rewrites import rewrite_graph
     from .lower import Namer, lower
-    from .optimize import optimize, optimize_graph
+    from ..speed_rules import optimize, optimize_graph
+    from .backend import SPEED_RULES
 
     key = ("body", body.digest, tuple(used))
     if key in module.made:  # the same step, lowered once (a recomputing pullback reads it)
         return BodyFunction(module.made[key], [], "", [], ""), None
     graph, _ = rewrite_graph(expand_body(body.graph))
-    graph = optimize_graph(graph)
-    outputs, hints = optimize([graph.outputs[i] for i in used], dict(graph.name_hints))
+    graph = optimize_graph(graph, SPEED_RULES.before)
+    outputs, hints = optimize([graph.outputs[i] for i in used], dict(graph.name_hints),
+                              SPEED_RULES.after)
     for k, out in enumerate(outputs):
         hints.setdefault(out, "out" if len(outputs) > 1 else "result")
     params = [str(n.param("name")) for n in sorted(graph.inputs,

@@ -15,7 +15,6 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .einsum_forms import index_letters, readable_einsum
 from ...ir.graph import Node
 from ...ir.index import positions_distinct
 from ...ir.reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction

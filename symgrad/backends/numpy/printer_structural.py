@@ -8,7 +8,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .einsum_forms import index_letters, readable_einsum
+from ...ir.linalg import index_letters
+from .einsum_forms import readable_einsum
 from ...ir.graph import Node
 from ...ir.index import positions_distinct
 from ...ir.reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction

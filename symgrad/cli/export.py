@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..api import CompiledFunction
-from ..compiler import Transform
+from ..autodiff.transforms import Transform
 from ..errors import ArgumentError
 from ..backends.sanitise import comment_text, is_safe_identifier
 from ..specs import Spec

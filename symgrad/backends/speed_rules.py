@@ -1,5 +1,8 @@
 """Graph rewrites for speed: the same values, computed with fewer and larger BLAS calls.
 
+The rules a backend that calls BLAS between its own code runs (numpy and C name them as their
+`SPEED_RULES`); every rewrite is exact, so a backend that runs none gets the same numbers.
+
 Applied to the traced graph before differentiation (so the backward pass inherits the faster
 form) and to the whole derivative graph after it. Each rule is one short function in `RULES`;
 a rule returns a replacement for a node or None. Nodes are rebuilt through `primitives`, so
@@ -25,10 +28,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ...ir import linalg as prim_linalg, reduce as prim_reduce
-from ...ir import primitives as prim
-from .einsum_forms import index_letters
-from ...ir.graph import Builder, Graph, Node, topological_order
+from ..ir import linalg as prim_linalg, reduce as prim_reduce
+from ..ir import primitives as prim
+from ..ir.linalg import index_letters
+from ..ir.graph import Builder, Graph, Node, topological_order
 
 Rule = Callable[[Builder, Node], "Node | None"]
 
@@ -212,7 +215,7 @@ def optimize(outputs: Sequence[Node], hints: dict[Node, str],
     return [rebuilt[o] for o in outputs], moved
 
 
-def optimize_graph(graph: Graph) -> Graph:
+def optimize_graph(graph: Graph, rules: tuple[Rule, ...] = RULES) -> Graph:
     """The traced graph with the rules applied (before differentiation)."""
-    outputs, hints = optimize(graph.outputs, graph.name_hints, RULES)
+    outputs, hints = optimize(graph.outputs, graph.name_hints, rules)
     return Graph(graph.inputs, tuple(outputs), hints)

@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, SymgradError
-from ..pytree import path_text, tree_flatten
+from .errors import ArgumentError, SymgradError
+from .pytree import path_text, tree_flatten
 
 
 class GradientCheckError(SymgradError, AssertionError):
@@ -114,7 +114,7 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
 def _check(f: Callable, args: tuple, positions: list[int], level: int, order: int,
            modes: tuple, rng: np.random.Generator, tolerances: tuple, name: str,
            report: list) -> None:
-    from ..api import jvp, vjp
+    from .api import jvp, vjp
 
     atol, rtol, eps = tolerances
     tangents = [rng.standard_normal(a.shape).astype(a.dtype) if i in positions else None
@@ -152,7 +152,7 @@ def _check(f: Callable, args: tuple, positions: list[int], level: int, order: in
 
 
 def _jvp_of(f: Callable, tangents: list) -> Callable:
-    from ..api import jvp
+    from .api import jvp
 
     def derivative(*args: Any) -> Any:
         return jvp(f, args, tuple(tangents))[1]
@@ -161,7 +161,7 @@ def _jvp_of(f: Callable, tangents: list) -> Callable:
 
 
 def _vjp_of(f: Callable, cotangent: Any, wrt: Any) -> Callable:
-    from ..api import vjp
+    from .api import vjp
 
     def derivative(*args: Any) -> Any:
         return vjp(f, *args, wrt=wrt)[1](cotangent)

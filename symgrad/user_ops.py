@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..ir import primitives as prim
-from ..errors import ArgumentError
-from .tracer import Tracer, bound_site
+from .ir import primitives as prim
+from .errors import ArgumentError
+from .trace.tracer import Tracer, bound_site
 
 _NOT_NAME = re.compile(r"\W+", re.ASCII)
 
@@ -40,8 +40,8 @@ class Elementwise:
     def __init__(self, name: str, form: Callable, arity: int | None = None):
         import sympy as sp
 
-        from ..backends.numpy.printer import NumpyExpressionPrinter
-        from ..symbolic.expressions import _operand_symbol  # the symbols of the built-in forms
+        from .backends.numpy.printer import NumpyExpressionPrinter
+        from .symbolic.expressions import _operand_symbol  # the symbols of the built-in forms
 
         if not callable(form):
             raise ArgumentError(f"symgrad.elementwise({name!r}, ...): the form must be a "
@@ -85,7 +85,7 @@ class Elementwise:
         tracer = next((a for a in args if isinstance(a, Tracer)), None)
         if tracer is None:  # plain arrays: the same generated code, compiled once per shape
             if self._jit is None:
-                from ..transforms.compiled import CompiledFunction
+                from .transforms.compiled import CompiledFunction
 
                 self._jit = CompiledFunction(self._call_traced_only, "jit")
             return self._jit(*[np.asarray(a, dtype=np.result_type(a, np.float16)) for a in args])
