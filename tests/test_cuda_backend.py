@@ -110,7 +110,7 @@ def test_cubin_is_a_signed_file_of_the_entry(runtime, cache_dir):
 
 
 # -- no CuPy, no GPU ----------------------------------------------------------------------------
-def test_without_cupy_codegen_works_and_a_call_is_one_clear_error(no_cupy, tmp_path):
+def test_without_cupy_codegen_works_and_a_call_is_one_clear_error(no_cupy, tmp_path, capsys):
     from symgrad.cli import main
 
     fn = CASES[0].fn
@@ -128,6 +128,11 @@ def test_without_cupy_codegen_works_and_a_call_is_one_clear_error(no_cupy, tmp_p
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["loss_grad_cuda.cu", "loss_grad_cuda.py"]
     check_launcher((tmp_path / "out" / "loss_grad_cuda.py").read_text())
+    assert main(["show", f"{model}:loss", "--arg", "x=f32[8,3]", "--arg", "w=f32[3,2]",
+                 "--wrt", "w", "--mode", "grad", "--backend", "cuda"]) == 0
+    shown = capsys.readouterr().out
+    assert "import cupy as np" in shown and ".cu ---- */" in shown \
+        and "extern \"C\" __global__ void" in shown and "tanhf(" in shown
 
 
 # -- nvcc and the PTX lint ----------------------------------------------------------------------
@@ -136,10 +141,9 @@ def test_without_cupy_codegen_works_and_a_call_is_one_clear_error(no_cupy, tmp_p
 @pytest.mark.parametrize("case", CASES[:4], ids=CASE_IDS[:4])
 def test_cu_compiles_with_nvcc_and_float32_ptx_is_float_only(no_cupy, case, dtype):
     cu_text = _lowered(case, dtype).path.with_suffix(".cu").read_text()
-    messages = nvcc.compile_object(cu_text)
-    assert "warning" not in messages.lower(), messages
+    ptx = nvcc.device_compile(cu_text)  # nvcc -ptx, then ptxas -arch=sm_90
     if dtype == np.float32:
-        assert nvcc.lint_ptx(nvcc.ptx(cu_text)) == []
+        assert nvcc.lint_ptx(ptx) == []
 
 
 @needs_nvcc
@@ -148,11 +152,12 @@ def test_generated_examples_compile_with_nvcc():
 
     examples = sorted((Path(__file__).resolve().parent.parent / "generated").glob("*.cu"))
     assert len(examples) >= 3
-    text = "\n".join(p.read_text() for p in examples[:1])
-    nvcc.compile_object(text)
+    messages = nvcc.compile_object(examples[0].read_text())  # device and host code, once
+    assert "warning" not in messages.lower(), messages
     for path in examples:
+        ptx = nvcc.device_compile(path.read_text())
         if "f32[" in path.read_text().split("*/", 1)[0]:
-            assert nvcc.lint_ptx(nvcc.ptx(path.read_text())) == [], path.name
+            assert nvcc.lint_ptx(ptx) == [], path.name
 
 
 @needs_nvcc

@@ -60,6 +60,22 @@ def ptx(cu_text: str, fast_math: bool = False) -> str:
     return _run(cu_text, ["-ptx"], fast_math, "ptx")[0]
 
 
+def device_compile(cu_text: str, fast_math: bool = False) -> str:
+    """The device half of `nvcc -arch=sm_90` in two steps, the PTX kept for the lint: the
+    front end to PTX, then ptxas to sm_90 machine code (each warning an error). The PTX."""
+    text = ptx(cu_text, fast_math)
+    ptxas = Path(str(nvcc())).with_name("ptxas")
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "kernels.ptx"
+        source.write_text(text)
+        result = subprocess.run([str(ptxas), f"-arch={ARCH}", "--warning-as-error",
+                                 str(source), "-o", str(Path(directory) / "kernels.cubin")],
+                                capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CompilerError(f"ptxas failed:\n{result.stderr.strip()[:4000]}")
+    return text
+
+
 def lint_ptx(ptx_text: str, fast_math: bool = False) -> list[str]:
     """What a float32 kernel file's PTX must not hold: each offending line."""
     problems = []
