@@ -16,7 +16,8 @@
    medians and ratios (>1: symgrad is faster).
 
 `--dry-run` does what needs no GPU: generates the `.cu` of every oracle model and workload,
-compiles each with `nvcc -arch=sm_90` (warnings are errors) and lints the float32 PTX.
+compiles each with `nvcc -arch=sm_90` (warnings are errors) and, where libnvrtc is (the
+nvidia-cuda-nvrtc wheel), with NVRTC as at run time, and lints the float32 PTX.
 Record the card and figures in benchmarks/RESULTS.md.
 """
 from __future__ import annotations
@@ -172,16 +173,25 @@ def dry_run() -> int:
     jobs = [(f"{c.name}/{np.dtype(dt).name}", c.fn, c.make_args(np.random.default_rng(0), dt),
              c.wrt, dt) for c in CASES for dt in (np.float64, np.float32)]
     jobs += [(wl.id, wl.numpy_fn, wl.args(), wl.wrt, wl.dtype) for wl in WORKLOADS]
+    import nvrtc_ctypes
+    from symgrad.backends import cuda
+
+    runtime_compiler = nvrtc_ctypes.load()  # NVRTC needs no GPU: where it is, compile with it
+    if runtime_compiler is not None:
+        cuda._nvrtc = lambda: runtime_compiler
     failures = 0
     for name, fn, args, wrt, dtype in jobs:
         try:
             lowered = sg.value_and_grad(fn, wrt=wrt, backend="cuda").lower(**args)
             cu_text = lowered.path.with_suffix(".cu").read_text()
-            nvcc.compile_object(cu_text)
+            nvcc.device_compile(cu_text)
+            if runtime_compiler is not None:
+                cuda.compile_cubin(cu_text, "kernels.cu", "sm_90")
             # float32 throughout (a float32 model that promotes to float64 has double kernels)
             single = dtype == np.float32 and "double" not in cu_text
             problems = nvcc.lint_ptx(nvcc.ptx(cu_text)) if single else []
             print(f"{name:32s} {cu_text.count('__global__'):3d} kernels: compiles"
+                  + (" (nvcc, NVRTC)" if runtime_compiler is not None else " (nvcc)")
                   + (f", PTX lint: {problems[:3]}" if problems else
                      ", PTX float-only" if single else ""), flush=True)
             failures += bool(problems)

@@ -17,9 +17,10 @@
  * fixed order: the same bits for any number of blocks.
  */
 #ifdef __CUDACC_RTC__
-/* NVRTC has the math functions built in, and no <math.h> for these two */
-#define INFINITY __builtin_huge_valf()
-#define NAN __builtin_nanf("")
+/* NVRTC has the math functions built in, and no <math.h> for these two (float constants,
+ * exact in double too) */
+#define INFINITY __int_as_float(0x7f800000)
+#define NAN __int_as_float(0x7fffffff)
 #else
 #include <math.h>
 #endif
@@ -72,9 +73,9 @@ extern "C" __global__ void __launch_bounds__(256) kernel_0(const double *__restr
             out_b_bar[i] = b_bar;
             t2_thread = t2_thread + t1;
         }
-        const double t2_chunk = sg_block_sum_float64(t2_shared, t2_thread);
+        const double t2_block = sg_block_sum_float64(t2_shared, t2_thread);
         if (threadIdx.x == 0) {
-            t2_parts[chunk] = t2_chunk;
+            t2_parts[chunk] = t2_block;
         }
     }
 }
@@ -89,9 +90,9 @@ extern "C" __global__ void __launch_bounds__(256) kernel_0_finish(const double *
         for (long long chunk = threadIdx.x; chunk < 1; chunk += blockDim.x) {
             t2_thread = t2_thread + t2_parts[chunk];
         }
-        const double t2_chunk = sg_block_sum_float64(t2_shared, t2_thread);
+        const double t2_block = sg_block_sum_float64(t2_shared, t2_thread);
         if (threadIdx.x == 0) {
-            t2[0] = t2_chunk;
+            t2[0] = t2_block;
         }
     }
 }

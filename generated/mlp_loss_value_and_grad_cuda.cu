@@ -16,9 +16,10 @@
  * fixed order: the same bits for any number of blocks.
  */
 #ifdef __CUDACC_RTC__
-/* NVRTC has the math functions built in, and no <math.h> for these two */
-#define INFINITY __builtin_huge_valf()
-#define NAN __builtin_nanf("")
+/* NVRTC has the math functions built in, and no <math.h> for these two (float constants,
+ * exact in double too) */
+#define INFINITY __int_as_float(0x7f800000)
+#define NAN __int_as_float(0x7fffffff)
 #else
 #include <math.h>
 #endif
@@ -195,9 +196,9 @@ extern "C" __global__ void __launch_bounds__(256) kernel_4(const float *__restri
             /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
             t7_thread = t7_thread + t6[i];
         }
-        const float t7_chunk = sg_block_sum_float32(t7_shared, t7_thread);
+        const float t7_block = sg_block_sum_float32(t7_shared, t7_thread);
         if (threadIdx.x == 0) {
-            t7_parts[chunk] = t7_chunk;
+            t7_parts[chunk] = t7_block;
         }
     }
 }
@@ -212,9 +213,9 @@ extern "C" __global__ void __launch_bounds__(256) kernel_4_finish(const float *_
         for (long long chunk = threadIdx.x; chunk < 1; chunk += blockDim.x) {
             t7_thread = t7_thread + t7_parts[chunk];
         }
-        const float t7_chunk = sg_block_sum_float32(t7_shared, t7_thread);
+        const float t7_block = sg_block_sum_float32(t7_shared, t7_thread);
         if (threadIdx.x == 0) {
-            t7[0] = t7_chunk;
+            t7[0] = t7_block;
         }
     }
 }
