@@ -32,6 +32,11 @@ case("quantile_linear", lambda x: S(np.quantile(x, [0.1, 0.5, 0.93], axis=0)),
      (7, 2))
 case("percentile_keepdims", lambda x: S(x * np.percentile(x, 30, axis=1, keepdims=True)),
      lambda x: TS(x * torch.quantile(x, 0.3, dim=1, keepdim=True)), (3, 6))
+case("argpartition_smallest_three",  # order-free: the positions past kth are numpy's choice
+     lambda x: S(np.take_along_axis(x, np.argpartition(x, 2, axis=1)[:, :3], axis=1) ** 2)
+     + S(x.reshape(-1)[np.argpartition(x.reshape(-1), -1)[-1:]]),
+     lambda x: TS(torch.topk(x, 3, 1, largest=False)[0] ** 2) + TS(torch.max(x).reshape(1)),
+     (3, 5))
 case("partition", lambda x: S(np.partition(x, 2)[..., :2]) + S(np.partition(x, 3, axis=0)[3]),
      lambda x: TS(torch.sort(x)[0][..., :2]) + TS(torch.sort(x, 0)[0][3]), (5, 5))
 case("maximum_accumulate", lambda x: S(np.maximum.accumulate(x, axis=1) * AR)

@@ -8,8 +8,7 @@ import pytest
 import scipy.special
 
 import symgrad as sg
-from symgrad.backends.numpy import blocking, buffers
-from symgrad.symbolic import simplify
+from symgrad.backends.numpy import blocking, buffers, evaluation_forms
 
 N = (1 << 19) + 1000  # above the blocking threshold, not a multiple of the block size
 RNG = np.random.default_rng(7)
@@ -112,7 +111,7 @@ def test_errors_and_errstate_reach_the_block_threads(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation forms of softplus and sigmoid (simplify.evaluation_forms)
+# Evaluation forms of softplus and sigmoid (backends/numpy/evaluation_forms.py)
 # ---------------------------------------------------------------------------------------------
 EXTREMES = np.array([-np.inf, -1e308, -1000.0, -40.0, -1.5, -1e-300, 0.0, 1e-300, 0.3, 40.0,
                      1000.0, 1e308, np.inf])
@@ -142,7 +141,7 @@ def _softplus_reference(z):
     return np.logaddexp(0, z)
 
 
-@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("size", [len(EXTREMES), evaluation_forms.LARGE_ELEMENTWISE + 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     with np.errstate(over="ignore"):  # +-1e308 is +-inf in float32
@@ -169,11 +168,11 @@ def test_softplus_and_sigmoid_forms_exact_at_extremes(size, dtype):
     value, grad = logaddexp(z)
     np.testing.assert_allclose(value, np.sum(want_softplus), rtol=rtol)
     np.testing.assert_allclose(grad, want_sigmoid, rtol=rtol, atol=0)
-    large = size >= simplify.LARGE_ELEMENTWISE
+    large = size >= evaluation_forms.LARGE_ELEMENTWISE
     assert ("np.logaddexp" in _generated_code(logaddexp.lower(z).source)) == (not large)
 
 
-@pytest.mark.parametrize("size", [len(EXTREMES), simplify.LARGE_ELEMENTWISE + 7])
+@pytest.mark.parametrize("size", [len(EXTREMES), evaluation_forms.LARGE_ELEMENTWISE + 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
     with np.errstate(over="ignore"):  # +-1e308 is +-inf in float32
@@ -187,11 +186,11 @@ def test_sigmoid_derivative_exact_at_extremes_with_one_exponential(size, dtype):
     np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32
                                else 1e-14, atol=0)
     code = _generated_code(derivative.lower(z).source)
-    assert code.count("np.exp(") == (1 if size >= simplify.LARGE_ELEMENTWISE else 0)
+    assert code.count("np.exp(") == (1 if size >= evaluation_forms.LARGE_ELEMENTWISE else 0)
 
 
 def test_large_arrays_use_the_shared_exponential():
-    z = np.linspace(-5, 5, simplify.LARGE_ELEMENTWISE)
+    z = np.linspace(-5, 5, evaluation_forms.LARGE_ELEMENTWISE)
     source = sg.value_and_grad(
         lambda z: np.mean(np.maximum(z, 0) - z * 0.3 + np.log1p(np.exp(-np.abs(z))))).lower(
         z).source
@@ -440,7 +439,7 @@ def test_maximum_step_is_branch_free_on_large_arrays_with_the_same_values(size, 
     torch.sum(torch.maximum(t, torch.zeros(())) * torch.tensor(w.astype(np.float64))).backward()
     assert grad.dtype == dtype
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-6)
-    assert ("np.heaviside" in compiled.lower(z, w).source) == (size < simplify.LARGE_ELEMENTWISE)
+    assert ("np.heaviside" in compiled.lower(z, w).source) == (size < evaluation_forms.LARGE_ELEMENTWISE)
 
 
 def test_whole_number_factors_made_by_constant_arithmetic_are_not_printed():

@@ -217,14 +217,17 @@ def test_bad_input_errors_name_the_users_line(call, message):
     assert "Tracer" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a numpy function transformed directly: CompiledFunction._bind passes every positional "
-    "default of np.sum's signature (keepdims=np._NoValue, initial, where) as an argument; "
-    "_NoValue is refused as 'arrays of dtype object', and making it static instead calls the "
-    "tracer's np.sum handler with 7 positional arguments (TypeError). Needs _bind to leave "
-    "untouched defaults to Python, as it does for keyword-only ones"))
 def test_grad_of_a_numpy_function_itself():
+    """Found: np.sum's untouched defaults (keepdims=np._NoValue, initial, where) were passed
+    on as arguments; numpy's "not given" sentinel is now left to numpy."""
     np.testing.assert_array_equal(sg.grad(np.sum)(np.ones(3)), np.ones(3))
+    value, gradient = sg.value_and_grad(np.mean)(np.arange(4.0))
+    assert value == 1.5 and np.array_equal(gradient, np.full(4, 0.25))
+    np.testing.assert_allclose(sg.grad(np.prod)(np.array([2.0, 3.0, 4.0])), [12.0, 8.0, 6.0])
+    np.testing.assert_allclose(sg.grad(np.sum, static_argnums=1)(np.ones((2, 2)), (0, 1)),
+                               np.ones((2, 2)))
+    with pytest.raises(sg.TracedConversionError, match="static_argnames"):
+        sg.grad(np.sum)(np.ones((2, 2)), 1)  # an axis must be static, as in JAX
 
 
 def test_none_in_a_pytree_is_an_empty_subtree_as_in_jax():

@@ -28,10 +28,31 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..ir import linalg as prim_linalg, reduce as prim_reduce
 from ..ir import primitives as prim
 from ..ir.linalg import index_letters
-from ..ir.graph import Builder, Graph, Node, topological_order
+from ..ir.graph import Builder, Graph, Node, Shape, topological_order
+
+# numpy reduces a last axis row by row, at tens of nanoseconds a row: with many short rows that
+# cost is most of the time (np.max over (4096, 3) takes ten times np.exp of the same array).
+# Reductions of that shape are computed in forms that go over all rows at once.
+MANY_ROWS = 64
+SHORT_ROW = 128  # numpy's pairwise summation adds up to 128 elements in one plain loop anyway
+SHORT_ROW_FOR_EXTREMA = 32  # beyond it, the copy the moved form makes costs more than it saves
+TINY_ROW = 4  # up to it, a sum is its columns added (x[..., 0] + x[..., 1]): 3-7x einsum
+
+
+def row_reduction(shape: Shape, axes: tuple[int, ...]) -> tuple[int, int] | None:
+    """(rows, row length) when `axes` are exactly the trailing axes of `shape`, leaving at least
+    MANY_ROWS rows of at most SHORT_ROW elements: the shape numpy reduces slowly."""
+    first = len(shape) - len(axes)
+    if first == 0 or tuple(axes) != tuple(range(first, len(shape))):
+        return None
+    rows, length = int(np.prod(shape[:first])), int(np.prod(shape[first:]))
+    return (rows, length) if rows >= MANY_ROWS and length <= SHORT_ROW else None
+
 
 Rule = Callable[[Builder, Node], "Node | None"]
 
@@ -148,9 +169,9 @@ def _product_summed(b: Builder, node: Node) -> Node | None:
         return None
     x, y = node.inputs[0].inputs
     axes = node.param("axes")
-    rows = prim_reduce.row_reduction(x.shape, axes)
+    rows = row_reduction(x.shape, axes)
     if x.shape != y.shape or x.shape != node.inputs[0].shape or x.dtype != y.dtype \
-            or x.dtype != node.dtype or not rows or rows[1] <= prim_reduce.TINY_ROW:
+            or x.dtype != node.dtype or not rows or rows[1] <= TINY_ROW:
         return None  # (tiny rows: the product's columns added are faster still)
     letters = index_letters(x.ndim)
     kept = letters[:x.ndim - len(axes)]

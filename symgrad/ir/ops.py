@@ -8,6 +8,7 @@ op here has both. Nothing in this module imports SymPy: the forms are called onl
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,6 +22,15 @@ class Group(enum.Enum):
     LINALG = "linalg"
     INDEXING = "indexing"
     LOOP = "loop"  # a body graph in its params, results through loop_out (loops.py)
+
+
+class Memory(enum.Enum):
+    """What a structural op's numpy result is, for buffer reuse and for writing an op inside
+    another: a new array, a view of its operand (printed as a postfix or a call, `h.T`), or
+    either (numpy decides: a reshape of a strided array copies)."""
+    FRESH = "fresh"
+    VIEW = "view"
+    EITHER = "either"
 
 
 class Result(enum.Enum):
@@ -37,14 +47,18 @@ class OpRecord:
     result: Result = Result.FLOAT
     kinked: bool = False  # non-smooth in its operands: they are kept as named values
     differentiable: bool = True
+    memory: Memory = Memory.EITHER  # structural ops: a new array, or a view of an operand
 
 
 OPS: dict[str, OpRecord] = {}
+FRESH, VIEW = Memory.FRESH, Memory.VIEW
 
 
 def _register(*records: OpRecord) -> None:
     for record in records:
         assert record.name not in OPS, record.name
+        if record.group is Group.REDUCTION:  # numpy reduces into a new array
+            record = dataclasses.replace(record, memory=Memory.FRESH)
         OPS[record.name] = record
 
 
@@ -154,14 +168,16 @@ _register(
 # ---------------------------------------------------------------------------------------------
 _register(
     OpRecord("sum", Group.REDUCTION, 1),  # params: axes, keepdims
-    OpRecord("reshape", Group.MOVEMENT, 1),  # params: shape
-    OpRecord("transpose", Group.MOVEMENT, 1),  # params: perm
+    OpRecord("reshape", Group.MOVEMENT, 1, memory=VIEW),  # params: shape
+    OpRecord("transpose", Group.MOVEMENT, 1, memory=VIEW),  # params: perm
     OpRecord("broadcast_to", Group.MOVEMENT, 1),  # params: shape
-    OpRecord("astype", Group.MOVEMENT, 1),  # params: dtype
-    OpRecord("stop_gradient", Group.MOVEMENT, 1, differentiable=False),  # identity, no adjoint
-    OpRecord("getitem", Group.INDEXING, 1),  # params: index (normalised basic index)
-    OpRecord("unslice", Group.INDEXING, 1),  # params: index, shape (zeros, then g at index)
-    OpRecord("matmul", Group.LINALG, 2),
+    OpRecord("astype", Group.MOVEMENT, 1, memory=FRESH),  # params: dtype
+    # the identity, with no adjoint
+    OpRecord("stop_gradient", Group.MOVEMENT, 1, differentiable=False, memory=VIEW),
+    OpRecord("getitem", Group.INDEXING, 1, memory=VIEW),  # params: index (a basic index)
+    # params: index, shape (zeros, then g at index)
+    OpRecord("unslice", Group.INDEXING, 1, memory=FRESH),
+    OpRecord("matmul", Group.LINALG, 2, memory=FRESH),
 )
 
 _register(
@@ -175,10 +191,12 @@ _register(
     OpRecord("cumprod", Group.REDUCTION, 1),  # params: axis
     OpRecord("argmax", Group.REDUCTION, 1, differentiable=False),  # params: axis, keepdims
     OpRecord("argmin", Group.REDUCTION, 1, differentiable=False),  # params: axis, keepdims
-    OpRecord("concatenate", Group.MOVEMENT, None),  # params: axis
-    OpRecord("pad", Group.MOVEMENT, 1),  # params: widths, value (constant mode)
-    OpRecord("gather", Group.INDEXING, None),  # inputs: array, index arrays; params: index
-    OpRecord("scatter_add", Group.INDEXING, None),  # inputs: values, index arrays; index, shape
+    OpRecord("concatenate", Group.MOVEMENT, None, memory=FRESH),  # params: axis
+    OpRecord("pad", Group.MOVEMENT, 1, memory=FRESH),  # params: widths, value (constant mode)
+    # inputs: array, index arrays; params: index
+    OpRecord("gather", Group.INDEXING, None, memory=FRESH),
+    # inputs: values, index arrays; params: index, shape
+    OpRecord("scatter_add", Group.INDEXING, None, memory=FRESH),
     OpRecord("einsum", Group.LINALG, None),  # params: subscripts (explicit, "ij,jk->ik")
 )
 

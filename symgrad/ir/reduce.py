@@ -22,25 +22,6 @@ def _where(b: Builder) -> str | None:
     return str(b.site) if b.site else None
 
 
-# numpy reduces a last axis row by row, at tens of nanoseconds a row: with many short rows that
-# cost is most of the time (np.max over (4096, 3) takes ten times np.exp of the same array).
-# Reductions of that shape are computed in forms that go over all rows at once.
-MANY_ROWS = 64
-SHORT_ROW = 128  # numpy's pairwise summation adds up to 128 elements in one plain loop anyway
-SHORT_ROW_FOR_EXTREMA = 32  # beyond it, the copy the moved form makes costs more than it saves
-TINY_ROW = 4  # up to it, a sum is its columns added (x[..., 0] + x[..., 1]): 3-7x einsum
-
-
-def row_reduction(shape: Shape, axes: tuple[int, ...]) -> tuple[int, int] | None:
-    """(rows, row length) when `axes` are exactly the trailing axes of `shape`, leaving at least
-    MANY_ROWS rows of at most SHORT_ROW elements: the shape numpy reduces slowly."""
-    first = len(shape) - len(axes)
-    if first == 0 or tuple(axes) != tuple(range(first, len(shape))):
-        return None
-    rows, length = int(np.prod(shape[:first])), int(np.prod(shape[first:]))
-    return (rows, length) if rows >= MANY_ROWS and length <= SHORT_ROW else None
-
-
 def reduction_dtype(op: str, dtype: str) -> str:
     if op == "norm":
         return np.result_type(dtype, np.float16).name if dtype != "bool" else "float64"

@@ -11,6 +11,13 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import GradientError
 
+# SymPy functions with a kink (non-smooth at some argument value): a region keeps their
+# arguments as named values, and kinks are resolved by cases on them (simplify.py).
+KINKED = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise)
+# Piecewise constant: their arguments are named values too, but splitting by cases on them
+# removes nothing (the derivative is 0 on both sides), so resolving kinks leaves them alone.
+STEPPED = (sp.floor, sp.ceiling)
+
 
 class sigmoid(sp.Function):
     """1 / (1 + exp(-x)), printed as a stable helper."""

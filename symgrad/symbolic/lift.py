@@ -19,11 +19,9 @@ from .exact import exact_binary, exact_power
 from ..ir.graph import Node, Shape, topological_order
 from ..ir.ops import OPS, Group
 from .expressions import constant_expr, local_form, namespace, substitute, symbol_for
+from .functions import KINKED, STEPPED
 
 MAX_INLINE_DEPTH = 8
-
-_KINK_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise,
-                   sp.floor, sp.ceiling)
 
 
 @dataclass(eq=False)
@@ -76,7 +74,7 @@ def _kink_arguments(node: Node) -> set[int]:
         return set(range(len(node.inputs))) if record.kinked else set()
     expr, symbols = local_form(node)
     positions = set()
-    for kink in expr.atoms(*_KINK_FUNCTIONS):
+    for kink in expr.atoms(*KINKED, *STEPPED):
         arguments = kink.args if not isinstance(kink, sp.Piecewise) else [
             c for _, c in kink.args]
         for arg in arguments:

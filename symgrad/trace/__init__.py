@@ -4,3 +4,4 @@
 `__array_function__`), one module per family of numpy functions, `arguments.py` (a call's
 arguments bound and flattened), `loops.py`/`control.py` (loops and branches that stay loops).
 """
+from . import families  # noqa: E402,F401  (registers every function, method and operator)

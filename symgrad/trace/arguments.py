@@ -188,6 +188,9 @@ class Arguments:
             n for n in self.kwonly if n not in keyword and n not in self.defaults]
         if missing:
             raise ArgumentError(f"{self!r} is missing arguments: {', '.join(missing)}")
+        given = len(args) + sum(n in kwargs for n in names)
+        while len(names) > given and bound[names[-1]] is np._NoValue and names[-1] not in kwargs:
+            names.pop()  # numpy's "not given" default (np.sum's keepdims): left to numpy
         positional = [(n, bound[n]) for n in names]
         positional += [(f"{self.varargs}_{i}", v) for i, v in enumerate(rest)]
         return (positional, [(n, keyword[n]) for n in self.kwonly if n in keyword],

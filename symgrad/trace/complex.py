@@ -12,7 +12,7 @@ import numpy as np
 from ..ir import primitives as prim
 from ..errors import ComplexArgumentError, TracingError
 from .numpy_api import UFUNC_OPS, _builder_of, boxed, elementwise, implements, node_of
-from .tracer import Tracer, bound_site
+from .tracer import METHODS, PROPERTIES, Tracer, bound_site
 
 UFUNC_OPS[np.conjugate] = "positive"  # np.conj of a real array is the array
 
@@ -46,6 +46,6 @@ def refuse_complex(name: str, dtype: str) -> None:
             "np.imag(z) as two float arrays and write the complex arithmetic with them.")
 
 
-Tracer.real = property(lambda self: real(self))
-Tracer.imag = property(lambda self: imag(self))
-Tracer.conj = Tracer.conjugate = lambda self: elementwise("positive", self)
+PROPERTIES["real"] = lambda self: real(self)
+PROPERTIES["imag"] = lambda self: imag(self)
+METHODS["conj"] = METHODS["conjugate"] = lambda self: elementwise("positive", self)

@@ -14,7 +14,7 @@ from ..ir import primitives as prim
 from ..errors import ShapeError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, elementwise, implements, matmul, node_of
-from .tracer import Tracer, bound_site
+from .tracer import METHODS, Tracer, bound_site
 
 LETTERS = prim_linalg.LETTERS
 
@@ -165,7 +165,7 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
         return boxed(builder, prim.reduce_sum(builder, d, (d.ndim - 1,)))
 
 
-Tracer.dot = lambda self, other: dot(self, other)
-Tracer.trace = lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(
+METHODS["dot"] = lambda self, other: dot(self, other)
+METHODS["trace"] = lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(
     self, offset, axis1, axis2, dtype, out)
-Tracer.diagonal = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)
+METHODS["diagonal"] = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)

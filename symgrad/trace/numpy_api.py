@@ -15,7 +15,8 @@ import numpy as np
 from ..ir import primitives as prim
 from ..errors import TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .tracer import Tracer, bound_site, is_active, resolved, user_site
+from .tracer import (METHODS, OPERATORS, PROPERTIES, Tracer, bound_site, check_fresh, is_active,
+                     resolved, user_site)
 
 # numpy ufunc -> elementwise op name
 UFUNC_OPS: dict[np.ufunc, str] = {
@@ -100,7 +101,7 @@ def unwrap(builder: Builder, value: Any) -> prim.Operand:
     """A node for traced values and numpy constants; Python scalars stay weak scalars."""
     value = resolved(value)
     if isinstance(value, Tracer):
-        frontend_update.check_fresh(value)
+        check_fresh(value)
         if value.builder is not builder and not is_active(value.builder):
             site = user_site()
             raise TracingError("a traced value from a trace that has ended was used"
@@ -128,15 +129,20 @@ def boxed(builder: Builder, node: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Ufuncs and operators
 # ---------------------------------------------------------------------------------------------
+# A ufunc's methods other than __call__ that trace: (ufunc or None for any, method) ->
+# handler(ufunc, *inputs, **kwargs), filled by the families (`update.py`: at, `sort.py`:
+# accumulate of maximum, minimum, add, multiply).
+UFUNC_METHODS: dict[tuple[Any, str], Callable[..., Any]] = {}
+
+
 def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
                 kwargs: dict) -> Any:
     with bound_site(builder):
         if method == "reduce" and ufunc is np.add:
             return reduce_sum(inputs[0], **kwargs)
-        if method == "at":
-            return frontend_update.ufunc_at(ufunc, *inputs, **kwargs)
-        if method == "accumulate" and ufunc in frontend_sort.ACCUMULATE:
-            return frontend_sort.accumulate(ufunc, *inputs, **kwargs)
+        handler = UFUNC_METHODS.get((ufunc, method)) or UFUNC_METHODS.get((None, method))
+        if handler is not None:
+            return handler(ufunc, *inputs, **kwargs)
         if method != "__call__":
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method}",
                                            _where(builder))
@@ -183,26 +189,19 @@ def _unary(op: str) -> Callable:
     return lambda self: elementwise(op, self, operator=True)
 
 
-_OPERATORS = {
-    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
-    "pow": "power", "matmul": None,
-    "gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal",
-    "eq": "equal", "ne": "not_equal", "and": "logical_and", "or": "logical_or",
-    "xor": "logical_xor",
-}
-for _name, _op in _OPERATORS.items():
-    if _op is None:
-        continue
-    setattr(Tracer, f"__{_name}__", _binary(_op))
-    if _name not in ("gt", "ge", "lt", "le", "eq", "ne"):
-        setattr(Tracer, f"__r{_name}__", _binary(_op, reflected=True))
-Tracer.__neg__ = _unary("negative")
-Tracer.__pos__ = _unary("positive")
-Tracer.__abs__ = _unary("abs")
-Tracer.__invert__ = _unary("logical_not")
-Tracer.__hash__ = object.__hash__  # __eq__ is elementwise, as for numpy arrays
-Tracer.__matmul__ = lambda self, other: matmul(self, other)
-Tracer.__rmatmul__ = lambda self, other: matmul(other, self)
+_ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+               "pow": "power", "and": "logical_and", "or": "logical_or", "xor": "logical_xor"}
+_COMPARISONS = {"gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal",
+                "eq": "equal", "ne": "not_equal"}  # reflected by Python itself (3 < x: x > 3)
+for _name, _op in _ARITHMETIC.items():
+    OPERATORS[_name] = _binary(_op)
+    OPERATORS[f"r{_name}"] = _binary(_op, reflected=True)
+for _name, _op in _COMPARISONS.items():
+    OPERATORS[_name] = _binary(_op)
+OPERATORS.update(neg=_unary("negative"), pos=_unary("positive"), abs=_unary("abs"),
+                 invert=_unary("logical_not"),
+                 matmul=lambda self, other: matmul(self, other),
+                 rmatmul=lambda self, other: matmul(other, self))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,34 +361,16 @@ def _shape_args(args: tuple) -> tuple:
     return tuple(args)
 
 
-Tracer.astype = astype
-Tracer.clip = lambda self, min=None, max=None, out=None, **kwargs: clip(self, min, max, out,
+METHODS["astype"] = astype
+METHODS["clip"] = lambda self, min=None, max=None, out=None, **kwargs: clip(self, min, max, out,
                                                                         **kwargs)
-Tracer.sum = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
+METHODS["sum"] = lambda self, axis=None, dtype=None, out=None, keepdims=False: reduce_sum(
     self, axis, dtype, out, keepdims)
-Tracer.mean = lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
+METHODS["mean"] = lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
     self, axis, dtype, out, keepdims)
-Tracer.reshape = lambda self, *shape, order="C": reshape(self, _shape_args(shape), order)
-Tracer.transpose = lambda self, *axes: transpose(self, _shape_args(axes) or None)
-Tracer.T = property(lambda self: transpose(self))
-Tracer.ravel = lambda self, order="C": ravel(self, order)
-Tracer.flatten = lambda self, order="C": ravel(self, order)
-Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)
-
-
-def _missing_attribute(self: Tracer, name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    site = user_site()
-    if hasattr(np.ndarray, name):
-        raise UnsupportedFunctionError(f"ndarray.{name}", str(site) if site else None)
-    raise AttributeError(f"traced array has no attribute {name!r}")
-
-
-Tracer.__getattr__ = _missing_attribute
-
-# The other families register their functions and methods on import.
-from . import (creation as frontend_creation, indexing as frontend_indexing,
-               linalg as frontend_linalg, complex as frontend_complex, matrix as frontend_matrix,
-               reductions as frontend_reductions, shape as frontend_shape, sort as frontend_sort)
-from . import update as frontend_update  # noqa: E402  (item assignment, in-place operators, copies)
+METHODS["reshape"] = lambda self, *shape, order="C": reshape(self, _shape_args(shape), order)
+METHODS["transpose"] = lambda self, *axes: transpose(self, _shape_args(axes) or None)
+PROPERTIES["T"] = lambda self: transpose(self)
+METHODS["ravel"] = lambda self, order="C": ravel(self, order)
+METHODS["flatten"] = lambda self, order="C": ravel(self, order)
+METHODS["round"] = lambda self, decimals=0, out=None: round_(self, decimals, out)

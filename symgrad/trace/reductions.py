@@ -16,7 +16,7 @@ from ..ir import primitives as prim
 from ..errors import TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _reduction_args, _where, boxed, implements, mean, node_of
-from .tracer import Tracer, bound_site
+from .tracer import METHODS, Tracer, bound_site
 
 
 def _axes(op: str, axis: Any, x: Node, builder: Builder) -> tuple[int, ...]:
@@ -218,19 +218,19 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
 # ---------------------------------------------------------------------------------------------
 # Methods
 # ---------------------------------------------------------------------------------------------
-Tracer.max = lambda self, axis=None, out=None, keepdims=False, **kw: reduce_max(
+METHODS["max"] = lambda self, axis=None, out=None, keepdims=False, **kw: reduce_max(
     self, axis, out, keepdims, **kw)
-Tracer.min = lambda self, axis=None, out=None, keepdims=False, **kw: reduce_min(
+METHODS["min"] = lambda self, axis=None, out=None, keepdims=False, **kw: reduce_min(
     self, axis, out, keepdims, **kw)
-Tracer.prod = lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: reduce_prod(
+METHODS["prod"] = lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: reduce_prod(
     self, axis, dtype, out, keepdims, **kw)
-Tracer.var = lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: var(
+METHODS["var"] = lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: var(
     self, axis, dtype, out, ddof, keepdims, **kw)
-Tracer.std = lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: std(
+METHODS["std"] = lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: std(
     self, axis, dtype, out, ddof, keepdims, **kw)
-Tracer.cumsum = lambda self, axis=None, dtype=None, out=None: cumsum(self, axis, dtype, out)
-Tracer.cumprod = lambda self, axis=None, dtype=None, out=None: cumprod(self, axis, dtype, out)
-Tracer.argmax = lambda self, axis=None, out=None, *, keepdims=False: argmax(
+METHODS["cumsum"] = lambda self, axis=None, dtype=None, out=None: cumsum(self, axis, dtype, out)
+METHODS["cumprod"] = lambda self, axis=None, dtype=None, out=None: cumprod(self, axis, dtype, out)
+METHODS["argmax"] = lambda self, axis=None, out=None, *, keepdims=False: argmax(
     self, axis, out, keepdims=keepdims)
-Tracer.argmin = lambda self, axis=None, out=None, *, keepdims=False: argmin(
+METHODS["argmin"] = lambda self, axis=None, out=None, *, keepdims=False: argmin(
     self, axis, out, keepdims=keepdims)

@@ -17,7 +17,7 @@ from ..ir import primitives as prim
 from ..errors import ShapeError, TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, elementwise, implements, node_of
-from .tracer import Tracer, bound_site
+from .tracer import METHODS, PROPERTIES, Tracer, bound_site
 
 
 def _axis(op: str, axis: Any, ndim: int, builder: Builder, shape: tuple | None = None) -> int:
@@ -359,7 +359,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subo
 # ---------------------------------------------------------------------------------------------
 # Methods
 # ---------------------------------------------------------------------------------------------
-Tracer.swapaxes = lambda self, axis1, axis2: swapaxes(self, axis1, axis2)
-Tracer.squeeze = lambda self, axis=None: squeeze(self, axis)
-Tracer.repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
-Tracer.mT = property(lambda self: swapaxes(self, -1, -2))
+METHODS["swapaxes"] = lambda self, axis1, axis2: swapaxes(self, axis1, axis2)
+METHODS["squeeze"] = lambda self, axis=None: squeeze(self, axis)
+METHODS["repeat"] = lambda self, repeats, axis=None: repeat(self, repeats, axis)
+PROPERTIES["mT"] = lambda self: swapaxes(self, -1, -2)

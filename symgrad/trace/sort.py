@@ -20,8 +20,8 @@ from ..ir import sort as ps
 from ..ir import primitives as prim
 from ..errors import ShapeError, TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _where, boxed, implements, node_of
-from .tracer import Tracer, bound_site
+from .numpy_api import UFUNC_METHODS, _builder_of, _where, boxed, implements, node_of
+from .tracer import METHODS, Tracer, bound_site
 
 
 def _call(build: Any, *arrays: Any) -> Tracer:
@@ -313,7 +313,11 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
     return _call(build, x, xp, fp)
 
 
-Tracer.argsort = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(
+METHODS["argsort"] = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(
     self, axis, kind, order, stable=stable)
-Tracer.searchsorted = lambda self, v, side="left", sorter=None: searchsorted(self, v, side,
+METHODS["searchsorted"] = lambda self, v, side="left", sorter=None: searchsorted(self, v, side,
                                                                             sorter)
+
+
+for _ufunc in ACCUMULATE:
+    UFUNC_METHODS[(_ufunc, "accumulate")] = accumulate

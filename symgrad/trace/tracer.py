@@ -12,7 +12,7 @@ import linecache
 import os
 import sys
 import threading
-from dataclasses import dataclass
+import types
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -67,10 +67,31 @@ def resolved(value: Any) -> Any:
     return value if tracer is None else tracer
 
 
+# What a Tracer does for Python's operators and for ndarray's methods and properties, by name:
+# the op-family modules (`numpy_api.py`, `shape.py`, ...) fill these tables, and the Tracer
+# dispatches every operator (`bind`) and every attribute (`__getattr__`) through them.
+OPERATORS: dict[str, Callable[..., Any]] = {}  # "add" -> fn(self, other), "radd", "neg", ...
+METHODS: dict[str, Callable[..., Any]] = {}  # "sum" -> fn(self, axis=None, ...)
+PROPERTIES: dict[str, Callable[[Any], Any]] = {}  # "T" -> fn(self)
+
+# Python's operators a Tracer has: each `__name__` is `bind(name, self, *operands)`.
+OPERATOR_NAMES = (
+    "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "pow", "rpow",
+    "matmul", "rmatmul", "and", "rand", "or", "ror", "xor", "rxor",
+    "gt", "ge", "lt", "le", "eq", "ne", "neg", "pos", "abs", "invert",
+    "iadd", "isub", "imul", "itruediv", "ipow", "getitem", "setitem")
+
+
+def bind(name: str, *operands: Any) -> Any:
+    """Python's operator `name` applied to traced operands, from the table `OPERATORS`."""
+    return OPERATORS[name](*operands)
+
+
 class Tracer:
     """An array value being traced: shape and dtype are known, the numbers are not."""
 
     __array_priority__ = 1000.0
+    __hash__ = object.__hash__  # __eq__ is elementwise, as for numpy arrays
     # `origin`: None for a value the function made, ARGUMENT for an argument (never modified
     # in place), or (base, index, version) for a view `base[index]` (frontend_update.py).
     __slots__ = ("node", "builder", "origin", "version")
@@ -106,6 +127,20 @@ class Tracer:
     def __repr__(self) -> str:
         return f"Tracer({self.node.dtype}{list(self.node.shape)})"
 
+    def __getattr__(self, name: str) -> Any:
+        """ndarray's methods and properties, from the tables the op families fill."""
+        if name in PROPERTIES:
+            return PROPERTIES[name](self)
+        method = METHODS.get(name)
+        if method is not None:
+            return types.MethodType(method, self)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if hasattr(np.ndarray, name):
+            site = user_site()
+            raise UnsupportedFunctionError(f"ndarray.{name}", str(site) if site else None)
+        raise AttributeError(f"traced array has no attribute {name!r}")
+
     # -- refusals ----------------------------------------------------------------------------
     def __bool__(self) -> bool:
         site = user_site()
@@ -125,6 +160,7 @@ class Tracer:
     __float__ = _refuse_conversion("float(), math.* or a Python float context")
     __int__ = _refuse_conversion("int()")
     __index__ = _refuse_conversion("as an index, a shape or a range bound")
+    _refuse_axis = staticmethod(_refuse_conversion("as an axis, a shape or a count"))
     __complex__ = _refuse_conversion("complex()")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -137,6 +173,8 @@ class Tracer:
 
     def __iter__(self):
         if not self.node.shape:
+            if self.node.op == "input" and self.node.param("weak"):  # a Python number
+                self._refuse_axis(self)
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.node.shape[0]))
 
@@ -178,9 +216,37 @@ def box(value: Any, builder: Builder) -> Any:
     return Tracer(value, builder) if isinstance(value, Node) else value
 
 
+def check_fresh(value: Tracer) -> None:
+    """Refuse a view read after its base was updated in place."""
+    origin = value.origin
+    while isinstance(origin, tuple):
+        base, index, version = origin
+        if base.version != version:
+            raise TracingError(
+                f"a view of an array was read after the array was modified in place (at "
+                f"{_site_text()}); numpy would show the new values, the view holds the old ones. "
+                "Index the array again after the update, or take a copy (`.copy()`) before it.")
+        origin = base.origin
+
+
+def _site_text() -> str | None:
+    site = user_site()
+    return f"{site}  `{site.text}`" if site else None
+
+
+def _operator(name: str) -> Callable[..., Any]:
+    def operator(self: Tracer, *operands: Any) -> Any:
+        return bind(name, self, *operands)
+    operator.__name__ = operator.__qualname__ = f"__{name}__"
+    return operator
+
+
+for _name in OPERATOR_NAMES:
+    setattr(Tracer, f"__{_name}__", _operator(_name))
+
+
 def trace_function(fn: Callable, specs: Sequence[ArgSpec],
                    builder: Builder | None = None) -> tuple[Graph, Any]:
-    from . import numpy_api as numpy_frontend  # noqa: F401  (attaches operators and methods to Tracer)
     from .creation import tracing_numpy
 
     builder = builder or Builder()
@@ -232,8 +298,6 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
             return type(value)(walk(v) for v in value)
         value = resolved(value)
         if isinstance(value, Tracer):
-            from .update import check_fresh
-
             check_fresh(value)
             node = value.node
         elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):

@@ -29,8 +29,10 @@ from ..ir import primitives as prim
 from ..errors import MutationError, TracingError, UnsupportedFunctionError
 from .indexing import index_arrays_of, traced_getitem
 from ..ir.graph import Builder, Node
-from .numpy_api import FUNCTIONS, _builder_of, _where, boxed, elementwise, implements, node_of
-from .tracer import ARGUMENT, TRACED, VIEW, Tracer, bound_site, resolved, traced_array, user_site
+from .numpy_api import (FUNCTIONS, UFUNC_METHODS, _builder_of, _where, boxed, elementwise,
+                        implements, node_of)
+from .tracer import (ARGUMENT, METHODS, OPERATORS, PROPERTIES, TRACED, VIEW, Tracer, bound_site,
+                     check_fresh, resolved, traced_array, user_site)
 
 
 def _at() -> str | None:
@@ -107,22 +109,9 @@ def mark_reshaping_views() -> None:
         if function in FUNCTIONS:
             FUNCTIONS[function] = _marking(FUNCTIONS[function])
     for name in RESHAPING_METHODS:
-        setattr(Tracer, name, _marking(getattr(Tracer, name)))
+        METHODS[name] = _marking(METHODS[name])
     for name in RESHAPING_PROPERTIES:
-        setattr(Tracer, name, property(_marking(getattr(Tracer, name).fget)))
-
-
-def check_fresh(value: Tracer) -> None:
-    """Refuse a view read after its base was updated in place."""
-    origin = value.origin
-    while isinstance(origin, tuple):
-        base, index, version = origin
-        if base.version != version:
-            raise TracingError(
-                f"a view of an array was read after the array was modified in place (at "
-                f"{_at()}); numpy would show the new values, the view holds the old ones. "
-                "Index the array again after the update, or take a copy (`.copy()`) before it.")
-        origin = base.origin
+        PROPERTIES[name] = _marking(PROPERTIES[name])
 
 
 def _replace(target: Tracer, node: Node) -> None:
@@ -258,7 +247,7 @@ def _inplace(op: str) -> Any:
 _INPLACE = {"iadd": "add", "isub": "subtract", "imul": "multiply", "itruediv": "divide",
             "ipow": "power"}
 for _name, _op in _INPLACE.items():
-    setattr(Tracer, f"__{_name}__", _inplace(_op))
+    OPERATORS[_name] = _inplace(_op)
 
 
 def copy_of(a: Any) -> Tracer:
@@ -277,11 +266,11 @@ def sort_in_place(self: Tracer, axis: int = -1, kind: Any = None, order: Any = N
     _set_node(target, sort(target, axis).node)
 
 
-Tracer.sort = sort_in_place
-Tracer.__setitem__ = setitem
-Tracer.__getitem__ = getitem
+METHODS["sort"] = sort_in_place
+OPERATORS["setitem"] = setitem
+OPERATORS["getitem"] = getitem
 mark_reshaping_views()
-Tracer.copy = lambda self, order="C": copy_of(self)
+METHODS["copy"] = lambda self, order="C": copy_of(self)
 
 
 @implements(np.copy)
@@ -343,3 +332,6 @@ def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
         mean = prim.elementwise(builder, "divide", total,
                                 prim.elementwise(builder, "where", hit, count, 1))
         _set_node(target, prim.elementwise(builder, "where", hit, mean, x))
+
+
+UFUNC_METHODS[(None, "at")] = ufunc_at

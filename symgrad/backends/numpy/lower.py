@@ -14,13 +14,13 @@ import sympy as sp
 from .blocking import BlockRegion, plan_blocks
 from ...ir.graph import Node, Site
 from .loop_code import LoopCode, ModuleNames, loop_code
-from ...ir.ops import OPS, Group
+from ...ir.ops import OPS, Group, Memory
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
                       structural_helper, sum_code)
 from ...symbolic.lift import Lifted, Value, broadcast_shapes, lift
 from .returns import fresh_returns
-from ...symbolic.simplify import (common_subexpressions, evaluation_forms, see_through_values,
-                                  simplify_expression)
+from ...symbolic.simplify import common_subexpressions, see_through_values, simplify_expression
+from .evaluation_forms import evaluation_forms
 from .statements import BlockFunction, Scheduled, Statement, StatementWriter, block_items
 from ..sanitise import RESERVED as SANITISE_RESERVED, identifier
 from ...symbolic.expressions import Literal
@@ -404,9 +404,6 @@ def _aliased(symbol: sp.Symbol, temps: dict[sp.Symbol, sp.Expr],
     return source
 
 
-_VIEWS = ("transpose", "reshape", "getitem", "stop_gradient")
-
-
 def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, list[sp.Symbol]],
                                  temps: dict[sp.Symbol, sp.Expr],
                                  by_symbol: dict[sp.Symbol, Value], lifted: Lifted,
@@ -414,7 +411,7 @@ def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, lis
     """A view read once, by a structural op, is written inside it: `h.T @ g`, not `t7 = h.T`
     on a line of its own. Views print as postfix or calls, safe in any operand position."""
     value = by_symbol.get(symbol)
-    if value is None or value.expr is not None or value.node.op not in _VIEWS \
+    if value is None or value.expr is not None or OPS[value.node.op].memory is not Memory.VIEW \
             or value in lifted.outputs or len(readers.get(symbol, ())) != 1:
         return False
     reader = readers[symbol][0]

@@ -17,7 +17,6 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ...ir.graph import Node
 from ...ir.index import positions_distinct
-from ...ir.reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
 from ...ir.primitives import ConstArray
 from ...symbolic.expressions import Literal
 

@@ -12,7 +12,7 @@ from ...ir.linalg import index_letters
 from .einsum_forms import readable_einsum
 from ...ir.graph import Node
 from ...ir.index import positions_distinct
-from ...ir.reduce import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
+from ..speed_rules import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
 from ...ir.primitives import ConstArray
 
 

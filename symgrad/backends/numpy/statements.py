@@ -19,8 +19,8 @@ from .buffers import BufferItem, plan_reuse
 from ...ir.graph import Site
 from .inplace import InplaceWriter
 from .loop_code import call_code
-from ...ir.ops import OPS, Group
-from ...ir.reduce import TINY_ROW
+from ...ir.ops import OPS, Memory
+from ..speed_rules import TINY_ROW
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
                       blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
                       owned_copy_code, plain_code, sum_code)
@@ -30,12 +30,6 @@ from ...symbolic.expressions import Literal
 # Results with a last axis of 2-4 computed one column at a time from this size on: (512, 8, 2)
 # differences 34 -> 15 us, (4096, 8, 2) 500 -> 150 us; below it the extra calls cost more.
 COLUMNWISE_MIN_BYTES = 16 << 10
-
-# Structural ops whose result is a new array (everything else may be a view of its inputs).
-FRESH_STRUCTURAL = {"matmul", "astype", "concatenate", "pad", "gather", "scatter_add",
-                    "unslice"} | {name for name, record in OPS.items()
-                                  if record.group is Group.REDUCTION}
-
 
 @dataclass
 class Statement:
@@ -417,7 +411,7 @@ class StatementWriter:
                 fresh, writable = True, False  # np.empty, filled by the blocks
             elif value is not None and value.expr is None:
                 op = value.node.op
-                fresh = op in FRESH_STRUCTURAL
+                fresh = OPS[op].memory is Memory.FRESH
                 writable = op == "matmul" and symbol not in self.sums
             elif isinstance(expr, (sp.Symbol, InlineCode)) or (
                     value and _filled(value, s.shape_of[symbol])):
