@@ -13,5 +13,6 @@ import numpy as np
 
 def detached_product_grad(x, w, b):
     # autograd_tutorial.py:40  z = x @ w + b
-    w_bar = x[:, None]*(x @ w + b)
+    z = x @ w + b
+    w_bar = x[:, None]*z
     return w_bar

@@ -22,8 +22,9 @@ def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     t0 = np.max(logits, axis=1, keepdims=True)
     t1 = np.exp(logits - t0)
     t2 = t1.sum(axis=1, keepdims=True)
+    log_probs = logits - t0 - np.log(t2)
     # models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1))
-    t3 = labels*(logits - t0 - np.log(t2))
+    t3 = log_probs*labels
     t4 = t3.sum(axis=1)
     value = -t4.sum()/32
     log_probs_bar = -labels/32
@@ -31,9 +32,10 @@ def mlp_loss_value_and_grad(x, labels, w1, b1, w2, b2):
     logits_bar = log_probs_bar - log_probs_bar.sum(axis=1, keepdims=True)*t1/t2
     # models.py:13  logits = hidden @ w2 + b2
     b2_bar = logits_bar.sum(axis=0)
+    hidden_bar = logits_bar @ w2.T
     w2_bar = hidden.T @ logits_bar
     # models.py:12  hidden = np.tanh(x @ w1 + b1)
-    t5 = (logits_bar @ w2.T)*(1 - hidden**2)
+    t5 = hidden_bar*(1 - hidden**2)
     b1_bar = t5.sum(axis=0)
     w1_bar = x.T @ t5
     return value, (w1_bar, b1_bar, w2_bar, b2_bar)

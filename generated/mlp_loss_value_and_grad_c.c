@@ -261,8 +261,10 @@ int kernel_3(const float *restrict logits, const float *restrict t2, const float
             const long long row_t21 = row;
 #pragma omp simd
             for (long long i = start; i < stop; i++) {
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float log_probs = logits[i] - t2[row_t21] - logf(t4[row_t21]);
                 /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-                const float t5 = labels[i]*(logits[i] - t2[row_t21] - logf(t4[row_t21]));
+                const float t5 = log_probs*labels[i];
                 /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
                 const float logits_bar = -t3[i]*t8[row_t21]/t4[row_t21] + log_probs_bar[i];
                 out_logits_bar[i] = logits_bar;

@@ -160,7 +160,7 @@ def test_error_inside_generated_code_points_at_its_real_line(tmp_path):
     frame = traceback.extract_tb(caught.value.__traceback__)[-1]
     assert frame.filename == str(lowered.path)
     lines = lowered.source.splitlines()
-    assert frame.line == lines[frame.lineno - 1].strip() and "/x" in frame.line  # d log(3x)
+    assert frame.line == lines[frame.lineno - 1].strip() and "1/y" in frame.line  # y_bar
     comment = next(line for line in reversed(lines[: frame.lineno - 1])
                    if line.strip().startswith("#"))
     match = re.search(r"# user_model\.py:(\d+)  (.+)$", comment)

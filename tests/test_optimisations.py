@@ -3,6 +3,8 @@ blocked regions (row blocks on threads) against whole-array code, evaluation for
 stable primitives against their definitions, float32 kept float32."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.special
@@ -373,6 +375,49 @@ def test_row_reductions_match_torch_in_every_printed_form(shape, dtype):
         many_rows and not tiny)
     assert ("[..., 0] + " in source) == (many_rows and tiny)
     assert ("np.moveaxis(x, -1, 0).copy()" in source) == (many_rows and shape[-1] <= 32)
+
+
+def _plain_forms_run(source: str) -> tuple[str, int]:
+    """The generated source with each statement under an `..., over all rows at once` comment
+    replaced by the plain statement that comment shows, and how many were replaced."""
+    lines, out, replaced = source.splitlines(), [], 0
+    for k, line in enumerate(lines):
+        previous = lines[k - 1].strip() if k else ""
+        if previous.startswith("# ") and previous.endswith(", over all rows at once"):
+            indent = line[:len(line) - len(line.lstrip())]
+            line = indent + previous[2:-len(", over all rows at once")]
+            replaced += 1
+        out.append(line)
+    return "\n".join(out) + "\n", replaced
+
+
+@pytest.mark.parametrize("shape", [(100, 3), (70, 32)])
+def test_fast_row_forms_keep_their_plain_form_in_the_comment(shape):
+    """Every statement holding a fast form of a reduction (the columns of a short row added, a
+    moved maximum, an einsum sum, a row-wise dot product as an einsum), alone or inside a larger expression, has the same statement
+    in plain numpy in the comment above it; run instead of the fast one, it gives the same
+    numbers."""
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal(shape), rng.standard_normal(shape)
+    f = sg.value_and_grad(row_reductions, wrt=(0, 1))
+    source = f.lower(x, w).source
+    fast = ("[..., 0] + ", "np.moveaxis(", "np.einsum('ij->i'", "np.einsum('ij,ij->i'")
+    statements = [line for line in source.splitlines()
+                  if not line.lstrip().startswith("#") and any(f in line for f in fast)]
+    # alone (`t1 = np.einsum('ij->i', t0)`) and inside an expression (`x_bar = ...`)
+    assert len(statements) > 1 and any(re.match(r"\s*x_bar = ", s) for s in statements), source
+    plain, replaced = _plain_forms_run(source)
+    assert replaced == len(statements), source
+    assert not any(f in line for line in plain.splitlines() for f in fast
+                   if not line.lstrip().startswith("#")), plain
+    spaces = [{}, {}]
+    for space, text in zip(spaces, (source, plain)):
+        exec(compile(text, "<generated>", "exec"), space)
+    expected = spaces[0]["row_reductions_value_and_grad"](x, w)
+    value, grads = spaces[1]["row_reductions_value_and_grad"](x, w)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    for g, e in zip(grads, expected[1]):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
 
 
 def test_row_reductions_propagate_nan_as_torch_and_keep_integer_sums():

@@ -391,3 +391,19 @@ def test_bad_input_errors_name_the_users_line():
         sg.grad(np.sin, wrt=0, argnums=0)
     with pytest.raises(sg.ArgumentError, match=r"pair.*test_transforms.py:\d+"):
         sg.value_and_grad(lambda x: np.sum(x), has_aux=True)(X)
+
+
+def test_scalar_results_are_numpy_scalars_whatever_the_transform():
+    """A 0-d result is a numpy scalar (as np.sum gives it), from every transform alike; the
+    Jacobians of scalar functions were 0-d arrays."""
+    f = lambda s: s ** 3  # noqa: E731
+    s = np.array(2.0)
+    out, pullback = sg.vjp(f, s)
+    results = {"jit": sg.jit(f)(s), "grad": sg.grad(f)(s), "value": sg.value_and_grad(f)(s)[0],
+               "jvp": sg.jvp(f, (s,), (np.array(1.0),))[1], "vjp": out,
+               "pullback": pullback(np.array(1.0))[0], "hessian": sg.hessian(f)(s),
+               "jacrev": sg.jacrev(f)(s), "jacfwd": sg.jacfwd(f)(s)}
+    expected = {"jit": 8.0, "value": 8.0, "vjp": 8.0, "hessian": 12.0}
+    for name, value in results.items():
+        assert type(value) is np.float64, (name, type(value))
+        assert value == expected.get(name, 12.0), (name, value)

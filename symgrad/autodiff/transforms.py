@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..ir import primitives as prim
-from ..ir.graph import Builder, Graph, Node
+from ..ir.graph import Builder, Graph, LoopName, Node
 from ..specs import ArgSpec
 
 
@@ -250,4 +250,4 @@ def _name_adjoints(adjoint: dict[Node, Node], hints: dict[Node, str], params: li
                 continue
             name = params[node.param("position")] if node.op == "input" else hints.get(node)
             if name:
-                hints[g] = f"{name}_bar"
+                hints[g] = (LoopName if isinstance(name, LoopName) else str)(f"{name}_bar")

@@ -108,7 +108,8 @@ def graph_components(graph: Graph) -> dict[str, str]:
     """The graph split into what a person can act on: inputs, operations, constants, lines.
 
     Together the parts cover `Graph.canonical_text()` (every node's op, inputs, params, dtype,
-    shape and source line): structurally equal graphs, and only those, have equal parts.
+    shape, source line and the name the user's code gave it): structurally equal graphs, and
+    only those, have equal parts.
     """
     operations, constants, lines = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
     number: dict[int, int] = {}
@@ -126,9 +127,9 @@ def graph_components(graph: Graph) -> dict[str, str]:
         else:
             params = repr(node.params)
         operations.update(f"{node.op}({args}){params}{node.dtype}{list(node.shape)}\n".encode())
-        site = node.site
+        site, name = node.site, graph.name_hints.get(node)
         lines.update((f"{site.short_filename}:{site.lineno}:{site.text}" if site else "").encode()
-                     + b"\n")
+                     + (f"|{name}" if name else "").encode() + b"\n")
     operations.update(("out:" + ",".join(str(number[id(o)]) for o in graph.outputs)).encode())
     return {
         "inputs": ", ".join(inputs),

@@ -121,6 +121,13 @@ def topological_order(outputs: Iterable[Node]) -> list[Node]:
     return order
 
 
+class LoopName(str):
+    """The name of a value that one statement bound among others, as a loop does (`x = f(x)`
+    run n times names n values `x`): a statement the value has anyway takes the name, but the
+    name makes no statement of its own (as a name written once does). Its adjoint's name,
+    `x_bar`, is one too."""
+
+
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A function as a graph: named inputs, output nodes, and names the user's code suggested."""
@@ -149,6 +156,8 @@ class Graph:
             number[node] = len(number)
             args = ",".join(str(number[i]) for i in node.inputs)
             site = f"{node.site.short_filename}:{node.site.lineno}:{node.site.text}" if node.site else ""
+            name = self.name_hints.get(node)  # names are code too: part of what is keyed
+            site += f"|{name}" if name else ""
             lines.append(f"{node.op}({args}){node.params!r}{node.dtype}{list(node.shape)}|{site}")
         lines.append("out:" + ",".join(str(number[o]) for o in self.outputs))
         return "\n".join(lines)

@@ -3,7 +3,8 @@
 Every node becomes either a *value* (a named statement of the generated code) or part of the
 expression of a value. Values are: inputs, array constants, structural ops, outputs, elementwise
 nodes that a structural op reads, arguments of kinked functions (|x|, max, where-conditions:
-kept as names so that kinks can be resolved by cases), named multi-use nodes, and nodes whose
+kept as names so that kinks can be resolved by cases), nodes the user named (`mu = x.mean()`
+keeps its statement and its name: `kept_name`), and nodes whose
 inlined expression would grow too deep (lines stay short, SymPy's recursion stays shallow).
 Broadcasts and unit-axis reshapes that only elementwise ops read vanish: numpy broadcasting does
 them for free.
@@ -16,7 +17,7 @@ from typing import Sequence
 import sympy as sp
 
 from .exact import exact_binary, exact_power
-from ..ir.graph import Node, Shape, topological_order
+from ..ir.graph import LoopName, Node, Shape, topological_order
 from ..ir.ops import OPS, Group
 from .expressions import constant_expr, local_form, namespace, substitute, symbol_for
 from .functions import KINKED, STEPPED
@@ -157,7 +158,7 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
         natural = broadcast_shapes([o[2] for o in operands])
         materialise = (
             read_in_full(node) or node in pinned or depth > MAX_INLINE_DEPTH
-            or (node in name_hints and len(users[node]) > 1)
+            or (node in name_hints and (len(users[node]) > 1 or kept_name(name_hints[node], expr)))
         )
         if materialise:
             _add(values, of_node, Value(node, new_symbol(node), expr, natural,
@@ -165,6 +166,13 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
         else:
             inline[node] = (expr, depth, natural)
     return Lifted(values, of_node, [of_node[o] for o in outputs])
+
+
+def kept_name(name: str, expr: sp.Expr | None = None) -> bool:
+    """Whether a value named `name` keeps a statement of its own though read once: unless a
+    loop gave the name (`LoopName`) or it is a selection, which stays inside its reader
+    (`where(c, a, 0) * b` folds into `where(c, a * b, 0)`: 0 * inf would be NaN)."""
+    return not isinstance(name, LoopName) and (expr is None or not expr.has(sp.Piecewise))
 
 
 def _add(values: list[Value], of_node: dict[Node, Value], value: Value) -> None:

@@ -10,19 +10,11 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 
-FAMILIES = {
-    "symgrad.trace.numpy_api": "Elementwise, matmul, sum/mean, reshape/transpose, where",
-    "symgrad.trace.reductions": "Reductions and scans",
-    "symgrad.trace.linalg": "Contractions",
-    "symgrad.trace.shape": "Shape, joining, repetition, constants shaped like an array",
-    "symgrad.trace.indexing": "Indexing",
-    "symgrad.trace.creation": "Creation",
-    "symgrad.trace.matrix": "Linear algebra: solves, decompositions, matrix constructors",
-    "symgrad.trace.sort": "Sorting, order statistics, running extrema, windows",
-    "symgrad.trace.update": "In-place updates of arrays made inside the function",
-    "symgrad.trace.complex": "Complex-number functions of real arrays (complex values are "
-                                "refused)",
-}
+def _family(handler: object) -> str:
+    """The catalogue heading of a handler: its family module's `FAMILY`."""
+    module = sys.modules.get(handler.__module__)
+    return getattr(module, "FAMILY", handler.__module__)
+
 
 # Where a structural gradient is a choice, the choice (PyTorch 2.13 unless said otherwise).
 CONVENTIONS = (
@@ -65,7 +57,7 @@ def _functions() -> dict[str, list[str]]:
 
     by_family: dict[str, list[str]] = defaultdict(list)
     for function, handler in FUNCTIONS.items():
-        by_family[FAMILIES.get(handler.__module__, handler.__module__)].append(
+        by_family[_family(handler)].append(
             function_name(function))
     return {family: sorted(names) for family, names in by_family.items()}
 
@@ -81,10 +73,10 @@ def _ufuncs() -> list[str]:
 
 
 def _methods() -> list[str]:
-    from ..trace.tracer import Tracer
+    from ..trace.tracer import METHODS, PROPERTIES, Tracer
 
-    names = []
-    for name in dir(Tracer):
+    names = [f"x.{name}()" for name in METHODS] + [f"x.{name}" for name in PROPERTIES]
+    for name in dir(Tracer):  # the array's own facts (x.shape, x.dtype, ...)
         if name.startswith("_") or name in ("node", "builder"):
             continue
         attribute = getattr(Tracer, name)

@@ -14,6 +14,9 @@ from ..errors import ComplexArgumentError, TracingError
 from .numpy_api import UFUNC_OPS, _builder_of, boxed, elementwise, implements, node_of
 from .tracer import METHODS, PROPERTIES, Tracer, bound_site
 
+# its heading in docs/ops.md
+FAMILY = "Complex-number functions of real arrays (complex values are refused)"
+
 UFUNC_OPS[np.conjugate] = "positive"  # np.conj of a real array is the array
 
 

@@ -31,6 +31,8 @@ from .numpy_api import boxed, node_of
 from ..errors import TracingError
 from .tracer import TRACED, VIEW, Tracer, bound_site, resolved, traced_array, user_site
 
+FAMILY = "Creation"  # its heading in docs/ops.md
+
 
 class IndexableConstant(np.ndarray):
     """A numpy array made while tracing; indexing it with a traced index records a gather.

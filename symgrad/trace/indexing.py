@@ -21,6 +21,8 @@ from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, implements, node_of
 from .tracer import Tracer, bound_site
 
+FAMILY = "Indexing"  # its heading in docs/ops.md
+
 
 def _is_array_item(item: Any) -> bool:
     return isinstance(item, (Tracer, np.ndarray, list)) or (

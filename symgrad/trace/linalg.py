@@ -16,6 +16,8 @@ from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, elementwise, implements, matmul, node_of
 from .tracer import METHODS, Tracer, bound_site
 
+FAMILY = "Contractions"  # its heading in docs/ops.md
+
 LETTERS = prim_linalg.LETTERS
 
 

@@ -23,6 +23,9 @@ from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, implements, node_of
 from .tracer import Tracer, bound_site
 
+# its heading in docs/ops.md
+FAMILY = "Linear algebra: solves, decompositions, matrix constructors"
+
 # numpy 2's result types, by their field names (`w, v = eigh(a)` and `eigh(a).eigenvalues`)
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])

@@ -18,6 +18,8 @@ from ..ir.graph import Builder, Node
 from .tracer import (METHODS, OPERATORS, PROPERTIES, Tracer, bound_site, check_fresh, is_active,
                      resolved, user_site)
 
+FAMILY = "Elementwise, matmul, sum/mean, reshape/transpose, where"  # its heading in docs/ops.md
+
 # numpy ufunc -> elementwise op name
 UFUNC_OPS: dict[np.ufunc, str] = {
     np.add: "add", np.subtract: "subtract", np.multiply: "multiply", np.divide: "divide",

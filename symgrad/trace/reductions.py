@@ -18,6 +18,8 @@ from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _reduction_args, _where, boxed, implements, mean, node_of
 from .tracer import METHODS, Tracer, bound_site
 
+FAMILY = "Reductions and scans"  # its heading in docs/ops.md
+
 
 def _axes(op: str, axis: Any, x: Node, builder: Builder) -> tuple[int, ...]:
     return prim.normalize_axes(op, axis, x.ndim, _where(builder), x.shape)

@@ -19,6 +19,8 @@ from ..ir.graph import Builder, Node
 from .numpy_api import _builder_of, _where, boxed, elementwise, implements, node_of
 from .tracer import METHODS, PROPERTIES, Tracer, bound_site
 
+FAMILY = "Shape, joining, repetition, constants shaped like an array"  # its heading in docs/ops.md
+
 
 def _axis(op: str, axis: Any, ndim: int, builder: Builder, shape: tuple | None = None) -> int:
     return prim.normalize_axes(op, operator.index(axis), ndim, _where(builder), shape)[0]

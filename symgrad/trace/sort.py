@@ -23,6 +23,8 @@ from ..ir.graph import Builder, Node
 from .numpy_api import UFUNC_METHODS, _builder_of, _where, boxed, implements, node_of
 from .tracer import METHODS, Tracer, bound_site
 
+FAMILY = "Sorting, order statistics, running extrema, windows"  # its heading in docs/ops.md
+
 
 def _call(build: Any, *arrays: Any) -> Tracer:
     builder = _builder_of(arrays)

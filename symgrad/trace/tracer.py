@@ -7,7 +7,6 @@ an error that names the line.
 """
 from __future__ import annotations
 
-import ast
 import linecache
 import os
 import sys
@@ -20,7 +19,7 @@ import numpy as np
 from ..ir import primitives as prim
 from ..errors import (ArgumentError, TracedBoolError, TracedConversionError, TracingError,
                       UnsupportedFunctionError)
-from ..ir.graph import Builder, Graph, Node, Site
+from ..ir.graph import Builder, Graph, LoopName, Node, Site
 from ..specs import ArgSpec
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # symgrad/
@@ -28,15 +27,23 @@ _ACTIVE = threading.local()  # the builders of the traces running on this thread
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 
 
+def _is_user_frame(frame: Any) -> bool:
+    filename = frame.f_code.co_filename
+    return not (filename.startswith(_PACKAGE_DIR) or filename.startswith(_NUMPY_DIR)
+                or filename.startswith("<frozen"))
+
+
+def _site(frame: Any) -> Site:
+    filename = frame.f_code.co_filename
+    return Site(filename, frame.f_lineno, linecache.getline(filename, frame.f_lineno).strip())
+
+
 def user_site() -> Site | None:
     """The innermost stack frame that belongs to neither symgrad nor numpy."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not (filename.startswith(_PACKAGE_DIR) or filename.startswith(_NUMPY_DIR)
-                or filename.startswith("<frozen")):
-            text = linecache.getline(filename, frame.f_lineno).strip()
-            return Site(filename, frame.f_lineno, text)
+        if _is_user_frame(frame):
+            return _site(frame)
         frame = frame.f_back
     return None
 
@@ -206,10 +213,134 @@ class bound_site:
     def __enter__(self) -> None:
         self.saved = self.builder.site
         if self.saved is None:
-            self.builder.site = user_site()
+            names = _bindings_of(self.builder)
+            self.builder.site = names.enter(sys._getframe(1)) if names else user_site()
 
     def __exit__(self, *exc: Any) -> None:
         self.builder.site = self.saved
+
+
+class Bindings:
+    """The user's names of traced values: the local variables that held them.
+
+    Each time an op begins (`bound_site`), the user's frames between the op and the start of
+    this trace are looked at, and once more when the function has returned (a frame that has
+    returned keeps its final locals). A value takes the first name it was seen with in the
+    frame that made it or in a caller of that frame: `h = np.tanh(...)`, `l1, l2 = ...`,
+    `logp = log_softmax(z)` (made in the helper, named by the caller). A name a value has only
+    as the parameter of a function it was passed to (`def sigmoid(z)`) is used when it is
+    unambiguous: the one value with that name, and no value has it as its own. The first
+    binding seen wins (`a = b = f(x)` names it by the first of its locals); a rebound name
+    names each value it held (`h`, `h1`, ... once the names are made unique), and one that a
+    line gave several values (a loop's `x = f(x)`) is a `LoopName`. Looking at locals makes
+    no node and reads no number: names only.
+    """
+
+    def __init__(self, builder: Builder, entry: Any):
+        self.builder = builder
+        self.entry = entry  # the frame that runs the trace: user frames are below it
+        self.frames: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id -> (frame, callers' ids)
+        self.makers: dict[int, tuple[Site, int]] = {}  # id(site) -> (site, frame it is in)
+        self.candidates: dict[Node, list[tuple[bool, str]]] = {}  # (own name?, name)
+
+    def enter(self, frame: Any) -> Site | None:
+        """Look at the user's frames above `frame`; the innermost one's line is the site."""
+        chain = []
+        while frame is not None and frame is not self.entry:
+            if _is_user_frame(frame):
+                chain.append(frame)
+            frame = frame.f_back
+        if frame is None or not chain:  # not inside this trace's function
+            return user_site()
+        for k, user in enumerate(chain):
+            if id(user) not in self.frames:
+                self.frames[id(user)] = (user, tuple(id(f) for f in chain[k + 1:]))
+            self._look(user)
+        site = _site(chain[0])  # the nodes of this op carry this very object
+        self.makers[id(site)] = (site, id(chain[0]))
+        return site
+
+    def _look(self, frame: Any) -> None:
+        """Note the names `frame` gives values of this trace (it makes no node: a numpy array
+        updated with traced values counts, a view of one would be a new node)."""
+        for name, value in frame.f_locals.items():
+            tracer = value if isinstance(value, Tracer) else (getattr(
+                value, "__dict__", {}).get(TRACED) if isinstance(value, np.ndarray) else None)
+            if tracer is None or tracer.builder is not self.builder or name == "_" \
+                    or not name.isidentifier() or tracer.node.op in ("input", "const"):
+                continue
+            node = tracer.node
+            maker = self._maker(node)
+            own = maker is None or maker == id(frame) or id(frame) in self.frames[maker][1]
+            self.candidates.setdefault(node, []).append((own, name))
+
+    def _maker(self, node: Node) -> int | None:
+        """The frame `node` was made in, where an op that began in this trace made it."""
+        made = self.makers.get(id(node.site))
+        return made[1] if made is not None and made[0] is node.site else None
+
+    def names(self, parameters: Sequence[str]) -> dict[Node, str]:
+        for frame, _ in list(self.frames.values()):  # the locals each frame ended with
+            self._look(frame)
+        own = {n: next(name for o, name in c if o) for n, c in self.candidates.items()
+               if any(o for o, _ in c)}
+        taken = set(own.values())
+        passed: dict[str, list[Node]] = {}
+        for node, candidates in self.candidates.items():
+            for name in dict.fromkeys(name for o, name in candidates if not o):
+                passed.setdefault(name, []).append(node)
+        names = dict(own)
+        for name, nodes in passed.items():
+            if name not in taken and len(nodes) == 1 and nodes[0] not in names:
+                names[nodes[0]] = name
+        return _numbered(_loop_names(names), parameters)
+
+    def release(self) -> None:
+        self.frames.clear()  # frames hold the user's locals: let them go with the trace
+        self.makers.clear()
+
+
+def _numbered(names: dict[Node, str], parameters: Sequence[str]) -> dict[Node, str]:
+    """Each value its own name: a name that several values held (`h` rebound, a helper's
+    local in each call) or a parameter's goes to them in the order they were made, with a
+    number (`h`, `h1`, `h2`) that no other name uses, so that adjoints follow (`h1_bar`)."""
+    used = set(names.values()) | set(parameters)
+    holders: dict[str, list[Node]] = {}
+    for node in sorted(names, key=lambda n: n.serial):
+        holders.setdefault(names[node], []).append(node)
+    numbered = {}
+    for name, nodes in holders.items():
+        k = 0
+        for position, node in enumerate(nodes):
+            if position == 0 and name not in parameters:
+                numbered[node] = name
+                continue
+            k += 1
+            while f"{name}{k}" in used:
+                k += 1
+            used.add(f"{name}{k}")
+            numbered[node] = type(name)(f"{name}{k}")
+    return numbered
+
+
+def _loop_names(names: dict[Node, str]) -> dict[Node, str]:
+    """Names that one line gave several values (a loop's `x = f(x)`, a helper's local in
+    each call) as `LoopName`s."""
+    count: dict[tuple, int] = {}
+    for node, name in names.items():
+        if node.site is not None:
+            where = (name, node.site.filename, node.site.lineno)
+            count[where] = count.get(where, 0) + 1
+    return {node: LoopName(name) if node.site is not None and count[
+        (name, node.site.filename, node.site.lineno)] > 1 else name
+        for node, name in names.items()}
+
+
+def _bindings_of(builder: Builder) -> Bindings | None:
+    for bindings in reversed(getattr(_ACTIVE, "bindings", ())):
+        if bindings.builder is builder:
+            return bindings
+    return None
 
 
 def box(value: Any, builder: Builder) -> Any:
@@ -251,10 +382,12 @@ def trace_function(fn: Callable, specs: Sequence[ArgSpec],
 
     builder = builder or Builder()
     _ACTIVE.__dict__.setdefault("builders", []).append(builder)
+    _ACTIVE.__dict__.setdefault("bindings", []).append(Bindings(builder, sys._getframe()))
     try:
-        return _trace(fn, specs, builder, tracing_numpy)
+        return _trace(fn, specs, builder, tracing_numpy, _ACTIVE.bindings[-1])
     finally:
         _ACTIVE.builders.pop()
+        _ACTIVE.bindings.pop().release()
 
 
 def is_active(builder: Builder) -> bool:
@@ -264,7 +397,7 @@ def is_active(builder: Builder) -> bool:
 
 
 def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
-           tracing_numpy: Callable) -> tuple[Graph, Any]:
+           tracing_numpy: Callable, bindings: "Bindings") -> tuple[Graph, Any]:
     from .complex import refuse_complex
     from .scipy_special import traced_scipy_special
 
@@ -283,7 +416,7 @@ def _trace(fn: Callable, specs: Sequence[ArgSpec], builder: Builder,
     with tracing_numpy(), traced_scipy_special(fn):
         result = fn(*args)
     outputs, structure = _flatten_output(result, builder)
-    hints = _name_hints(outputs)
+    hints = bindings.names([spec.name for spec in specs])
     hints.update(getattr(builder, "result_names", {}))  # `h, ys = sg.scan(...)` (loops.py)
     graph = Graph(tuple(inputs), tuple(outputs), name_hints=hints)
     return graph, structure
@@ -309,32 +442,3 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
         return len(outputs) - 1
 
     return outputs, walk(result)
-
-
-def _name_hints(outputs: list[Node]) -> dict[Node, str]:
-    """Names from the user's source: `z = x @ w + b` names the last node made on that line."""
-    from ..ir.graph import topological_order
-
-    last_on_line: dict[tuple[str, int], Node] = {}
-    for node in topological_order(outputs):
-        if node.site is not None and node.op not in ("input", "const"):
-            last_on_line[(node.site.filename, node.site.lineno)] = node
-    hints: dict[Node, str] = {}
-    for (filename, lineno), node in last_on_line.items():
-        target = _assignment_target(node.site.text)
-        if target:
-            hints[node] = target
-    return hints
-
-
-def _assignment_target(text: str) -> str | None:
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return None
-    if len(tree.body) == 1 and isinstance(tree.body[0], (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        statement = tree.body[0]
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-        if len(targets) == 1 and isinstance(targets[0], ast.Name):
-            return targets[0].id
-    return None

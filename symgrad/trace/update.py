@@ -34,6 +34,8 @@ from .numpy_api import (FUNCTIONS, UFUNC_METHODS, _builder_of, _where, boxed, el
 from .tracer import (ARGUMENT, METHODS, OPERATORS, PROPERTIES, TRACED, VIEW, Tracer, bound_site,
                      check_fresh, resolved, traced_array, user_site)
 
+FAMILY = "In-place updates of arrays made inside the function"  # its heading in docs/ops.md
+
 
 def _at() -> str | None:
     site = user_site()

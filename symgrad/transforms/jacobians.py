@@ -22,8 +22,10 @@ from ..trace.tracer import Tracer
 
 def _stack(pieces: list, shape: tuple[int, ...], axis_last: bool) -> Any:
     """Pieces (arrays or traced values) stacked into `shape`: rows first, or columns last."""
-    stacked = np.stack(pieces, axis=-1 if axis_last else 0)
-    return stacked.reshape(shape)
+    stacked = np.stack(pieces, axis=-1 if axis_last else 0).reshape(shape)
+    if shape == () and isinstance(stacked, np.ndarray):
+        return stacked[()]  # a scalar's derivative is a numpy scalar, as sg.grad gives it
+    return stacked
 
 
 def _shape(x: Any) -> tuple[int, ...]:

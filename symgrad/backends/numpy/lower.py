@@ -17,7 +17,7 @@ from .loop_code import LoopCode, ModuleNames, loop_code
 from ...ir.ops import OPS, Group, Memory
 from .printer import (STRUCTURAL, STRUCTURAL_HELPERS, InlineCode, inline_code, plain_code,
                       structural_helper, sum_code)
-from ...symbolic.lift import Lifted, Value, broadcast_shapes, lift
+from ...symbolic.lift import Lifted, Value, broadcast_shapes, kept_name, lift
 from .returns import fresh_returns
 from ...symbolic.simplify import common_subexpressions, see_through_values, simplify_expression
 from .evaluation_forms import evaluation_forms
@@ -73,11 +73,13 @@ class Program:
 
 
 class Names(dict):
-    """Symbol -> generated name; `inlined` holds the symbols written inside their reader."""
+    """Symbol -> generated name; `inlined` holds the symbols written inside their reader,
+    `kept` those whose name the user gave once (regions.kept_name): never inlined."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inlined: set[sp.Symbol] = set()
+        self.kept: set[sp.Symbol] = set()
 
 
 class Namer:
@@ -151,9 +153,12 @@ def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
     for value in lifted.values:
         if value.node.op == "input":
             names[value.symbol] = param_names[value.node.param("position")]
-    for value in lifted.values:
+    # The results first (`value`, `w_bar`): a local of the user's named alike steps aside.
+    for value in lifted.outputs + lifted.values:
         if value.symbol not in names and value.node in name_hints:
             names[value.symbol] = namer.claim(name_hints[value.node])
+            if kept_name(name_hints[value.node]):
+                names.kept.add(value.symbol)
 
     program = _schedule(lifted, replacements, names, namer, param_names, structure,
                         function_name, sorted(rewrites), expression_sets,
@@ -259,6 +264,12 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
     # Each block of a region returns its part of a full sum; the parts are added after it.
     partial_sums = {s: namer.claim(f"{names[s]}_parts" if s in names else "parts")
                     for s in order if s in sums}
+    # A value the user named that only renames a temporary (`z = cse4`) lends it its name.
+    named_alias = {}
+    for symbol in order:
+        source = _aliased(symbol, temps, by_symbol, lifted, shape_of)
+        if source in temps and symbol in names and symbol not in blocked:
+            named_alias.setdefault(source, names[symbol])
     for symbol in order:
         if not (readers.get(symbol) and readers[symbol][0] in blocked) and (
                 _inline_single_use_structural(symbol, readers, temps, by_symbol, lifted, names,
@@ -276,6 +287,8 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
             value = by_symbol.get(symbol)
             if value is not None and value.node.op == "const" and value.expr is None:
                 names[symbol] = namer.claim("const", module_level=True)
+            elif symbol in named_alias and symbol not in blocked:
+                names[symbol] = named_alias[symbol]
             else:
                 names[symbol] = namer.temporary()
     # The float dtype each statement computes in (a temporary: that of a value reading it), so
@@ -365,8 +378,8 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
     """A structural result read once, by an expression, is written inside it: `x @ w + b`."""
     value = by_symbol.get(symbol)
     if value is None or value.expr is not None or value.node.op in ("input", "const") \
-            or value in lifted.outputs or len(readers.get(symbol, ())) != 1:
-        return False
+            or value in lifted.outputs or len(readers.get(symbol, ())) != 1 or symbol in names.kept:
+        return False  # (a value the user named keeps its statement)
     reader = readers[symbol][0]
     expr = temps[reader] if reader in temps else by_symbol[reader].expr
     if expr is None or expr.count(symbol) != 1:
@@ -412,7 +425,7 @@ def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, lis
     on a line of its own. Views print as postfix or calls, safe in any operand position."""
     value = by_symbol.get(symbol)
     if value is None or value.expr is not None or OPS[value.node.op].memory is not Memory.VIEW \
-            or value in lifted.outputs or len(readers.get(symbol, ())) != 1:
+            or value in lifted.outputs or len(readers.get(symbol, ())) != 1 or symbol in names.kept:
         return False
     reader = readers[symbol][0]
     if reader in temps or by_symbol[reader].expr is not None:

@@ -305,6 +305,17 @@ def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> I
     return inline
 
 
+def as_plain(inline: InlineCode) -> InlineCode:
+    """The same inlined value, printed in its plain form (`x.sum(axis=1)` for the columns of
+    `x` added): for the comment above a statement that holds a faster form."""
+    plain = getattr(inline, "plain", inline.code)
+    infix = isinstance(inline, InlineProduct) and plain == inline.code
+    shown = (InlineProduct if infix or _has_infix_operator(plain) else InlineCode)(
+        inline.name, plain)
+    shown.plain = plain
+    return shown
+
+
 def _has_infix_operator(code: str) -> bool:
     """Whether `code` has an operator outside brackets (`a @ b`, not `np.vdot(a, b)`)."""
     depth = 0

@@ -88,7 +88,21 @@ def plain_code(node: Node, *arguments: str) -> str:
     the derivative shown as math."""
     if node.op in ("sum", "max", "min"):
         return STRUCTURAL[node.op](node, *arguments, over_all_rows=False)
+    if node.op == "einsum":
+        return _summed_product(node, *arguments) or STRUCTURAL[node.op](node, *arguments)
     return STRUCTURAL[node.op](node, *arguments)
+
+
+def _summed_product(node: Node, *operands: str) -> str | None:
+    """`(a*b).sum(axis=1)` for the einsum `'ij,ij->i'` of a and b (optimize.py writes such
+    a sum of products over short rows as this einsum); None for any other einsum."""
+    inputs, output = node.param("subscripts").split("->")
+    parts = inputs.split(",")
+    if len(parts) != 2 or parts[0] != parts[1] or len(set(parts[0])) != len(parts[0]) \
+            or not output or output == parts[0] or not parts[0].startswith(output):
+        return None
+    axes = tuple(range(len(output), len(parts[0])))
+    return f"({operands[0]}*{operands[1]}).sum(axis={_axes_code(axes)})"
 
 
 def _norm(node: Node, a: str) -> str:

@@ -21,7 +21,7 @@ from .inplace import InplaceWriter
 from .loop_code import call_code
 from ...ir.ops import OPS, Memory
 from ..speed_rules import TINY_ROW
-from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter,
+from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter, as_plain,
                       blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
                       owned_copy_code, plain_code, sum_code)
 from ...symbolic.lift import Lifted, Value
@@ -219,7 +219,7 @@ class StatementWriter:
         if symbol in s.temps:
             self.equations.append((name, s.temps[symbol]))
             return [Statement(target or name, self.printer.doprint(s.temps[symbol]), site,
-                              guarded)]
+                              guarded, self._plain_note(name, s.temps[symbol]))]
         value = s.by_symbol[symbol]
         node = value.node
         if node.op == "input":
@@ -227,8 +227,10 @@ class StatementWriter:
         if node.op == "const" and value.expr is None:
             self.constants.append((name, const_array_code(node.param("value"))))
             return []
+        note = None
         if value.expr is not None:
             code = self.printer.doprint(value.expr)
+            note = self._plain_note(name, value.expr)
             self.equations.append((name, value.expr))
             if _filled(value, s.shape_of[symbol]):
                 constant = _is_constant(value.expr)
@@ -253,7 +255,20 @@ class StatementWriter:
             if plain != code:
                 return [Statement(target or name, code, site, guarded,
                                   f"{name} = {plain}, over all rows at once")]
-        return [Statement(target or name, code, site, guarded)]
+        return [Statement(target or name, code, site, guarded, note)]
+
+    def _shown(self, expr: sp.Expr) -> str:
+        """`expr` as a comment shows it: structural code inside it in its plain form."""
+        fast = {a: as_plain(a) for a in expr.atoms(InlineCode)
+                if getattr(a, "plain", a.code) != a.code}
+        return self.printer.doprint(expr.xreplace(fast) if fast else expr)
+
+    def _plain_note(self, name: str, expr: sp.Expr) -> str | None:
+        """The comment above a statement whose expression holds a faster form of structural
+        code (the columns of a short row added, a moved maximum): the statement as plain."""
+        if not any(getattr(a, "plain", a.code) != a.code for a in expr.atoms(InlineCode)):
+            return None
+        return f"{name} = {self._shown(expr)}, over all rows at once"
 
     def _arguments(self, value: Value) -> list[str]:
         return [self.s.names[self.s.lifted.of_node[i].symbol] for i in value.node.inputs]
@@ -272,7 +287,7 @@ class StatementWriter:
         if lines is None:
             return None
         self.equations.append((name, expr))
-        note = f"{name} = {self.printer.doprint(expr)}, written into the array of {buffer} (not read after this)"
+        note = f"{name} = {self._shown(expr)}, written into the array of {buffer} (not read after this)"
         return [(line, note if k == 0 else None) for k, line in enumerate(lines)]
 
     def _in_product(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
@@ -295,7 +310,7 @@ class StatementWriter:
         if lines is None:
             return None
         self.equations.append((name, expr))
-        note = f"{name} = {self.printer.doprint(expr)}, computed in the array of the product"
+        note = f"{name} = {self._shown(expr)}, computed in the array of the product"
         return [(f"{name} = {product.code}", note)] + [(line, None) for line in lines]
 
     def _by_columns(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
@@ -325,7 +340,7 @@ class StatementWriter:
         if not shapes or all(operand == shape for operand in shapes.values()):
             return None  # nothing broadcast: numpy runs it as one long loop already
         lines = [(f"{name} = {empty_code(shape, item.dtype)}",
-                  f"{name} = {self.printer.doprint(expr)}, one column of the last axis at a time")]
+                  f"{name} = {self._shown(expr)}, one column of the last axis at a time")]
         for k in range(shape[-1]):
             columns = {atom: InlineCode(f"{atom.name}_column{k}", _column(
                 self.printer.doprint(atom), k if operand[-1] != 1 else 0))
