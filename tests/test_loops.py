@@ -174,6 +174,17 @@ def test_scan_over_mismatched_lengths_is_an_argument_error():
         sg.jit(bad)(np.zeros(3), np.zeros(4))
 
 
+def nested(a, grid):  # a scan in a scan, and an int counter carried beside a float
+    def row(c, r):
+        def col(s, v):
+            k, acc = s
+            return (k + 1, np.sin(acc * a + v * k)), None
+        (k, acc), _ = sg.scan(col, (c[0], c[1]), r)
+        return (k, acc), acc
+    _, accs = sg.scan(row, (0, 0.5), grid)
+    return np.sum(accs ** 2)
+
+
 def test_transforms_compose_with_scan():
     """jacrev/jacfwd of a scan, sg.grad inside a scan body, a scan inside sg.grad inside a
     traced function, a scan in a scan, and an int carry beside a float one."""
@@ -225,16 +236,6 @@ def test_transforms_compose_with_scan():
 
     np.testing.assert_allclose(sg.grad(outer)(W, xs), torch.func.grad(outer_torch)(
         T(W), T(xs)).numpy(), rtol=1e-9, atol=1e-12)
-
-    def nested(a, grid):  # a scan in a scan, and an int counter carried beside a float
-        def row(c, r):
-            def col(s, v):
-                k, acc = s
-                return (k + 1, np.sin(acc * a + v * k)), None
-            (k, acc), _ = sg.scan(col, (c[0], c[1]), r)
-            return (k, acc), acc
-        _, accs = sg.scan(row, (0, 0.5), grid)
-        return np.sum(accs ** 2)
 
     def nested_numpy(a, grid):
         k, acc, total = 0, 0.5, 0.0

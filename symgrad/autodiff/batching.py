@@ -31,6 +31,7 @@ NOT_BATCHED = {
     "input": "bound to the batched argument itself",
     "const": "the same for every example",
     "call": "expanded (its transform applied) before batching",
+    "loop_out": "one of its loop's results, which the loop's rule batches (loop_batching.py)",
 }
 
 # Ops vmap refuses for now, with the reason; a batched operand reaching one is a ShapeError
@@ -40,13 +41,10 @@ NO_RULE_YET = {
     "lstsq": "numpy.linalg.lstsq does not batch",
     "searchsorted": "np.searchsorted takes a 1-D sorted array",
     "overwrite": "in-place updates place values at per-example positions",
-    "scan": "loops are not batched yet", "while": "loops are not batched yet",
-    "cond": "branches are not batched yet", "while_vjp": "loops are not batched yet",
-    "loop_out": "loops are not batched yet",
 }
 
 
-def _lifted(b: Builder, x: Node, rank: int) -> Node:
+def lifted(b: Builder, x: Node, rank: int) -> Node:
     """A batched `x` (batch axis first) with unit axes after the batch axis up to `rank`
     per-example dims, so that it broadcasts against per-example operands of that rank."""
     missing = rank - (x.ndim - 1)
@@ -75,7 +73,7 @@ def _moved(axes: object) -> object:
 # Elementwise: broadcast
 # ---------------------------------------------------------------------------------------------
 def _elementwise(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
-    inputs = [_lifted(b, x, node.ndim) if f else x for x, f in zip(xs, batched)]
+    inputs = [lifted(b, x, node.ndim) if f else x for x, f in zip(xs, batched)]
     return _same(b, node, inputs, size)
 
 
@@ -112,7 +110,7 @@ def _transpose(b: Builder, node: Node, xs: list, batched: list, size: int) -> No
 
 
 def _broadcast_to(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
-    return _same(b, node, [_lifted(b, xs[0], node.ndim)], size,
+    return _same(b, node, [lifted(b, xs[0], node.ndim)], size,
                  shape=(size,) + node.param("shape"))
 
 
@@ -177,7 +175,7 @@ def _index_arrays(b: Builder, arrays: list, batched: list, size: int) -> tuple[l
     if not any(batched):
         return arrays, rank
     position = prim.constant(b, np.arange(size, dtype=np.int64).reshape((size,) + (1,) * rank))
-    return [position] + [_lifted(b, a, rank) if f else a for a, f in zip(arrays, batched)], rank
+    return [position] + [lifted(b, a, rank) if f else a for a, f in zip(arrays, batched)], rank
 
 
 def _checked(node: Node, result: Node, size: int) -> Node:
@@ -224,8 +222,8 @@ def _matmul(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
     if ry == 1:
         y = prim.reshape(b, y, y.shape + (1,))
     rank = max(x.ndim - bx, y.ndim - by)
-    x = _lifted(b, x, rank) if bx else x
-    y = _lifted(b, y, rank) if by else y
+    x = lifted(b, x, rank) if bx else x
+    y = lifted(b, y, rank) if by else y
     product = prim.matmul(b, x, y)
     return prim.reshape(b, product, (size,) + node.shape)
 
@@ -280,34 +278,60 @@ BATCH_RULES: dict[str, Rule] = {
 }
 
 
-def rule_for(op: str) -> Rule | None:
-    """The batching rule of `op` (elementwise ops, user-defined ones included, broadcast)."""
+def rule_for(op: str) -> Callable | None:
+    """The batching rule of `op` (elementwise ops, user-defined ones included, broadcast;
+    loops and branches by the rules of loop_batching.py)."""
+    from .loop_batching import LOOP_RULES
+
     record = OPS.get(op)
     if record is not None and record.group is Group.ELEMENTWISE:
         return _elementwise
-    return BATCH_RULES.get(op)
+    return BATCH_RULES.get(op) or LOOP_RULES.get(op)
 
 
 def unbatchable(graph: Graph) -> list[Node]:
-    """The nodes of `graph` that no rule can batch (checked at trace time, before a miss)."""
-    return [n for n in graph.nodes() if n.op not in NOT_BATCHED and rule_for(n.op) is None]
+    """The nodes of `graph`, and of the loop bodies in it, that no rule can batch (checked
+    at trace time, before a miss)."""
+    from .loop_batching import LOOP_RULES, bodies
+
+    found = []
+    for n in graph.nodes():
+        if n.op not in NOT_BATCHED and rule_for(n.op) is None:
+            found.append(n)
+        elif n.op in LOOP_RULES:
+            for body in bodies(n):
+                found += unbatchable(body.graph)
+    return found
 
 
 def batch_graph(b: Builder, graph: Graph, bound: dict[int, tuple[Node, bool]], size: int
                 ) -> tuple[list[tuple[Node, bool]], dict[Node, Node]]:
     """`graph` rebuilt in `b` over a batch: `bound` maps each input position to the node
     that feeds it and whether that node carries the batch (first axis). Returns each output
-    as (node, batched) and the map from old nodes to new ones (for names)."""
+    as (node, batched) and the map from old nodes to new ones (for names). A loop's rule
+    gives each of its results at once; its `loop_out` nodes read them."""
+    from .loop_batching import LOOP_RULES
+
     done: dict[Node, tuple[Node, bool]] = {}
+    loop_results: dict[Node, list[tuple[Node, bool]]] = {}
     for node in graph.nodes():
         if node.op == "input":
             done[node] = bound[node.param("position")]
+            continue
+        if node.op == "loop_out" and node.inputs[0] in loop_results:
+            done[node] = loop_results[node.inputs[0]][node.param("index")]
             continue
         xs = [done[i][0] for i in node.inputs]
         flags = [done[i][1] for i in node.inputs]
         if not any(flags):
             done[node] = (b.node(node.op, xs, dict(node.params), node.shape, node.dtype,
                                  node.site), False)
+            continue
+        if node.op in LOOP_RULES:
+            loop, loop_results[node] = LOOP_RULES[node.op](b, node, xs, flags, size,
+                                                           batch_graph)
+            if loop is not None:  # None: the loop became a select, read by its loop_outs
+                done[node] = (loop, True)
             continue
         rule = rule_for(node.op)
         if rule is None:

@@ -17,12 +17,22 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..errors import GradientError
 from ..ir import index as prim_index
 from ..ir import primitives as prim
 from ..ir.graph import Builder, Graph, Node
 from ..trace.loops import LoopBody, expand_body, loop_outputs
 
 MULTI_OUTPUT = ("scan", "cond", "while", "while_vjp")
+
+
+def reverse_through_while(site: object) -> GradientError:
+    """Why a while_loop has no reverse mode (its lowering and its batching raise it)."""
+    return GradientError(
+        f"reverse-mode differentiation through a while_loop (at {site}) is not possible: its "
+        "number of steps is known only when it runs, so there is no fixed loop to run "
+        "backwards. Use sg.fori_loop or sg.scan with a fixed number of steps, or forward "
+        "mode (sg.jvp, sg.jacfwd).")
 
 
 def _zeros(builder: Builder, shape: tuple[int, ...], dtype: str) -> Node:

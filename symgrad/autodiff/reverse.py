@@ -77,7 +77,12 @@ def backward(builder: Builder, outputs: Sequence[Node], seeds: Sequence[Node],
             continue
         builder.site = node.site
         if node.op == "loop_out":
-            result_adjoints.setdefault(node.inputs[0], {})[node.param("index")] = g
+            # Two loop_out nodes may read the same result (built in different builders, as
+            # when an expanded call's graph meets its pullback's): their adjoints add up.
+            found = result_adjoints.setdefault(node.inputs[0], {})
+            index = node.param("index")
+            found[index] = g if index not in found else prim.elementwise(
+                builder, "add", found[index], g)
             continue
         for k, inp in enumerate(node.inputs):
             if inp not in active:

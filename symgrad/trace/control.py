@@ -72,7 +72,9 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:
     """`true_fun(*operands)` if `pred` else `false_fun(*operands)`, evaluating (and
     differentiating) only the chosen branch (JAX's signature). Both branches must return the
-    same structure, shapes and dtypes."""
+    same structure, shapes and dtypes. Under `sg.vmap` with a predicate that differs between
+    examples, both branches run on the whole batch and each example's result is selected
+    (as in JAX; autodiff/loop_batching.py)."""
     if not isinstance(pred, Tracer):
         return (true_fun if bool(pred) else false_fun)(*operands)
     return _switch(pred, [false_fun, true_fun], *operands,
@@ -81,7 +83,8 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
 
 def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     """`branches[index](*operands)`, the index clamped to the branches (JAX's signature);
-    only the selected branch runs."""
+    only the selected branch runs (under `sg.vmap` with an index that differs between
+    examples, every branch runs on the whole batch and each example's result is selected)."""
     return _switch(index, branches, *operands,
                    defaults=tuple(f"branch{k}" for k in range(len(branches))))
 

@@ -5,9 +5,10 @@ argument removed) and records the result as a `call` in the graph being traced, 
 transforms do (calls.py); its body is a `VmapBody`. When the graph is compiled (a cache miss
 only), the body's own calls are expanded first (`vmap(grad(loss))` differentiates the
 per-example loss), then `batching.batch_graph` rewrites the per-example graph with a leading
-batch axis, op by op. Nothing here imports SymPy, and the generated code has no loop over
-examples. Because a vmap is a call like the others, it composes both ways:
-`grad(vmap(f))` differentiates the batched graph, `vmap(hessian(f))` batches the Hessian's.
+batch axis, op by op (a loop's body once, as a graph of its own: autodiff/loop_batching.py).
+Nothing here imports SymPy, and the generated code has no loop over examples. Because a vmap
+is a call like the others, it composes both ways: `grad(vmap(f))` differentiates the batched
+graph, `vmap(hessian(f))` batches the Hessian's.
 
 `in_axes` and `out_axes` have JAX's meaning: an int or None for every argument (output), or
 a tuple with one entry per positional argument, each an int, None or a pytree prefix of it.

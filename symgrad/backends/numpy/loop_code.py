@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ...errors import GradientError
+from ...autodiff.loop_rules import reverse_through_while
 from ...ir.graph import Graph, Node
 from ...trace.loops import LoopBody, expand_body
 from .printer import empty_code
@@ -224,11 +224,7 @@ def loop_code(node: Node, used: set[int], module: ModuleNames) -> LoopCode:
     if key in module.made:
         return LoopCode(module.made[key], [], [], set())
     if node.op == "while_vjp":
-        raise GradientError(
-            f"reverse-mode differentiation through a while_loop (at {node.site}) is not "
-            "possible: its number of steps is known only when it runs, so there is no fixed "
-            "loop to run backwards. Use sg.fori_loop or sg.scan with a fixed number of "
-            "steps, or forward mode (sg.jvp, sg.jacfwd).")
+        raise reverse_through_while(node.site)
     if node.op == "scan":
         code = scan_code(node, used, module)
     elif node.op == "while":

@@ -214,7 +214,9 @@ STRUCTURAL: dict[str, Callable[..., str]] = {
     "reshape": _reshape,
     "transpose": _transpose,
     "broadcast_to": lambda node, a: f"np.broadcast_to({a}, {node.shape})",
-    "astype": lambda node, a: f"{a}.astype({dtype_code(node.dtype)})",
+    # a 0-d value may be a Python number (a loop's counter): np.float64(i), not i.astype
+    "astype": lambda node, a: (f"{dtype_code(node.dtype)}({a})" if node.shape == ()
+                               else f"{a}.astype({dtype_code(node.dtype)})"),
     "stop_gradient": lambda node, a: a,  # the identity on values
     "custom_rule": lambda node, a, *rest: a,  # its value (custom.strip_rules removes it first)
     "getitem": lambda node, a: f"{a}[{index_code(node.param('index'), node.inputs[0].shape)}]",
