@@ -203,7 +203,9 @@ def dry_run() -> int:
             if runtime_compiler is not None:
                 cuda.compile_cubin(cu_text, "kernels.cu", "sm_90")
             # float32 throughout (a float32 model that promotes to float64 has double kernels)
-            single = dtype == np.float32 and "double" not in cu_text
+            code = [line for line in cu_text.splitlines()
+                    if not line.lstrip().startswith(("/*", "*"))]
+            single = dtype == np.float32 and not any("double" in line for line in code)
             problems = nvcc.lint_ptx(nvcc.ptx(cu_text)) if single else []
             print(f"{name:32s} {cu_text.count('__global__'):3d} kernels: compiles"
                   + (" (nvcc, NVRTC)" if runtime_compiler is not None else " (nvcc)")

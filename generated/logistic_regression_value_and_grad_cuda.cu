@@ -15,7 +15,7 @@
  */
 #ifdef __CUDACC_RTC__
 /* NVRTC has the math functions built in, and no <math.h> for these two (float constants,
- * exact in double too) */
+ * exact in either precision) */
 #define INFINITY __int_as_float(0x7f800000)
 #define NAN __int_as_float(0x7fffffff)
 #else

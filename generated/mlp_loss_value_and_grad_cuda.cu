@@ -17,7 +17,7 @@
  */
 #ifdef __CUDACC_RTC__
 /* NVRTC has the math functions built in, and no <math.h> for these two (float constants,
- * exact in double too) */
+ * exact in either precision) */
 #define INFINITY __int_as_float(0x7f800000)
 #define NAN __int_as_float(0x7fffffff)
 #else
@@ -150,8 +150,10 @@ extern "C" __global__ void __launch_bounds__(256) kernel_3(const float *__restri
         const long long begin = chunk * 4096;
         const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
         for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
+            /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+            const float log_probs = logits[i] - t2[i / 10] - logf(t4[i / 10]);
             /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
-            const float t5 = labels[i]*(logits[i] - t2[i / 10] - logf(t4[i / 10]));
+            const float t5 = log_probs*labels[i];
             /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
             const float logits_bar = -t3[i]*t8[i / 10]/t4[i / 10] + log_probs_bar[i];
             out_logits_bar[i] = logits_bar;
