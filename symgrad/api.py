@@ -390,6 +390,11 @@ def stop_gradient(x: Any) -> Any:
         from .trace.numpy_api import stop_gradient as traced_stop_gradient
 
         return traced_stop_gradient(x)
+    if getattr(type(x), "_symgrad_complex", False):  # a traced complex value: both parts
+        from .trace.complex import partwise
+        from .trace.numpy_api import stop_gradient as traced_stop_gradient
+
+        return partwise(traced_stop_gradient)(x)
     return x
 
 

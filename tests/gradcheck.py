@@ -49,7 +49,7 @@ def torch_gradients(torch_fn: Callable, args: Sequence[np.ndarray],
     out = torch_fn(*tensors)
     grads = torch.autograd.grad(out, [tensors[i] for i in wrt], allow_unused=True)
     return float(out.detach()), [
-        np.zeros(np.shape(args[i])) if g is None else g.detach().numpy()
+        np.zeros(np.shape(args[i])) if g is None else g.detach().resolve_neg().numpy()
         for g, i in zip(grads, wrt)]
 
 

@@ -339,6 +339,7 @@ case("log_softmax_nll", lambda x, labels: -np.mean(
 import linalg_cases  # noqa: E402, F401  (appends its cases to CASES)
 import sort_cases  # noqa: E402, F401
 import update_cases  # noqa: E402, F401
+import fft_cases  # noqa: E402, F401
 
 # A user's derivative rule (custom.py): the rule here is the true derivative, so every oracle
 # applies; tests/test_custom_rules.py checks rules that differ from it.

@@ -30,7 +30,7 @@ MODEL = textwrap.dedent("""
 
 
     def spectrum(x):
-        return np.sum(np.fft.fft(x).real)
+        return np.sum(np.linalg.eig(x.reshape(2, 2))[0].real)
 
 
     def vector(x):

@@ -245,6 +245,12 @@ def _einsum(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
     return _same(b, node, xs, size, subscripts=",".join(texts) + "->" + letter + output)
 
 
+def _transform(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
+    """numpy.fft: the transformed axes move by one (both parts of a complex operand batched)."""
+    inputs = [x if f else materialised(b, x, size) for x, f in zip(xs, batched)]
+    return _same(b, node, inputs, size, axes=_moved(node.param("axes")))
+
+
 def _custom_rule(b: Builder, node: Node, xs: list, batched: list, size: int) -> Node:
     """A user's rule (custom.py) over the batch: its value batched, its rule's graph batched."""
     value = xs[0] if batched[0] else materialised(b, xs[0], size)
@@ -267,6 +273,7 @@ BATCH_RULES: dict[str, Rule] = {
     "gather": _gather, "scatter_add": _scatter_add,
     "matmul": _matmul, "einsum": _einsum,
     "custom_rule": _custom_rule,
+    "fft": _transform, "rfft": _transform, "irfft": _transform,
     # numpy.linalg and the triangles act on the last two axes and batch over leading ones
     **{op: _unchanged for op in (
         "inv", "det", "adjugate", "slogdet_sign", "logabsdet", "cholesky", "eigh_values",

@@ -272,6 +272,12 @@ from .vjp_sort import SORT_VJP_RULES  # noqa: E402
 VJP_RULES.update(SORT_VJP_RULES)
 
 
+# numpy.fft: each transform's adjoint (vjp_fft.py).
+from .vjp_fft import FFT_VJP_RULES  # noqa: E402
+
+VJP_RULES.update(FFT_VJP_RULES)
+
+
 # In-place updates (frontend_update.py): overwritten elements get no gradient.
 def _overwrite_vjp(b: Builder, node: Node, g: Node, k: int) -> Node:
     mask = node.inputs[0]

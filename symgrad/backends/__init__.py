@@ -45,7 +45,8 @@ C_NOT_YET = frozenset({
     "solve", "inv", "det", "adjugate", "slogdet_sign", "logabsdet", "cholesky", "eigh_values",
     "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r", "lstsq", "pair_reciprocals",
     "triu", "tril", "sort", "partition", "argsort", "argpartition", "searchsorted", "cummax",
-    "cummin", "overwrite", "scan", "while", "cond", "while_vjp", "loop_out"})
+    "cummin", "overwrite", "scan", "while", "cond", "while_vjp", "loop_out", "fft", "rfft",
+    "irfft"})
 
 
 def choose_backend(name: str, graph: Any) -> str:

@@ -227,6 +227,11 @@ def _state(node: Node, states: list[Any]) -> Any:
         return _reduction(node, states[0])
     if node.op == "concatenate" and all(s in (None, HEAD) for s in states):
         return HEAD
+    if node.op in ("fft", "rfft", "irfft"):  # per row when no transformed axis is the rows'
+        if len(set(states)) == 1 and isinstance(states[0], int) \
+                and states[0] not in node.param("axes"):
+            return states[0]
+        raise _refuse(node, "transforms along the chunked rows")
     state = states[0] if len(states) == 1 else "other"
     if state is HEAD and node.op in _LINEAR_UNARY:
         return HEAD

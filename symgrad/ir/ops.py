@@ -237,6 +237,16 @@ _register(
     OpRecord("overwrite", Group.INDEXING, 3),
 )
 
+# numpy.fft (ir/fft.py; VJPs in autodiff/vjp_fft.py): a complex value is its real and
+# imaginary parts; a complex result is both, stacked on a last axis of 2 (read by getitem).
+_register(
+    # inputs (re,) or (re, im); params: axes, s, norm, inverse
+    OpRecord("fft", Group.LINALG, None, memory=FRESH),
+    OpRecord("rfft", Group.LINALG, 1, memory=FRESH),  # params: axes, s, norm (last axis halved)
+    # inputs (re,) or (re, im); params: axes, s, norm
+    OpRecord("irfft", Group.LINALG, None, memory=FRESH),
+)
+
 # Loops and branches (loops.py): the body is a graph in the params; each result is read by a
 # `loop_out` node (param index). The VJP rules are in loop_rules.py, the code in loop_code.py.
 _register(

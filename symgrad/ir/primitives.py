@@ -181,6 +181,9 @@ def astype(b: Builder, x: Node, dtype: str) -> Node:
     dtype = np.dtype(dtype).name
     if x.dtype == dtype:
         return x
+    if np.dtype(dtype).kind == "c":  # the graph is real: complex values are pairs of parts
+        raise TracingError(f"a cast to {dtype} is not supported here (at {b.site}): make "
+                           "complex values with x.astype(complex), x + 0j or x + 1j * y")
     return b.node("astype", (x,), {"dtype": dtype}, x.shape, dtype)
 
 

@@ -17,6 +17,7 @@ form. Each rule is one row of a pass in `GRAPH_PASSES`: a name (reported by
   summed axes): m is held constant, so no gradient flows through it (or its ties).
 - `sqrt(sum(x*x))` has the gradient x/|x|, NaN at x = 0: it becomes the `norm` op, whose
   gradient there is 0, the minimum-norm subgradient (PyTorch's `linalg.norm` convention).
+- `hypot(a, b)**2` (`np.abs(z)**2` of a complex z, a power spectrum) becomes `a*a + b*b`.
 """
 from __future__ import annotations
 
@@ -228,6 +229,17 @@ def _norm(b: Builder, node: Node) -> Node | None:
     return prim_reduce.reduce(b, "norm", x, s.param("axes"), s.param("keepdims"))
 
 
+def _squared_modulus(b: Builder, node: Node) -> Node | None:
+    """|z|**2 of a complex z (np.abs(z)**2 is hypot(re, im)**2): re*re + im*im, whose
+    gradient 2*(re, im) needs no division by |z|."""
+    h = _squared(node)
+    if h is None or h.op != "hypot" or h.dtype != node.dtype:
+        return None
+    a, b_ = h.inputs
+    return prim.elementwise(b, "add", prim.elementwise(b, "multiply", a, a),
+                            prim.elementwise(b, "multiply", b_, b_))
+
+
 # Passes run in order. The normalisations come first, so that the stability rules below do
 # not rewrite the log(sum(exp(x))) inside x - log(sum(exp(x))) before it is recognised.
 GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
@@ -244,6 +256,8 @@ GRAPH_PASSES: tuple[tuple[GraphRule, ...], ...] = (
         GraphRule("logsumexp by hand: m + log(sum(exp(x - m))) with no gradient through m",
                   _logsumexp_by_hand),
         GraphRule("norm: sqrt(sum(x*x)) as norm(x), gradient 0 at x = 0", _norm),
+        GraphRule("squared modulus: hypot(a, b)**2 as a*a + b*b (np.abs(z)**2 of a complex z)",
+                  _squared_modulus),
     ),
 )
 GRAPH_RULES: tuple[GraphRule, ...] = tuple(rule for rules in GRAPH_PASSES for rule in rules)

@@ -106,6 +106,19 @@ def _op_rows() -> list[tuple[str, str, str]]:
     return sorted(rows)
 
 
+def _complex() -> tuple[list[str], list[str], list[str]]:
+    """What works on a traced complex value: ufuncs, functions, methods and attributes."""
+    from ..trace.complex import ACCEPTS_COMPLEX, COMPLEX_FUNCTIONS, UFUNCS, ComplexTracer
+    from ..trace.numpy_api import function_name
+
+    functions = sorted({function_name(f) for f in [*COMPLEX_FUNCTIONS, *ACCEPTS_COMPLEX]}
+                       - {"numpy.fft.rfft", "numpy.fft.rfft2", "numpy.fft.rfftn"})  # real only
+    methods = sorted(f"z.{name}" if isinstance(getattr(ComplexTracer, name), property)
+                     else f"z.{name}()" for name in dir(ComplexTracer)
+                     if not name.startswith("_") and name not in ("re", "im", "builder"))
+    return sorted(f"numpy.{u.__name__}" for u in UFUNCS), functions, methods
+
+
 def _scipy_special() -> list[str]:
     from ..trace.numpy_api import SCIPY_SPECIAL_OPS
 
@@ -166,6 +179,15 @@ def render() -> str:
               + " (as the `softmax` / `log_softmax` ops and a max-shifted logsumexp), called as "
               "`scipy.special.<name>` or by a name the traced function's module imported.", "",
               "## Operators", "", ", ".join(f"`{o}`" for o in _OPERATORS), "",
+              "## Complex values", "",
+              "Complex intermediates (from `numpy.fft`, complex constants such as `1j * x`, and "
+              "arithmetic with them) are traced as their real and imaginary parts; a complex "
+              "argument or result is an error. On a complex value `z`: the operators "
+              "`+ - * / @`, `**` an integer, `unary -`, `abs()`, indexing; the ufuncs "
+              + ", ".join(f"`{n}`" for n in _complex()[0]) + "; the functions "
+              + ", ".join(f"`{n}`" for n in _complex()[1]) + "; and "
+              + ", ".join(f"`{n}`" for n in _complex()[2])
+              + ". Conventions in docs/conventions.md (\"Complex values and the FFT\").", "",
               "## Gradient conventions of elementwise ops", "",
               "At kinks, ties and singular points, as PyTorch 2.13, with the deviations (where "
               "PyTorch gives NaN) listed in docs/conventions.md, a table checked exactly against "

@@ -189,6 +189,9 @@ def _stacked(builder: Any, value: Any) -> Any:
 def _converting(original: Callable) -> Callable:
     @functools.wraps(original)
     def conversion(obj: Any = None, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if getattr(type(obj), "_symgrad_complex", False) and (
+                dtype is None or np.dtype(dtype).kind == "c"):
+            return obj  # a traced complex value (complex.py)
         tracer = _first_tracer(obj) if tracing_here() else None
         if tracer is None:
             return original(obj, dtype, *args, **kwargs)
@@ -199,6 +202,8 @@ def _converting(original: Callable) -> Callable:
             return same  # np.asarray gives the array itself: updates of it are updates of obj
         with bound_site(builder):
             node = _stacked(builder, obj)
+            if dtype is not None and np.dtype(dtype).kind == "c":
+                return boxed(builder, node).astype(dtype)  # a complex value (complex.py)
             if dtype is not None:
                 node = prim.astype(builder, node, np.dtype(dtype).name)
             return boxed(builder, node)

@@ -140,8 +140,8 @@ UFUNC_METHODS: dict[tuple[Any, str], Callable[..., Any]] = {}
 def apply_ufunc(builder: Builder, ufunc: np.ufunc, method: str, inputs: tuple,
                 kwargs: dict) -> Any:
     with bound_site(builder):
-        if method == "reduce" and ufunc is np.add:
-            return reduce_sum(inputs[0], **kwargs)
+        if method == "reduce" and ufunc is np.add:  # (ufunc.reduce's axis defaults to 0)
+            return reduce_sum(inputs[0], **{"axis": 0, **kwargs})
         handler = UFUNC_METHODS.get((ufunc, method)) or UFUNC_METHODS.get((None, method))
         if handler is not None:
             return handler(ufunc, *inputs, **kwargs)
@@ -171,10 +171,35 @@ def _where(builder: Builder) -> str | None:
     return str(site) if site else None
 
 
+# op -> its complex form, for operands of which one is complex (frontend_complex.py)
+COMPLEX_HOOKS: dict[str, Callable] = {}
+
+
+def complex_operand(value: Any) -> bool:
+    """A traced complex value, a complex constant or a Python complex."""
+    value = resolved(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.dtype.kind == "c"
+    return isinstance(value, complex) or getattr(type(value), "_symgrad_complex", False)
+
+
+def _complex_form(op: str, operands: tuple) -> Callable | None:
+    if not any(complex_operand(o) for o in operands):
+        return None
+    form = COMPLEX_HOOKS.get(op)
+    if form is None:
+        raise UnsupportedFunctionError(f"{op} of a complex value", _where(_builder_of(
+            [getattr(o, "re", o) for o in operands])))
+    return form
+
+
 def elementwise(op: str, *operands: Any, operator: bool = False) -> Tracer:
     """`operator`: a Python operator (`s * 2`), whose result stays weakly typed when its
     operands are (Python numbers traced as weak values); a numpy function's never is
     (`np.sqrt(3)` is an np.float64)."""
+    form = _complex_form(op, operands)
+    if form is not None:
+        return form(*operands)
     builder = _builder_of(operands)
     with bound_site(builder):
         nodes = [unwrap(builder, o) for o in operands]
@@ -211,6 +236,9 @@ OPERATORS.update(neg=_unary("negative"), pos=_unary("positive"), abs=_unary("abs
 # ---------------------------------------------------------------------------------------------
 @implements(np.matmul)
 def matmul(a: Any, b: Any) -> Tracer:
+    form = _complex_form("matmul", (a, b))
+    if form is not None:
+        return form(a, b)
     builder = _builder_of((a, b))
     with bound_site(builder):
         return boxed(builder, prim.matmul(builder, node_of(builder, a), node_of(builder, b)))
@@ -344,6 +372,8 @@ def round_(a: Any, decimals: int = 0, out: Any = None) -> Tracer:
 
 def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> Tracer:
+    if np.dtype(dtype).kind == "c":  # a complex value of parts (trace/complex.py)
+        return COMPLEX_HOOKS["astype"](a, dtype)
     builder = a.builder
     with bound_site(builder):
         return boxed(builder, prim.astype(builder, a.node, np.dtype(dtype).name))

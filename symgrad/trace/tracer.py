@@ -194,6 +194,8 @@ class Tracer:
     def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
         from .numpy_api import FUNCTIONS, function_name
 
+        if any(getattr(t, "_symgrad_complex", False) for t in types):
+            return NotImplemented  # the complex value's own handler (trace/complex.py)
         handler = FUNCTIONS.get(func)
         if handler is None:
             site = user_site()
@@ -264,15 +266,32 @@ class Bindings:
         """Note the names `frame` gives values of this trace (it makes no node: a numpy array
         updated with traced values counts, a view of one would be a new node)."""
         for name, value in frame.f_locals.items():
+            if name == "_" or not name.isidentifier():
+                continue
+            if getattr(type(value), "_symgrad_complex", False):  # trace/complex.py
+                self._complex(frame, name, value)
+                continue
             tracer = value if isinstance(value, Tracer) else (getattr(
                 value, "__dict__", {}).get(TRACED) if isinstance(value, np.ndarray) else None)
-            if tracer is None or tracer.builder is not self.builder or name == "_" \
-                    or not name.isidentifier() or tracer.node.op in ("input", "const"):
-                continue
-            node = tracer.node
-            maker = self._maker(node)
-            own = maker is None or maker == id(frame) or id(frame) in self.frames[maker][1]
-            self.candidates.setdefault(node, []).append((own, name))
+            if tracer is not None and tracer.builder is self.builder:
+                self._note(frame, tracer.node, name)
+
+    def _complex(self, frame: Any, name: str, value: Any) -> None:
+        """A complex `Z` names its parts Z_re and Z_im, and the transform that made both Z."""
+        if value.re.builder is not self.builder:
+            return
+        self._note(frame, value.re.node, f"{name}_re")
+        self._note(frame, value.im.node, f"{name}_im")
+        parts = getattr(self.builder, "complex_parts", {}).get(value.re.node)
+        if parts is not None and parts[2] is not None:
+            self._note(frame, parts[2], name)
+
+    def _note(self, frame: Any, node: Node, name: str) -> None:
+        if node.op in ("input", "const"):
+            return
+        maker = self._maker(node)
+        own = maker is None or maker == id(frame) or id(frame) in self.frames[maker][1]
+        self.candidates.setdefault(node, []).append((own, name))
 
     def _maker(self, node: Node) -> int | None:
         """The frame `node` was made in, where an op that began in this trace made it."""
@@ -433,6 +452,10 @@ def _flatten_output(result: Any, builder: Builder) -> tuple[list[Node], Any]:
         if isinstance(value, Tracer):
             check_fresh(value)
             node = value.node
+        elif getattr(value, "_symgrad_complex", False):
+            raise TracingError(
+                "the function returned a complex value; symgrad's results are real arrays: "
+                "return np.real(z) and np.imag(z), or a real function of z such as np.abs(z)")
         elif isinstance(value, (int, float, bool, np.ndarray, np.generic)):
             node = prim.constant(builder, np.asarray(value))
         else:

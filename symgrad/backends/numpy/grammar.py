@@ -28,12 +28,12 @@ NUMPY_REFUSED = frozenset({
     "distutils", "show_config", "show_runtime", "info", "seterr", "seterrcall", "setbufsize",
     "set_printoptions", "vectorize", "frompyfunc", "apply_along_axis", "apply_over_axes",
     "piecewise", "fromfunction", "fromiter", "get_include", "char", "rec", "ma", "polynomial",
-    "random", "fft", "dtypes", "exceptions", "typing", "version", "core", "matlib", "strings",
+    "random", "dtypes", "exceptions", "typing", "version", "core", "matlib", "strings",
     "emath", "os", "sys", "who", "source", "lookfor", "test", "_core", "from_dlpack", "errstate",
     "nditer", "nested_iters", "frombuffer", "set_string_function", "add_newdoc", "bmat",
     "geterrcall", "printoptions", "sctypeDict",
 })
-NUMPY_SUBMODULES = frozenset({"linalg"})
+NUMPY_SUBMODULES = frozenset({"linalg", "fft"})
 NUMPY_VALUES = frozenset({"inf", "nan", "pi", "e", "euler_gamma", "newaxis", "s_"})
 CONSTANT_MAKERS = frozenset({"array", "arange", "eye", "zeros"})
 UFUNC_METHODS = frozenset({"reduce", "accumulate", "reduceat", "outer", "at"})

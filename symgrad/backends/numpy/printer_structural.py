@@ -318,3 +318,9 @@ STRUCTURAL_HELPERS.update(LINALG_HELPERS)
 from .printer_sort import SORT_STRUCTURAL  # noqa: E402
 
 STRUCTURAL.update(SORT_STRUCTURAL)
+
+# numpy.fft (printer_fft.py)
+from .printer_fft import FFT_HELPERS, FFT_STRUCTURAL  # noqa: E402
+
+STRUCTURAL.update(FFT_STRUCTURAL)
+STRUCTURAL_HELPERS.update(FFT_HELPERS)
