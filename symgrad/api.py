@@ -139,12 +139,13 @@ default the first parameter) or `argnums=` (JAX's spelling); `has_aux` (the func
 `(value, aux)`); `static_argnums` / `static_argnames` (arguments baked into the code, each
 value its own compilation: shapes, loop counts; other Python ints and floats are traced as
 weakly typed 0-d values, one compilation for every value, as in JAX; bools and strings are
-always static); `backend` ("numpy", "c" or "auto"); `fast_math` (False: speed over exactness,
-unsafe algebraic folds such as x - x -> 0 and 0*x -> 0, wrong at NaN and inf, and the C
-compiler's fast math; in the cache key and the generated file's header). Returns a compiled function taking `fn`'s arguments; it
-returns one gradient shaped like the parameter for a single `wrt`, a tuple for a tuple, a
-pytree (dict, list, namedtuple, dataclass) for a pytree argument, and `(gradient, aux)` with
-`has_aux`. Composes with every transform: `sg.grad(sg.grad(f))` is the second derivative.
+always static); `backend` ("numpy", "c", "cuda" or "auto"); `fast_math` (False: speed over
+exactness, unsafe algebraic folds such as x - x -> 0 and 0*x -> 0, wrong at NaN and inf, and
+the C compiler's fast math; in the cache key and the generated file's header). Returns a
+compiled function taking `fn`'s arguments; it returns one gradient shaped like the parameter
+for a single `wrt`, a tuple for a tuple, a pytree (dict, list, namedtuple, dataclass) for a
+pytree argument, and `(gradient, aux)` with `has_aux`. Composes with every transform:
+`sg.grad(sg.grad(f))` is the second derivative.
 
 Example::
 

@@ -220,7 +220,7 @@ def test_no_compiler_is_one_clear_error(monkeypatch):
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(ArgumentError, match="'numpy', 'c', 'auto'"):
+    with pytest.raises(ArgumentError, match="'numpy', 'c', 'cuda', 'auto'"):
         sg.grad(lambda x: np.sum(x), backend="fortran")
 
 

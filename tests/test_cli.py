@@ -167,7 +167,7 @@ def test_codegen_writes_module_and_test(model, tmp_path, capsys):
     (["show", "{model}:loss", *ARGS, "--wrt", "q"], "wrt='q' names no parameter"),
     (["show", "{model}:spectrum", "--arg", "x=f64[4]"], "is not supported by symgrad (at model.py:17)"),
     (["show", "{model}:vector", "--arg", "x=f64[4]", "--mode", "grad"], "returns one scalar"),
-    (["show", "{model}:loss", *ARGS, "--backend", "cuda"], "backend='cuda' is not available"),
+    (["show", "{model}:loss", *ARGS, "--backend", "tpu"], "backend='tpu' is not available"),
     (["codegen", "{model}:loss", *ARGS, "--mode", "jit", "--test", "-o", "{tmp}"],
      "needs a derivative"),
 ])

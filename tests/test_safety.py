@@ -207,12 +207,15 @@ def test_every_checked_in_generated_module_passes():
     modules = sorted((REPO / "generated").glob("*.py"))
     assert modules
     from symgrad.backends.c.check import check_launcher
+    from symgrad.backends.cuda.check import check_launcher as check_cuda_launcher
 
     for path in modules:
         if path.name.startswith("test_"):
             continue
         if path.with_suffix(".c").exists():  # a C backend launcher: that backend's grammar
             check_launcher(path.read_text(), str(path))
+        elif path.with_suffix(".cu").exists():  # a CUDA backend launcher: its own grammar
+            check_cuda_launcher(path.read_text(), str(path))
         else:
             check_source(path.read_text(), str(path))
 

@@ -26,9 +26,10 @@ def run_show(args: argparse.Namespace) -> int:
     target = resolve(args)
     lowered = target.compiled.lower(*complete_arguments(target.compiled, target.args))
     sys.stdout.write(lowered.source)
-    if target.compiled.backend == "c":
-        sys.stdout.write(f"\n/* ---- {lowered.path.with_suffix('.c').name} ---- */\n")
-        sys.stdout.write(lowered.path.with_suffix(".c").read_text())
+    kernels = {"c": ".c", "cuda": ".cu"}.get(target.compiled.backend)
+    if kernels is not None:  # the launcher, then the kernels it calls
+        sys.stdout.write(f"\n/* ---- {lowered.path.with_suffix(kernels).name} ---- */\n")
+        sys.stdout.write(lowered.path.with_suffix(kernels).read_text())
     return 0
 
 

@@ -47,9 +47,11 @@ def export(compiled: CompiledFunction, args: Sequence[Any], directory: str | os.
     args = complete_arguments(compiled, args)
     lowered = compiled.lower(*args)
     name = lowered.function.__name__
-    if compiled.backend == "c":  # the launcher and its kernels, compiled on first import
-        module_path = _write(directory / f"{name}_c.py", lowered.source)
-        _write(directory / f"{name}_c.c", lowered.path.with_suffix(".c").read_text())
+    if compiled.backend in ("c", "cuda"):  # the launcher and its kernels, compiled on first use
+        suffix = {"c": ".c", "cuda": ".cu"}[compiled.backend]
+        module_path = _write(directory / f"{name}_{compiled.backend}.py", lowered.source)
+        _write(directory / f"{name}_{compiled.backend}{suffix}",
+               lowered.path.with_suffix(suffix).read_text())
         if test:
             raise ArgumentError("--test is for the numpy backend's modules")
         return Exported(module_path, name)

@@ -43,8 +43,10 @@ def add_target_arguments(parser: argparse.ArgumentParser, with_mode: bool = True
                                  "differentiate (default: the decorator's, else the first); "
                                  "one name gives one array, several (or `w,`) a tuple")
         parser.add_argument("--backend", default="numpy",
-                            help="code generator: numpy (default), or c (fused C loops; "
-                                 "`show` prints the launcher and the C kernels)")
+                            help="code generator: numpy (default), c (fused C loops) or "
+                                 "cuda (CUDA kernels launched through CuPy; generating needs "
+                                 "neither CuPy nor a GPU); `show` prints the launcher and "
+                                 "the kernels")
         parser.add_argument("--fast-math", action="store_true",
                             help="speed over exactness: unsafe algebraic folds (x - x -> 0), "
                                  "and the C compiler's fast math (off by default)")

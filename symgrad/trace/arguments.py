@@ -250,6 +250,12 @@ class Arguments:
         if isinstance(value, np.ma.MaskedArray):
             raise ArgumentError(f"argument {where!r} is a masked array: symgrad would drop its "
                                 "mask; pass np.ma.filled(x, fill) or the data and the mask")
+        if hasattr(value, "__cuda_array_interface__"):  # a CuPy array: stays on its GPU
+            dtype = np.dtype(value.dtype)
+            if dtype.kind not in "biuf":
+                raise ArgumentError(f"argument {where!r}: arrays of dtype {dtype} are not "
+                                    "supported")
+            return value, ArgSpec(name, tuple(value.shape), dtype.name)
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ArgumentError(f"argument {where!r}: arrays of dtype {array.dtype} are not "

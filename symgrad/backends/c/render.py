@@ -102,9 +102,15 @@ def index_code(terms: list[tuple[int, int | None, int]] | None, index: str = "i"
 class Renderer:
     """Names every value once, then prints kernels and launcher statements."""
 
+    # What a target's subclass changes (backends/cuda/render.py): the names no value may
+    # take, the element-math printer and the spelling of the element types.
+    reserved = RESERVED
+    printer = CExpressionPrinter
+    types = C_TYPES
+
     def __init__(self, plan: Schedule, params: list[str], hints: dict[Node, str]):
         self.plan = plan
-        self.namer = Namer(RESERVED)
+        self.namer = Namer(self.reserved)
         self.param_names = [self.namer.claim(p) for p in params]
         self.names: dict[sp.Symbol, str] = {}
         self.helpers: set[str] = set()
@@ -276,13 +282,13 @@ class Renderer:
 
     def _assign(self, name: str, dtype: str, expr: sp.Expr, texts: dict, dtypes: dict,
                 comment: str | None) -> Line:
-        printer = CExpressionPrinter(dtype, texts, dtypes)
+        printer = self.printer(dtype, texts, dtypes)
         code = printer.doprint(expr)
         self.helpers |= printer.helpers
         self.functions |= printer.functions
         if dtype in FLOAT_TYPES:
             self.float_types.add(dtype)
-        return Line(f"const {C_TYPES[dtype]} {name} = {code};", comment)
+        return Line(f"const {self.types[dtype]} {name} = {code};", comment)
 
     def _reduction(self, kernel: Kernel, r: Reduction, texts: dict) -> dict[str, Any]:
         name = self.names[r.value.symbol]
