@@ -4,7 +4,9 @@
     python benchmarks/c_backend.py W2/f64 W4/f64 ...   # side by side, best of N, interleaved
 
 * cold compile: the first W4 value-and-gradient call with an empty cache (trace,
-  differentiate, print C, run the C compiler, load), minus one warm call;
+  differentiate, print C, run the C compiler, load), minus one warm call; where its time
+  goes: symgrad's stage line (SYMGRAD_PROGRESS=1: the SymPy import is in `load`, where the
+  C backend imports its printers) and the compiler's own time (compile and link);
 * warm first gradient: a new process with the cache filled (ttfg.py's child: imports, data,
   the first gradient), median of three;
 * bytes per second of a W4 call (x and y read, both gradients written: 4 arrays of 4M
@@ -53,12 +55,26 @@ def main() -> None:
     os.environ["SYMGRAD_CACHE_DIR"] = cache
     import symgrad as sg
 
+    from symgrad.backends.c import backend as c_backend
+
     wl = workloads.BY_ID["W4/f64"]
     args = tuple(wl.args().values())
     f = sg.value_and_grad(wl.numpy_fn, wrt=tuple(wl.wrt), backend="c")
+    compiler = []
+    compile_library = c_backend.compile_library
+
+    def timed(*arguments, **options):
+        begin = time.perf_counter()
+        compile_library(*arguments, **options)
+        compiler.append((time.perf_counter() - begin, os.path.getsize(arguments[0])))
+
+    c_backend.compile_library = timed
+    os.environ["SYMGRAD_PROGRESS"] = "1"
     start = time.perf_counter()
     f(*args)
     first = time.perf_counter() - start
+    os.environ.pop("SYMGRAD_PROGRESS")
+    c_backend.compile_library = compile_library
     call = best_of(lambda: f(*args))
     moved = 4 * args[0].nbytes
     bandwidth = stream_bandwidth()
@@ -66,7 +82,8 @@ def main() -> None:
     warm = ttfg.measure("W4/f64", parent, 3, 300.0, system="symgrad-c")
     shutil.rmtree(cache, ignore_errors=True)
     print(f"W4/f64 backend='c': cold compile {first - call:.2f} s (first call {first:.2f} s), "
-          f"call {call * 1e3:.1f} ms")
+          f"call {call * 1e3:.1f} ms; the C compiler {compiler[0][0]:.2f} s on "
+          f"{compiler[0][1]} bytes of C")
     print(f"  warm first gradient in a new process: {warm['warm_s']:.2f} s "
           f"(imports {warm['warm_import_s']:.2f} s, gradient {warm['warm_grad_s']:.3f} s); "
           f"numpy-only baseline process {warm['baseline_s']:.2f} s")

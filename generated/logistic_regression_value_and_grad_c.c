@@ -114,6 +114,54 @@ int kernel_0(const double *restrict b, const double *restrict t0, const double *
     return 0;
 }
 
+/* kernel_0_strided: 16 elements (shape [16]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_0_strided(const double *restrict b, const double *restrict t0, const double *restrict y, double *restrict out_z_bar, double *restrict t2, double *restrict b_bar, const long long *restrict y_strides)
+{
+    double *t2_parts = malloc(1 * sizeof(double));
+    double *b_bar_parts = malloc(1 * sizeof(double));
+    if (t2_parts == NULL || b_bar_parts == NULL) {
+        free(t2_parts);
+        free(b_bar_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 16 ? begin + 4096 : 16;
+        double t2_terms[4096];
+        double b_bar_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (16 elements) */
+            const long long row = start / 16;
+            const long long base = row * 16;
+            const long long stop = base + 16 < end ? base + 16 : end;
+            const long long row_b = row;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:21  z = x @ w + b */
+                const double z = b[row_b] + t0[i];
+                /* models.py:22  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)) */
+                const double t3 = -z;
+                const double t1 = y[(i - base) * y_strides[0]]*sg_softplus(t3) + (1.0 - y[(i - base) * y_strides[0]])*sg_softplus(z);
+                const double t4 = (0.0625)*y[(i - base) * y_strides[0]];
+                const double z_bar = -t4*sg_sigmoid(t3) + (0.0625 - t4)*sg_sigmoid(z);
+                out_z_bar[i] = z_bar;
+                t2_terms[i - begin] = t1;
+                /* models.py:21  z = x @ w + b */
+                b_bar_terms[i - begin] = z_bar;
+            }
+            start = stop;
+        }
+        t2_parts[chunk] = sg_sum_terms_double(t2_terms, end - begin);
+        b_bar_parts[chunk] = sg_sum_terms_double(b_bar_terms, end - begin);
+    }
+    /* models.py:22  return np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)) */
+    t2[0] = (double)sg_sum_terms_double(t2_parts, 1);
+    free(t2_parts);
+    /* models.py:21  z = x @ w + b */
+    b_bar[0] = (double)sg_sum_terms_double(b_bar_parts, 1);
+    free(b_bar_parts);
+    return 0;
+}
+
 /* kernel_1: 1 elements (shape []) in 1 chunk of 4096 */
 int kernel_1(const double *restrict t2, double *restrict out_value)
 {

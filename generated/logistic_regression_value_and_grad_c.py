@@ -47,18 +47,63 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _LIBRARY = ctypes.CDLL(_library_path())
 
 
-def _kernel(name, count):
-    """The kernel `name` of the library: a C function of `count` array pointers."""
+def _address_reader():
+    """array -> the address of its data. numpy keeps it in the array object right after the
+    object header (0.1 us to read there; `array.ctypes.data` takes 1-2 us, and a kernel call
+    passes several): checked on a probe array, else `array.ctypes.data`."""
+    offset = object.__basicsize__
+    read = ctypes.c_void_p.from_address
+    probe = np.arange(4.0)[1:]
+    if read(id(probe) + offset).value == probe.ctypes.data:
+        return lambda array: read(id(array) + offset).value
+    return lambda array: array.ctypes.data
+
+
+_address = _address_reader()
+
+
+def _function(name, count):
     function = getattr(_LIBRARY, name)
     function.argtypes = [ctypes.c_void_p] * count
     function.restype = ctypes.c_int
     return function
 
 
+def _kernel(name, count, strided):
+    """The kernel `name` of the library, a C function of `count` array pointers; where
+    `strided` names the positions of inputs that may be views, with its variant
+    `<name>_strided`, which takes their strides (in elements) after the pointers."""
+    general = _function(name + "_strided", count + len(strided)) if strided else None
+    return _function(name, count), strided, general
+
+
 def _launch(kernel, *arrays):
-    """Run a kernel on C-contiguous arrays of the dtypes its C parameters name."""
-    if kernel(*[array.ctypes.data for array in arrays]) != 0:
+    """Run a kernel on ndarrays of the dtypes its C parameters name: C-contiguous, but
+    for the inputs at its strided positions, which may be any views (broadcast, sliced,
+    transposed: the strided variant reads them in place)."""
+    function, strided, general = kernel
+    for k in strided:
+        if not arrays[k].flags.c_contiguous or not arrays[k].dtype.isnative:
+            status = _launch_strided(general, list(arrays), strided)
+            break
+    else:
+        status = function(*[_address(array) for array in arrays])
+    if status != 0:
         raise MemoryError("a symgrad kernel found no memory for its partial results")
+
+
+def _launch_strided(general, arrays, strided):
+    """Call the strided variant: the arrays' addresses, then the strides (in elements) of
+    those at `strided`; a view whose strides are not whole elements, or not aligned, or not
+    in the machine's byte order, is copied first."""
+    steps = []
+    for k in strided:
+        view = arrays[k]
+        if not view.flags.aligned or not view.dtype.isnative or any(
+                s % view.itemsize for s in view.strides):
+            view = arrays[k] = np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("="))
+        steps.append(np.array(view.strides, dtype=np.int64) // view.itemsize)
+    return general(*[_address(array) for array in arrays + steps])
 
 
 def _unslice(values, shape, index):
@@ -74,13 +119,13 @@ def _scatter_add(values, shape, index):
     np.add.at(full, index, values)
     return full
 
-kernel_0 = _kernel("kernel_0", 6)
-kernel_1 = _kernel("kernel_1", 2)
+kernel_0 = _kernel("kernel_0", 6, (2,))
+kernel_1 = _kernel("kernel_1", 2, ())
 
 
 def logistic_regression_value_and_grad(x, y, w, b):
-    y = np.ascontiguousarray(y)
-    b = np.ascontiguousarray(b)
+    y = np.asarray(y)
+    b = np.asarray(b)
     # models.py:21  z = x @ w + b
     t0 = np.ascontiguousarray(x @ w, dtype=np.float64)
     z_bar = np.empty((16,), dtype=np.float64)

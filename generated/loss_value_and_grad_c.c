@@ -105,6 +105,42 @@ int kernel_0(const double *restrict b, const double *restrict t0, const double *
     return 0;
 }
 
+/* kernel_0_strided: 3 elements (shape [3]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_0_strided(const double *restrict b, const double *restrict t0, const double *restrict y, double *restrict out_b_bar, double *restrict t2, const long long *restrict b_strides, const long long *restrict y_strides)
+{
+    double *t2_parts = malloc(1 * sizeof(double));
+    if (t2_parts == NULL) {
+        free(t2_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 3 ? begin + 4096 : 3;
+        double t2_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (3 elements) */
+            const long long row = start / 3;
+            const long long base = row * 3;
+            const long long stop = base + 3 < end ? base + 3 : end;
+            for (long long i = start; i < stop; i++) {
+                /* autograd_tutorial.py:31  z = x @ w + b */
+                const double z = b[(i - base) * b_strides[0]] + t0[i];
+                /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
+                const double t1 = -y[(i - base) * y_strides[0]]*z + sg_softplus(z);
+                const double b_bar = -0.3333333333333333*y[(i - base) * y_strides[0]] + (0.3333333333333333)*sg_sigmoid(z);
+                out_b_bar[i] = b_bar;
+                t2_terms[i - begin] = t1;
+            }
+            start = stop;
+        }
+        t2_parts[chunk] = sg_sum_terms_double(t2_terms, end - begin);
+    }
+    /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
+    t2[0] = (double)sg_sum_terms_double(t2_parts, 1);
+    free(t2_parts);
+    return 0;
+}
+
 /* kernel_1: 1 elements (shape []) in 1 chunk of 4096 */
 int kernel_1(const double *restrict t2, double *restrict out_value)
 {

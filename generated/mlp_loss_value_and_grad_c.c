@@ -119,6 +119,54 @@ int kernel_6(const float *restrict labels, float *restrict out_log_probs_bar, fl
     return 0;
 }
 
+/* kernel_6_strided: 320 elements (shape [32, 10]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_6_strided(const float *restrict labels, float *restrict out_log_probs_bar, float *restrict t8, const long long *restrict labels_strides)
+{
+    double *t8_parts = malloc(32 * sizeof(double));
+    if (t8_parts == NULL) {
+        free(t8_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
+        double t8_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
+            const long long row_labels = (row) * labels_strides[0];
+            for (long long i = start; i < stop; i++) {
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                const float log_probs_bar = -0.03125f*labels[row_labels + (i - base) * labels_strides[1]];
+                out_log_probs_bar[i] = log_probs_bar;
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                t8_terms[i - begin] = log_probs_bar;
+            }
+            start = stop;
+        }
+        double *t8_row = t8_parts + chunk * 32;
+        for (long long k = 0; k < 32; k++) {
+            t8_row[k] = 0;
+        }
+        for (long long i = begin; i < end; i++) {
+            const long long k = i / 10;
+            t8_row[k] = sg_sum_double(t8_row[k], t8_terms[i - begin]);
+        }
+    }
+    /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+    for (long long k = 0; k < 32; k++) {
+        double total = 0;
+        for (long long chunk = 0; chunk < 1; chunk++) {
+            total = sg_sum_double(total, t8_parts[chunk * 32 + k]);
+        }
+        t8[k] = (float)total;
+    }
+    free(t8_parts);
+    return 0;
+}
+
 /* kernel_0: 2048 elements (shape [32, 64]) in 1 chunk of 4096 */
 int kernel_0(const float *restrict b1, const float *restrict t0, float *restrict out_hidden)
 {
@@ -134,6 +182,28 @@ int kernel_0(const float *restrict b1, const float *restrict t0, float *restrict
             for (long long i = start; i < stop; i++) {
                 /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
                 const float hidden = tanhf(b1[i - base] + t0[i]);
+                out_hidden[i] = hidden;
+            }
+            start = stop;
+        }
+    }
+    return 0;
+}
+
+/* kernel_0_strided: 2048 elements (shape [32, 64]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_0_strided(const float *restrict b1, const float *restrict t0, float *restrict out_hidden, const long long *restrict b1_strides)
+{
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 2048 ? begin + 4096 : 2048;
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (64 elements) */
+            const long long row = start / 64;
+            const long long base = row * 64;
+            const long long stop = base + 64 < end ? base + 64 : end;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
+                const float hidden = tanhf(b1[(i - base) * b1_strides[0]] + t0[i]);
                 out_hidden[i] = hidden;
             }
             start = stop;
@@ -163,6 +233,53 @@ int kernel_1(const float *restrict b2, const float *restrict t1, float *restrict
             for (long long i = start; i < stop; i++) {
                 /* models.py:13  logits = hidden @ w2 + b2 */
                 const float logits = b2[i - base] + t1[i];
+                out_logits[i] = logits;
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                t2_terms[i - begin] = logits;
+            }
+            start = stop;
+        }
+        float *t2_row = t2_parts + chunk * 32;
+        for (long long k = 0; k < 32; k++) {
+            t2_row[k] = -INFINITY;
+        }
+        for (long long i = begin; i < end; i++) {
+            const long long k = i / 10;
+            t2_row[k] = sg_maximumf(t2_row[k], t2_terms[i - begin]);
+        }
+    }
+    /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+    for (long long k = 0; k < 32; k++) {
+        float total = -INFINITY;
+        for (long long chunk = 0; chunk < 1; chunk++) {
+            total = sg_maximumf(total, t2_parts[chunk * 32 + k]);
+        }
+        t2[k] = (float)total;
+    }
+    free(t2_parts);
+    return 0;
+}
+
+/* kernel_1_strided: 320 elements (shape [32, 10]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_1_strided(const float *restrict b2, const float *restrict t1, float *restrict out_logits, float *restrict t2, const long long *restrict b2_strides)
+{
+    float *t2_parts = malloc(32 * sizeof(float));
+    if (t2_parts == NULL) {
+        free(t2_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
+        float t2_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:13  logits = hidden @ w2 + b2 */
+                const float logits = b2[(i - base) * b2_strides[0]] + t1[i];
                 out_logits[i] = logits;
                 /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
                 t2_terms[i - begin] = logits;
@@ -313,6 +430,81 @@ int kernel_3(const float *restrict logits, const float *restrict t2, const float
     return 0;
 }
 
+/* kernel_3_strided: 320 elements (shape [32, 10]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_3_strided(const float *restrict logits, const float *restrict t2, const float *restrict t4, const float *restrict labels, const float *restrict t3, const float *restrict log_probs_bar, const float *restrict t8, float *restrict out_logits_bar, float *restrict t6, float *restrict b2_bar, const long long *restrict labels_strides)
+{
+    double *t6_parts = malloc(32 * sizeof(double));
+    double *b2_bar_parts = malloc(10 * sizeof(double));
+    if (t6_parts == NULL || b2_bar_parts == NULL) {
+        free(t6_parts);
+        free(b2_bar_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 320 ? begin + 4096 : 320;
+        double t6_terms[4096];
+        double b2_bar_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (10 elements) */
+            const long long row = start / 10;
+            const long long base = row * 10;
+            const long long stop = base + 10 < end ? base + 10 : end;
+            const long long row_t21 = row;
+            const long long row_labels1 = (row) * labels_strides[0];
+            for (long long i = start; i < stop; i++) {
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float log_probs = logits[i] - t2[row_t21] - logf(t4[row_t21]);
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                const float t5 = log_probs*labels[row_labels1 + (i - base) * labels_strides[1]];
+                /* models.py:15  log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True)) */
+                const float logits_bar = -t3[i]*t8[row_t21]/t4[row_t21] + log_probs_bar[i];
+                out_logits_bar[i] = logits_bar;
+                /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+                t6_terms[i - begin] = t5;
+                /* models.py:13  logits = hidden @ w2 + b2 */
+                b2_bar_terms[i - begin] = logits_bar;
+            }
+            start = stop;
+        }
+        double *t6_row = t6_parts + chunk * 32;
+        for (long long k = 0; k < 32; k++) {
+            t6_row[k] = 0;
+        }
+        for (long long i = begin; i < end; i++) {
+            const long long k = i / 10;
+            t6_row[k] = sg_sum_double(t6_row[k], t6_terms[i - begin]);
+        }
+        double *b2_bar_row = b2_bar_parts + chunk * 10;
+        for (long long k = 0; k < 10; k++) {
+            b2_bar_row[k] = 0;
+        }
+        for (long long i = begin; i < end; i++) {
+            const long long k = i % 10;
+            b2_bar_row[k] = sg_sum_double(b2_bar_row[k], b2_bar_terms[i - begin]);
+        }
+    }
+    /* models.py:16  return -np.mean(np.sum(labels * log_probs, axis=1)) */
+    for (long long k = 0; k < 32; k++) {
+        double total = 0;
+        for (long long chunk = 0; chunk < 1; chunk++) {
+            total = sg_sum_double(total, t6_parts[chunk * 32 + k]);
+        }
+        t6[k] = (float)total;
+    }
+    free(t6_parts);
+    /* models.py:13  logits = hidden @ w2 + b2 */
+    for (long long k = 0; k < 10; k++) {
+        double total = 0;
+        for (long long chunk = 0; chunk < 1; chunk++) {
+            total = sg_sum_double(total, b2_bar_parts[chunk * 10 + k]);
+        }
+        b2_bar[k] = (float)total;
+    }
+    free(b2_bar_parts);
+    return 0;
+}
+
 /* kernel_4: 32 elements (shape [32]) in 1 chunk of 4096 */
 int kernel_4(const float *restrict t6, float *restrict t7)
 {
@@ -389,6 +581,52 @@ int kernel_7(const float *restrict hidden_bar, const float *restrict b1, const f
             for (long long i = start; i < stop; i++) {
                 /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
                 const float t11 = hidden_bar[i]*(1.0f - powf(tanhf(b1[i - base] + t0[i]), 2.0f));
+                out_t11[i] = t11;
+                b1_bar_terms[i - begin] = t11;
+            }
+            start = stop;
+        }
+        double *b1_bar_row = b1_bar_parts + chunk * 64;
+        for (long long k = 0; k < 64; k++) {
+            b1_bar_row[k] = 0;
+        }
+        for (long long i = begin; i < end; i++) {
+            const long long k = i % 64;
+            b1_bar_row[k] = sg_sum_double(b1_bar_row[k], b1_bar_terms[i - begin]);
+        }
+    }
+    /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
+    for (long long k = 0; k < 64; k++) {
+        double total = 0;
+        for (long long chunk = 0; chunk < 1; chunk++) {
+            total = sg_sum_double(total, b1_bar_parts[chunk * 64 + k]);
+        }
+        b1_bar[k] = (float)total;
+    }
+    free(b1_bar_parts);
+    return 0;
+}
+
+/* kernel_7_strided: 2048 elements (shape [32, 64]) in 1 chunk of 4096 reading its inputs at their strides */
+int kernel_7_strided(const float *restrict hidden_bar, const float *restrict b1, const float *restrict t0, float *restrict out_t11, float *restrict b1_bar, const long long *restrict b1_strides)
+{
+    double *b1_bar_parts = malloc(64 * sizeof(double));
+    if (b1_bar_parts == NULL) {
+        free(b1_bar_parts);
+        return 1;
+    }
+    for (long long chunk = 0; chunk < 1; chunk++) {
+        const long long begin = chunk * 4096;
+        const long long end = begin + 4096 < 2048 ? begin + 4096 : 2048;
+        double b1_bar_terms[4096];
+        for (long long start = begin; start < end;) {
+            /* a row of the last axis at a time (64 elements) */
+            const long long row = start / 64;
+            const long long base = row * 64;
+            const long long stop = base + 64 < end ? base + 64 : end;
+            for (long long i = start; i < stop; i++) {
+                /* models.py:12  hidden = np.tanh(x @ w1 + b1) */
+                const float t11 = hidden_bar[i]*(1.0f - powf(tanhf(b1[(i - base) * b1_strides[0]] + t0[i]), 2.0f));
                 out_t11[i] = t11;
                 b1_bar_terms[i - begin] = t11;
             }

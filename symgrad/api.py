@@ -115,12 +115,13 @@ def _decorator(make: Callable[..., Any], name: str) -> Callable:
     """`sg.name(f, ...)`, `@sg.name` and `@sg.name(wrt=...)` alike."""
     def transform(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
                   has_aux: bool = False, static_argnums: Any = (), static_argnames: Any = (),
-                  backend: str = "numpy") -> Any:
+                  backend: str = "numpy", fast_math: bool = False) -> Any:
         if fn is not None and not callable(fn):
             raise ArgumentError(f"symgrad.{name}: pass the function first, or use "
                                 f"@symgrad.{name}(wrt=...) as a decorator")
         chosen = resolve_wrt(wrt, argnums, None)
-        static = {"static_argnums": static_argnums, "static_argnames": static_argnames}
+        static = {"static_argnums": static_argnums, "static_argnames": static_argnames,
+                  "fast_math": fast_math}
         if fn is None:
             return lambda f: make(f, chosen, has_aux, backend, **static)
         return make(fn, chosen, has_aux, backend, **static)
@@ -138,10 +139,13 @@ default the first parameter) or `argnums=` (JAX's spelling); `has_aux` (the func
 `(value, aux)`); `static_argnums` / `static_argnames` (arguments baked into the code, each
 value its own compilation: shapes, loop counts; other Python ints and floats are traced as
 weakly typed 0-d values, one compilation for every value, as in JAX; bools and strings are
-always static); `backend` ("numpy", "c", "cuda" or "auto"). Returns a compiled function taking
-`fn`'s arguments; it returns one gradient shaped like the parameter for a single `wrt`, a tuple
-for a tuple, a pytree (dict, list, namedtuple, dataclass) for a pytree argument, and
-`(gradient, aux)` with `has_aux`. Composes with every transform: `sg.grad(sg.grad(f))` is the second derivative.
+always static); `backend` ("numpy", "c", "cuda" or "auto"); `fast_math` (False: speed over
+exactness, unsafe algebraic folds such as x - x -> 0 and 0*x -> 0, wrong at NaN and inf, and
+the C compiler's fast math; in the cache key and the generated file's header). Returns a
+compiled function taking `fn`'s arguments; it returns one gradient shaped like the parameter
+for a single `wrt`, a tuple for a tuple, a pytree (dict, list, namedtuple, dataclass) for a
+pytree argument, and `(gradient, aux)` with `has_aux`. Composes with every transform:
+`sg.grad(sg.grad(f))` is the second derivative.
 
 Example::
 
@@ -182,11 +186,11 @@ Example::
 
 
 def jit(fn: Callable | None = None, *, static_argnums: Any = (), static_argnames: Any = (),
-        backend: str = "numpy") -> Any:
+        backend: str = "numpy", fast_math: bool = False) -> Any:
     """Compile the function's forward computation only (PyTorch's `no_grad` evaluation,
     `jax.jit`).
 
-    Arguments: `fn`, `static_argnums` / `static_argnames` (as `grad`), `backend`. Returns a
+    Arguments: `fn`, `static_argnums` / `static_argnames`, `backend`, `fast_math` (as `grad`). Returns a
     compiled function with `fn`'s arguments and results.
 
     Example::
@@ -197,18 +201,20 @@ def jit(fn: Callable | None = None, *, static_argnums: Any = (), static_argnames
         forward = sg.jit(lambda x, w: np.maximum(x @ w, 0))
         assert np.array_equal(forward(np.ones((2, 3)), np.ones((3, 2))), np.full((2, 2), 3.0))
     """
-    static = {"static_argnums": static_argnums, "static_argnames": static_argnames}
+    static = {"static_argnums": static_argnums, "static_argnames": static_argnames,
+              "fast_math": fast_math}
     if fn is None:
         return lambda f: CompiledFunction(f, "jit", None, backend, **static)
     return CompiledFunction(fn, "jit", None, backend, **static)
 
 
 def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None,
-        has_aux: bool = False, backend: str = "numpy") -> Any:
+        has_aux: bool = False, backend: str = "numpy", fast_math: bool = False) -> Any:
     """Vector-Jacobian product (`jax.vjp`, PyTorch's `out.backward(v)`).
 
     Arguments: `fn`, its arguments (`*primals`), `wrt`/`argnums` (default: every positional
-    array argument, as a tuple), `has_aux`, `backend`. Returns `(out, pullback)` (with
+    array argument, as a tuple), `has_aux`, `backend`, `fast_math` (as `grad`). Returns
+    `(out, pullback)` (with
     `has_aux`: `(out, pullback, aux)`): the value, and a function of a cotangent shaped like
     the value (a tuple or pytree of them for several outputs) returning cotangent @ Jacobian,
     one array for a single `wrt`, a tuple for a tuple. The forward pass runs once; each
@@ -233,10 +239,10 @@ def vjp(fn: Callable, *primals: Any, wrt: Wrt | None = None, argnums: Any = None
         raise ArgumentError("symgrad.vjp takes the primal values, as jax.vjp does: "
                             "out, pullback = sg.vjp(f, *primals); grads = pullback(cotangent)")
     chosen = resolve_wrt(wrt, argnums, None)
-    inner = compiled_for(fn, "vjp", chosen, backend, has_aux)
+    inner = compiled_for(fn, "vjp", chosen, backend, has_aux, fast_math)
     traced = any(isinstance(x, Tracer) for x in tree_flatten(primals)[0])
     if traced:  # inside another transform: the value and the pullback are calls in its graph
-        value = compiled_for(fn, "jit", None, backend)(*primals)
+        value = compiled_for(fn, "jit", None, backend, fast_math=fast_math)(*primals)
         aux = None
         if has_aux:
             value, aux = _pair(fn, value)
@@ -286,12 +292,12 @@ class Pullback:
 
 
 def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
-        backend: str = "numpy") -> Any:
+        backend: str = "numpy", fast_math: bool = False) -> Any:
     """Jacobian-vector product in forward mode (`jax.jvp`, `torch.func.jvp`).
 
     Arguments: `fn`, `primals` and `tangents` (tuples of the same length and structure, a
     tangent for every primal; an integer or boolean primal takes `None`), `has_aux`,
-    `backend`. Returns `(out, tangent_out)`, `tangent_out` shaped like `out` (with
+    `backend`, `fast_math` (as `grad`). Returns `(out, tangent_out)`, `tangent_out` shaped like `out` (with
     `has_aux`: `(out, tangent_out, aux)`).
 
     Example::
@@ -318,11 +324,11 @@ def jvp(fn: Callable, primals: Any, tangents: Any, *, has_aux: bool = False,
                                 f"{tree_flatten(tangents[i])[1]}, its primal "
                                 f"{tree_flatten(primals[i])[1]}{at_user_line()}")
     if not positions:
-        value = compiled_for(fn, "jit", None, backend)(*primals)
+        value = compiled_for(fn, "jit", None, backend, fast_math=fast_math)(*primals)
         return value, _zeros_like_tree(value[0] if has_aux else value), *(
             (value[1],) if has_aux else ())
     wrt = positions[0] if len(positions) == 1 else positions
-    inner = compiled_for(fn, "jvp", wrt, backend, has_aux)
+    inner = compiled_for(fn, "jvp", wrt, backend, has_aux, fast_math)
     return inner(*primals, *[tangents[i] for i in positions])
 
 
@@ -332,12 +338,12 @@ def _zeros_like_tree(value: Any) -> Any:
 
 
 def hvp(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
-        backend: str = "numpy") -> Any:
+        backend: str = "numpy", fast_math: bool = False) -> Any:
     """Hessian-vector product without forming the Hessian (one reverse pass over the
     gradient's graph).
 
     Arguments: `fn` (returns one scalar), `wrt`/`argnums` (default the first parameter),
-    `backend`. Returns a function `(*args, v)` returning H @ v, shaped like the `wrt` argument
+    `backend`, `fast_math` (as `grad`). Returns a function `(*args, v)` returning H @ v, shaped like the `wrt` argument
     (a tuple `v` and a tuple result for several).
 
     Example::
@@ -351,7 +357,7 @@ def hvp(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = No
     chosen = resolve_wrt(wrt, argnums, None)
 
     def make(f: Callable) -> Callable:
-        inner = CompiledFunction(f, "hvp", chosen, backend)
+        inner = CompiledFunction(f, "hvp", chosen, backend, fast_math=fast_math)
 
         def product(*args: Any) -> Any:
             if not args:

@@ -36,6 +36,9 @@ class Transform:
     out: Any = None
     aux: Any = None
     split: str | None = None  # vjp only: 'forward' or 'backward' part (residuals.py)
+    # speed over exactness (`fast_math=True` of every transform): unsafe algebraic folds
+    # (x - x is 0, 0*x is 0, x/x is 1) and the fused backends' fast-math compiler flags
+    fast_math: bool = False
 
     @property
     def order(self) -> int:
@@ -49,7 +52,7 @@ class Transform:
         for name in ("groups", "out", "aux", "split"):
             if getattr(self, name) is not None:
                 text += f", {name}={getattr(self, name)!r}"
-        return text + ")"
+        return text + (", fast_math=True)" if self.fast_math else ")")
 
     def describe(self, params: Sequence[str]) -> str:
         if self.kind == "jit":

@@ -119,8 +119,10 @@ def transformed_outputs(graph: Graph, structure: Any, specs: Sequence[ArgSpec],
 
 
 def source_header(fn: Callable, name: str, specs: Sequence[ArgSpec], described: str,
-                  graph_hash: str, rewrites: list[str]) -> dict[str, Any]:
-    """What the header of every generated file says (any backend)."""
+                  graph_hash: str, rewrites: list[str], fast_math: bool = False
+                  ) -> dict[str, Any]:
+    """What the header of every generated file says (any backend; `fast_math`: whether
+    the transform trades exactness for speed, `Transform.fast_math`)."""
     return {
         "title": f"{name}: {described} of {getattr(fn, '__name__', 'function')}",
         "version": __version__,
@@ -129,6 +131,7 @@ def source_header(fn: Callable, name: str, specs: Sequence[ArgSpec], described: 
         "transform": described,
         "graph_hash": graph_hash[:16],
         "rewrites": rewrites,
+        "fast_math": fast_math,
     }
 
 

@@ -14,7 +14,10 @@ From the transform's output nodes (forward and backward together) it builds:
   the array library between kernels (numpy on the CPU, CuPy on the GPU).
 
 Broadcasting is index arithmetic (`index_terms`: 64-bit flat index -> the operand's offset);
-a buffer of the loop's own shape is read at the flat index. Reductions are deterministic:
+a buffer of the loop's own shape is read at the flat index. The function's inputs may be
+views of any strides (`Kernel.strided_loads`): a backend gives such a kernel a second
+variant reading them at strides known only at run time (`strided_terms`), and takes it when
+an input is not C-contiguous; the contiguous variant keeps flat indexing. Reductions are deterministic:
 the loop runs in chunks of fixed size, each chunk reduces its terms in a fixed order and
 writes its partial, and the partials are combined in chunk order after the loop -- the same
 bits for any number of threads. Nothing here knows C: the printers read this data.
@@ -71,6 +74,13 @@ class Kernel:
     def chunks(self) -> int:
         return max(1, -(-self.size // CHUNK))
 
+    @property
+    def strided_loads(self) -> list[Value]:
+        """The loads that may be views of any strides: the function's inputs of more than
+        one element (the backend gives the kernel a variant reading them at their strides,
+        `strided_terms`; buffers it made itself are contiguous)."""
+        return [v for v in self.loads if v.node.op == "input" and v.node.size > 1]
+
 
 @dataclass(eq=False)
 class LibraryStep:
@@ -119,9 +129,26 @@ def index_terms(shape: Shape, loop: Shape) -> list[tuple[int, int | None, int]] 
     return terms
 
 
-def schedule(outputs: Sequence[Node], hints: dict[Node, str]) -> Schedule:
-    """Lift, simplify (stability rewrites), then group values into kernels and library steps."""
-    lifted = lift(outputs, hints)
+def strided_terms(shape: Shape, loop: Shape) -> list[tuple[int, int, int | None]]:
+    """How a view of `shape` (broadcast to `loop`, right-aligned) whose strides are known
+    only at run time is read at flat loop index i: offset = sum(((i // divisor) % modulus) *
+    strides[axis]) over the returned (axis of `shape`, divisor, modulus or None) terms, one a
+    kept axis (a view's axes do not merge: its strides are arbitrary)."""
+    pad = len(loop) - len(shape)
+    terms: list[tuple[int, int, int | None]] = []
+    for k in range(pad, len(loop)):
+        if shape[k - pad] == 1 or loop[k] == 1:
+            continue
+        leading = all(loop[j] == 1 for j in range(k))
+        terms.append((k - pad, _size(loop[k + 1:]), None if leading else loop[k]))
+    return terms
+
+
+def schedule(outputs: Sequence[Node], hints: dict[Node, str], fast_math: bool = False
+             ) -> Schedule:
+    """Lift (with `fast_math`: SymPy's unsafe folds kept, x - x is 0), simplify (stability
+    rewrites), then group values into kernels and library steps."""
+    lifted = lift(outputs, hints, fast_math)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
     seen = see_through_values([v.expr for v in expr_values],
@@ -151,10 +178,9 @@ def schedule(outputs: Sequence[Node], hints: dict[Node, str]) -> Schedule:
             cluster[value] = (node.shape, t)
         elif node.op in REDUCTIONS and _fusable(node):
             source = lifted.of_node[node.inputs[0]]
-            if source.expr is not None:
-                t = time[source]
-            else:
-                t = ready[source]
+            # fused into its source's loop; a buffer (a library value, a constant fill, a
+            # reduction's result) is read by a loop after it is made
+            t = time[source] if source in cluster and source.expr is not None else ready[source]
             time[value], ready[value] = t, t + 1
             cluster[value] = (source.node.shape, t)
         else:

@@ -65,7 +65,8 @@ def export(compiled: CompiledFunction, args: Sequence[Any], directory: str | os.
                             "grad, value_and_grad or vjp")
     forward_name = None
     if transform.kind == "grad":
-        forward = CompiledFunction(compiled.fn, "jit", backend=compiled.backend)
+        forward = CompiledFunction(compiled.fn, "jit", backend=compiled.backend,
+                                   fast_math=compiled.fast_math)
         forward_lowered = forward.lower(*args[:len(compiled.params)])
         forward_name = forward_lowered.function.__name__
         exported.forward = _write(directory / f"{forward_name}.py", forward_lowered.source)

@@ -47,6 +47,9 @@ def add_target_arguments(parser: argparse.ArgumentParser, with_mode: bool = True
                                  "cuda (CUDA kernels launched through CuPy; generating needs "
                                  "neither CuPy nor a GPU); `show` prints the launcher and "
                                  "the kernels")
+        parser.add_argument("--fast-math", action="store_true",
+                            help="speed over exactness: unsafe algebraic folds (x - x -> 0), "
+                                 "and the C compiler's fast math (off by default)")
 
 
 @dataclass
@@ -76,12 +79,13 @@ def resolve(args: argparse.Namespace, default_mode: str = "value_and_grad") -> T
     else:
         wrt = None
     backend = getattr(args, "backend", "numpy")
+    fast_math = bool(getattr(args, "fast_math", False))
     if mode == "jit":
         if wrt_text is not None:
             raise TargetError("--wrt has no meaning with --mode jit")
-        compiled = CompiledFunction(fn, "jit", backend=backend)
+        compiled = CompiledFunction(fn, "jit", backend=backend, fast_math=fast_math)
     else:
-        compiled = CompiledFunction(fn, mode, wrt, backend=backend)
+        compiled = CompiledFunction(fn, mode, wrt, backend=backend, fast_math=fast_math)
     values = ordered_arguments(compiled, args.arg)
     return Target(compiled.with_static(values), values)
 

@@ -306,7 +306,8 @@ def _plan(function: Any, prepared: Any, chunked: tuple, rows: tuple) -> Plan:
     if not split.reads_rows:
         raise ArgumentError(f"{function!r}: the loss does not read its Dask arguments; pass "
                             "numpy arrays")
-    partial_transform = Transform("value_and_grad", transform.wrt, single=False)
+    partial_transform = Transform("value_and_grad", transform.wrt, single=False,
+                                  fast_math=transform.fast_math)
     cache = DiskCache.shared()
     partials, factors = {}, None
     for n in rows:

@@ -7,6 +7,11 @@ sums of adjoints) are built through `exact_binary`, which keeps the operation wh
 fold is not exact for every float (an operand cancelled: `x - x`, `(x + y) - x`); the kept
 forms print as the operation itself, so the generated code computes what numpy computes, and
 differentiate as it.
+
+`fast_math=True` (of every transform) lets SymPy's folds stand: x - x is 0, 0*x is 0, x/x is
+1, (x*y)**2 is x**2*y**2 and x/3.0 is x*0.333..., which are faster and wrong at NaN and inf
+(and in the last bit). A division whose reciprocal is not a finite normal float stays a
+division even then: x*(1/1e-310) is wrong everywhere, not at the edges.
 """
 from __future__ import annotations
 
@@ -106,20 +111,28 @@ class kept_power(sp.Function):
         return self * sp.log(base)
 
 
-def exact_power(expr: sp.Expr, base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+def exact_power(expr: sp.Expr, base: sp.Expr, exponent: sp.Expr, fast_math: bool = False
+                ) -> sp.Expr:
     """`expr` (SymPy's base**exponent), or the power kept where SymPy distributed it."""
+    if fast_math:
+        return expr
     if base.is_Mul and exponent.is_Integer and not isinstance(expr, sp.Pow) \
             and not base.is_number:
         return kept_power(base, exponent)
     return expr
 
 
-def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Expr:
-    """`expr` (SymPy's `a <op> b`), or the operation kept where SymPy's form is not exact."""
-    if operation == "divide" and b.is_Float and not a.is_Number and not _exact_reciprocal(b):
+def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr,
+                 fast_math: bool = False) -> sp.Expr:
+    """`expr` (SymPy's `a <op> b`), or the operation kept where SymPy's form is not exact
+    (with `fast_math`: only where it is wrong for every float)."""
+    if operation == "divide" and b.is_Float and not a.is_Number and not _exact_reciprocal(b) \
+            and not (fast_math and _normal_reciprocal(b)):
         return true_divide(a, b)
     if operation == "divide" and b.is_zero and not a.is_Number:
         return true_divide(a, b)
+    if fast_math:
+        return expr
     if operation == "divide" and isinstance(b, (sp.Abs, hypot)) and a in b.args:
         # x/|x| as written is NaN at 0 (numpy); the 0-at-0 rewrite is for gradients only
         return true_divide(a, b)
@@ -129,6 +142,13 @@ def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Ex
         # they are not (NaN at inf; rounding), so the operation is kept as written
         return unfolded(sp.Integer(list(_SYMBOLS).index(operation)), a, b)
     return expr
+
+
+def _normal_reciprocal(b: sp.Float) -> bool:
+    """1/b is a finite normal float64 (x*(1/b) is x/b up to the last bit)."""
+    value = float(b)
+    reciprocal = 1 / value if value != 0 else math.inf
+    return math.isfinite(reciprocal) and abs(reciprocal) >= np.finfo(np.float64).tiny
 
 
 def _exact_reciprocal(b: sp.Float) -> bool:

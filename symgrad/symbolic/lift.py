@@ -89,7 +89,8 @@ def _kink_arguments(node: Node) -> set[int]:
     return positions
 
 
-def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
+def lift(outputs: Sequence[Node], name_hints: dict[Node, str], fast_math: bool = False
+         ) -> Lifted:
     # Creation order is a topological order, and it reads like the user's code: forward pass
     # first, then the backward pass.
     order = sorted(topological_order(outputs), key=lambda n: n.serial)
@@ -153,7 +154,7 @@ def lift(outputs: Sequence[Node], name_hints: dict[Node, str]) -> Lifted:
             _add(values, of_node, Value(node, new_symbol(node), None, node.shape))
             continue
         operands = [reference(i) for i in node.inputs]
-        expr = _apply(node, [o[0] for o in operands])
+        expr = _apply(node, [o[0] for o in operands], fast_math)
         depth = 1 + max((o[1] for o in operands), default=0)
         natural = broadcast_shapes([o[2] for o in operands])
         materialise = (
@@ -180,16 +181,16 @@ def _add(values: list[Value], of_node: dict[Node, Value], value: Value) -> None:
     of_node[value.node] = value
 
 
-def _apply(node: Node, operands: list[sp.Expr]) -> sp.Expr:
+def _apply(node: Node, operands: list[sp.Expr], fast_math: bool = False) -> sp.Expr:
     if node.op == "ew":
         expr, symbols = local_form(node)
         return substitute(expr, dict(zip(symbols, operands)))
     expr = OPS[node.op].sympy(namespace, *operands)
     if len(operands) == 2:
-        expr = exact_binary(node.op, expr, *operands)  # x - x stays x - x (NaN at inf)
+        expr = exact_binary(node.op, expr, *operands, fast_math)  # x - x stays (NaN at inf)
     if node.op in ("square", "power"):
         expr = exact_power(expr, operands[0], operands[1] if len(operands) == 2 else
-                           sp.Integer(2))
+                           sp.Integer(2), fast_math)
     return expr
 
 

@@ -40,7 +40,8 @@ def explain_miss(fn: Callable, specs: Sequence[ArgSpec], transform: Transform, b
             graph, structure, at_transform = trace(at)
         check_transform(graph, structure, at, at_transform)
         chosen = choose_backend(backend, graph)
-        return backend_key_parts(key_parts(graph, f"{name}:{at_transform!r}", chosen), chosen)
+        return backend_key_parts(key_parts(graph, f"{name}:{at_transform!r}", chosen), chosen,
+                                 at_transform.fast_math)
 
     return explain_parts(parts_at(specs), function_id(fn), cache, in_memory,
                          transform.describe([s.name for s in specs]), specs, parts_at)

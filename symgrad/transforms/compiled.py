@@ -38,13 +38,16 @@ class CompiledFunction(Arguments):
 
     def __init__(self, fn: Callable, kind: str, wrt: Wrt | None = None, backend: str = "numpy",
                  *, argnums: Any = None, has_aux: bool = False, static_argnums: Any = (),
-                 static_argnames: Any = ()):
+                 static_argnames: Any = (), fast_math: bool = False):
         if not callable(fn):
             raise ArgumentError(f"expected a function, got {fn!r}")
         from ..backends import check_backend
 
         check_backend(backend)
         self.fn, self.kind, self.backend, self.has_aux = fn, kind, backend, bool(has_aux)
+        if not isinstance(fast_math, bool):
+            raise ArgumentError(f"fast_math must be True or False, got {fast_math!r}")
+        self.fast_math = fast_math
         self._read_signature(fn)
         self.static_argnums = _as_tuple(static_argnums, "static_argnums", int)
         self.static_argnames = set(_as_tuple(static_argnames, "static_argnames", str))
@@ -63,7 +66,7 @@ class CompiledFunction(Arguments):
                 raise ArgumentError(f"wrt={wrt!r} names a parameter twice")
         positions = self._wrt if self._wrt != ALL else tuple(range(len(self.params)))
         self.transform = Transform(kind, tuple(p for p in positions if isinstance(p, int)),
-                                   self.single)
+                                   self.single, fast_math=fast_math)
         self.extra_params = self._extra_names()
         self._signatures: OrderedDict[tuple, Compiled] = OrderedDict()
         # Calls whose arguments are all plain ndarrays, keyed by (shape, dtype) alone.
@@ -85,7 +88,8 @@ class CompiledFunction(Arguments):
         wrt = None if self._wrt == ALL else (self._wrt[0] if self.single else self._wrt)
         return CompiledFunction(self.fn, self.kind, wrt, self.backend, has_aux=self.has_aux,
                                 static_argnums=self.static_argnums,
-                                static_argnames=self.static_argnames | names)
+                                static_argnames=self.static_argnames | names,
+                                fast_math=self.fast_math)
 
 
     def __repr__(self) -> str:
@@ -208,7 +212,7 @@ class CompiledFunction(Arguments):
 
     def _signature_transform(self, prepared: Prepared, layout: dict) -> Transform:
         if self.kind == "jit":
-            return Transform("jit", out=layout.get("out"))
+            return Transform("jit", out=layout.get("out"), fast_math=self.fast_math)
         wrt, groups, trees = [], [], False
         for slot in self._wrt_slots(len(prepared.slots) - len(prepared.keyword), prepared.keyword):
             leaves = [i for i, s in enumerate(prepared.slot_of_leaf) if s == slot]
@@ -227,7 +231,7 @@ class CompiledFunction(Arguments):
         single = self.single and len(groups) == 1
         return Transform(self.kind, tuple(wrt), single,
                          tuple(groups) if trees or self._wrt == ALL else None,
-                         layout.get("out"), layout.get("aux"))
+                         layout.get("out"), layout.get("aux"), fast_math=self.fast_math)
 
     def _finisher(self, prepared: Prepared, transform: Transform) -> Callable | None:
         """Results in the user's structures; None when generated code already returns them."""
@@ -378,19 +382,20 @@ _MEMO: OrderedDict[tuple, CompiledFunction] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 
 
-def compiled_for(fn: Callable, kind: str, wrt: Any, backend: str, has_aux: bool = False
-              ) -> CompiledFunction:
+def compiled_for(fn: Callable, kind: str, wrt: Any, backend: str, has_aux: bool = False,
+                 fast_math: bool = False) -> CompiledFunction:
     """One CompiledFunction per (function, transform), so that repeated `sg.vjp(f, x)` calls
     reuse its compiled signatures instead of tracing again."""
     try:
-        key = (fn, kind, repr(wrt), backend, has_aux)
+        key = (fn, kind, repr(wrt), backend, has_aux, fast_math)
         hash(key)
     except TypeError:
-        return CompiledFunction(fn, kind, wrt, backend, has_aux=has_aux)
+        return CompiledFunction(fn, kind, wrt, backend, has_aux=has_aux, fast_math=fast_math)
     with _MEMO_LOCK:
         found = _MEMO.get(key)
         if found is None:
-            found = _MEMO[key] = CompiledFunction(fn, kind, wrt, backend, has_aux=has_aux)
+            found = _MEMO[key] = CompiledFunction(fn, kind, wrt, backend, has_aux=has_aux,
+                                                  fast_math=fast_math)
             while len(_MEMO) > 256:
                 _MEMO.popitem(last=False)
         return found

@@ -45,14 +45,16 @@ def _one_hot(shape: tuple[int, ...], dtype: Any, k: int) -> np.ndarray:
 class _Jacobian:
     """`jacrev`, `jacfwd`, `jacobian` (mode 'auto') or `hessian` of a function."""
 
-    def __init__(self, fn: Callable, wrt: Wrt | None, has_aux: bool, backend: str, mode: str):
+    def __init__(self, fn: Callable, wrt: Wrt | None, has_aux: bool, backend: str, mode: str,
+                 fast_math: bool = False):
         if not callable(fn):
             raise ArgumentError(f"expected a function, got {fn!r}")
         self.fn, self.wrt, self.has_aux, self.backend, self.mode = fn, wrt, has_aux, backend, mode
-        self.forward = compiled_for(fn, "jit", None, backend)
+        self.forward = compiled_for(fn, "jit", None, backend, fast_math=fast_math)
         kinds = {"rev": ("vjp",), "fwd": ("jvp",), "auto": ("vjp", "jvp"), "hessian": ("hvp",)}
         wrt = 0 if wrt is None else wrt
-        self.products = {k: compiled_for(fn, k, wrt, backend, has_aux) for k in kinds[mode]}
+        self.products = {k: compiled_for(fn, k, wrt, backend, has_aux, fast_math)
+                         for k in kinds[mode]}
         functools.update_wrapper(self, fn, updated=())
 
     @property
@@ -156,13 +158,13 @@ class _Jacobian:
 
 def _jacobian_transform(mode: str, doc: str) -> Callable:
     def transform(fn: Callable | None = None, wrt: Wrt | None = None, *, argnums: Any = None,
-                  has_aux: bool = False, backend: str = "numpy") -> Any:
+                  has_aux: bool = False, backend: str = "numpy", fast_math: bool = False) -> Any:
         chosen = resolve_wrt(wrt, argnums, None)
         if fn is None:
-            return lambda f: _Jacobian(f, chosen, has_aux, backend, mode)
+            return lambda f: _Jacobian(f, chosen, has_aux, backend, mode, fast_math)
         if not callable(fn):
             raise ArgumentError(f"symgrad.{transform.__name__}: pass the function first")
-        return _Jacobian(fn, chosen, has_aux, backend, mode)
+        return _Jacobian(fn, chosen, has_aux, backend, mode, fast_math)
 
     transform.__name__ = transform.__qualname__ = {"rev": "jacrev", "fwd": "jacfwd",
                                                    "auto": "jacobian"}.get(mode, mode)
@@ -173,7 +175,8 @@ def _jacobian_transform(mode: str, doc: str) -> Callable:
 jacrev = _jacobian_transform("rev", """The Jacobian d output / d wrt by reverse mode, one
 VJP per output element (`jax.jacrev`).
 
-Arguments: `fn`, `wrt`/`argnums` (default the first parameter), `has_aux`, `backend`. Returns
+Arguments: `fn`, `wrt`/`argnums` (default the first parameter), `has_aux`, `backend`,
+`fast_math` (as `grad`). Returns
 a function returning an array of shape `output.shape + wrt.shape` (a tuple for several
 `wrt`, nested like the output's and the arguments' pytrees); `(jacobian, aux)` with `has_aux`.
 

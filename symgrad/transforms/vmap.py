@@ -143,7 +143,8 @@ def _positional_signature(fn: Callable) -> inspect.Signature:
 class Vmapped:
     """`fn` mapped over a batch axis of its arguments (see `symgrad.vmap`)."""
 
-    def __init__(self, fn: Callable, in_axes: Any, out_axes: Any, backend: str):
+    def __init__(self, fn: Callable, in_axes: Any, out_axes: Any, backend: str,
+                 fast_math: bool = False):
         from .compiled import CompiledFunction
 
         if not callable(fn):
@@ -152,13 +153,14 @@ class Vmapped:
             raise ArgumentError("vmap: in_axes must be an int, None, or a tuple with one entry "
                                 f"per positional argument; got {in_axes!r}")
         self.fn, self.in_axes, self.out_axes, self.backend = fn, in_axes, out_axes, backend
+        self.fast_math = fast_math
         functools.update_wrapper(self, fn, updated=())
         name = getattr(fn, "__name__", "function")
         self.__name__ = f"{name}_vmap"
         self.__qualname__ = f"{getattr(fn, '__qualname__', name)}_vmap"
         self.__signature__ = _positional_signature(fn)
         self._names = [p.name for p in self.__signature__.parameters.values()]
-        self._jit = CompiledFunction(self, "jit", backend=backend)
+        self._jit = CompiledFunction(self, "jit", backend=backend, fast_math=fast_math)
 
     def __repr__(self) -> str:
         return f"<symgrad vmap of {getattr(self.fn, '__name__', self.fn)}>"
@@ -246,7 +248,7 @@ class Vmapped:
             example.append(tree.unflatten(shown))
             leaf_axis += axes
             originals += leaves
-        inner_fn = compiled_for(self.fn, "jit", None, self.backend)
+        inner_fn = compiled_for(self.fn, "jit", None, self.backend, fast_math=self.fast_math)
         prepared = inner_fn._prepare(tuple(example), {}, specs_allowed=True)
         outer = next(x.builder for x in originals if isinstance(x, Tracer))
         site = outer.site or user_site()
@@ -316,14 +318,15 @@ class Vmapped:
 
 
 def vmap(fn: Callable | None = None, in_axes: Any = 0, out_axes: Any = 0, *,
-         backend: str = "numpy") -> Any:
+         backend: str = "numpy", fast_math: bool = False) -> Any:
     """Map a function of one example over a batch axis (`jax.vmap`, `torch.func.vmap`),
     generated as batched numpy: one program over the whole batch, no loop over examples.
 
     Arguments: `fn`; `in_axes` (an int or None for every positional argument, or a tuple
     with one entry per positional argument: an int, None for an argument shared by every
     example, or a pytree prefix of the argument); `out_axes` (an int, None, or a pytree
-    prefix of the output: where the batch axis goes in each result); `backend`. Returns a
+    prefix of the output: where the batch axis goes in each result); `backend`, `fast_math`
+    (as `grad`). Returns a
     function of the batched arguments. Composes with every transform, both ways:
     `sg.vmap(sg.grad(loss), in_axes=(None, 0, 0))` gives per-example gradients and
     `sg.grad(sg.vmap(f))` differentiates the batched function.
@@ -342,5 +345,5 @@ def vmap(fn: Callable | None = None, in_axes: Any = 0, out_axes: Any = 0, *,
         assert np.allclose(per_example, 2 * (x @ w - y)[:, None] * x)
     """
     if fn is None:
-        return lambda f: Vmapped(f, in_axes, out_axes, backend)
-    return Vmapped(fn, in_axes, out_axes, backend)
+        return lambda f: Vmapped(f, in_axes, out_axes, backend, fast_math)
+    return Vmapped(fn, in_axes, out_axes, backend, fast_math)

@@ -10,7 +10,8 @@ source of this folder, so a library built for one CPU or compiler is never serve
 The compiler is `CC` if set, else the one Python was built with (sysconfig), else `cc`;
 OpenMP (`-fopenmp`) where the compiler has it, else single-threaded with a note. Vector math
 is glibc's libmvec, declared for the `omp simd` loops where glibc has it (x86_64 Linux).
-`SYMGRAD_FAST_MATH=1` turns on the compiler's fast math (off by default; in key and header).
+`fast_math=True` of a transform (`Transform.fast_math`) adds the compiler's fast math
+(`-ffast-math` in place of `-ffp-contract=off`; off by default; in the key and the header).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
     identity = [executable, list(command), info.st_size, info.st_mtime_ns, fast_math,
                 platform.machine(), platform.libc_ver()[1], _cpu_features(),
                 hashlib.sha256(Path(__file__).read_bytes()).hexdigest()]  # the flags chosen
-    probe = _probe_path()
+    probe = _probe_path(fast_math)
     try:
         stored = json.loads(probe.read_text(encoding="utf-8"))
         if stored.get("identity") == identity:
@@ -80,19 +81,32 @@ def _toolchain(command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
     return found
 
 
-def _probe_path() -> Path:
+def _probe_path(fast_math: bool) -> Path:
     from ...cache.store import default_dir
 
-    return default_dir() / "c-toolchain.probe"
+    return default_dir() / ("c-toolchain-fast-math.probe" if fast_math else "c-toolchain.probe")
 
 
 def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[str, Any]:
-    try:
-        version = subprocess.run([executable, *command[1:], "--version"], capture_output=True,
-                                 text=True, timeout=30).stdout.splitlines()[:1]
-    except (OSError, subprocess.SubprocessError) as error:
-        raise CompilerError(f"backend='c': the C compiler {executable} does not run ({error}); "
-                            "set CC to a working compiler, or use backend='numpy'") from None
+    import tempfile
+
+    prefix = [executable, *command[1:]]
+    vector_math = (platform.system() == "Linux" and platform.machine() == "x86_64"
+                   and _glibc_at_least(2, 35))
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "probe.c"
+        source.write_text("int probe(void) { return 0; }\n")
+        library = [prefix + ["-shared", "-fPIC", str(source), "-o",
+                             str(Path(directory) / f"probe{k}.so"), flag]
+                   for k, flag in enumerate(["-fopenmp"] + (["-lmvec"] if vector_math else []))]
+        # at the same time: a cold start waits for the slowest, not for the sum
+        (code, version), *accepted = _run_together([prefix + ["--version"], *library])
+    if code is None:
+        raise CompilerError(f"backend='c': the C compiler {executable} does not run ({version}); "
+                            "set CC to a working compiler, or use backend='numpy'")
+    version = version.splitlines()[:1]
+    openmp = accepted[0][0] == 0
+    vector_math = vector_math and accepted[-1][0] == 0
     features = _cpu_features()
     # No errno and no floating-point traps: neither changes a value, and both let the loops
     # call vector math and compute both sides of a select.
@@ -101,11 +115,7 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
     flags += ["-ffast-math"] if fast_math else ["-ffp-contract=off"]
     if "avx2" in features and "fma" in features:
         flags += ["-mavx2", "-mfma"]
-    openmp = _accepts(executable, command[1:], ["-fopenmp"])
     flags += ["-fopenmp"] if openmp else []
-    vector_math = (platform.system() == "Linux" and platform.machine() == "x86_64"
-                   and _glibc_at_least(2, 35) and _accepts(executable, command[1:],
-                                                           ["-lmvec"], link=True))
     # sin and cos as themselves: fused into one scalar sincos call, they would not vectorise.
     flags += ["-DSG_LIBMVEC", "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf",
               "-fno-builtin-cosf"] if vector_math else []
@@ -116,9 +126,10 @@ def _probe(executable: str, command: tuple[str, ...], fast_math: bool) -> dict[s
             "fast_math": fast_math}
 
 
-def toolchain() -> dict[str, Any]:
-    """The compiler, its flags and what it supports here (one clear error when absent)."""
-    info = _toolchain(tuple(compiler_command()), os.environ.get("SYMGRAD_FAST_MATH") == "1")
+def toolchain(fast_math: bool = False) -> dict[str, Any]:
+    """The compiler, its flags (with `fast_math`: the compiler's fast math) and what it
+    supports here (one clear error when absent)."""
+    info = _toolchain(tuple(compiler_command()), fast_math)
     if not info["openmp"]:
         _note_single_threaded(info["executable"])
     return info
@@ -154,19 +165,29 @@ def _glibc_at_least(major: int, minor: int) -> bool:
         return False
 
 
-def _accepts(executable: str, prefix: Sequence[str], flags: list[str], link: bool = False
-             ) -> bool:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as directory:
-        source = Path(directory) / "probe.c"
-        source.write_text("int probe(void) { return 0; }\n")
-        command = [executable, *prefix, "-shared", "-fPIC", str(source), "-o",
-                   str(Path(directory) / "probe.so"), *flags]
+def _run_together(commands: Sequence[list[str]]) -> list[tuple[int | None, str]]:
+    """Run `commands` at the same time: (exit status, stdout) of each, (None, the error)
+    for one that did not start or ran past a minute."""
+    running: list[Any] = []
+    for command in commands:
         try:
-            return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return False
+            running.append(subprocess.Popen(command, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True))
+        except OSError as error:
+            running.append(error)
+    results: list[tuple[int | None, str]] = []
+    for process in running:
+        if isinstance(process, OSError):
+            results.append((None, str(process)))
+            continue
+        try:
+            output = process.communicate(timeout=60)[0]
+            results.append((process.returncode, output))
+        except subprocess.TimeoutExpired as error:
+            process.kill()
+            process.communicate()
+            results.append((None, str(error)))
+    return results
 
 
 def _source_digest() -> str:
@@ -179,17 +200,17 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def key_components() -> dict[str, str]:
-    info = toolchain()
+def key_components(fast_math: bool = False) -> dict[str, str]:
+    info = toolchain(fast_math)
     return {"c_compiler": f"{info['executable']} {info['version']}",
             "c_flags": " ".join(info["flags"] + info["libraries"]),
             "c_cpu": info["cpu"], "c_backend_source": _source_digest()}
 
 
-def compile_library(c_path: Path, library: Path) -> None:
+def compile_library(c_path: Path, library: Path, fast_math: bool = False) -> None:
     """Compile, then link in a second step: linked with -ffast-math, gcc 12 would add
     crtfastmath.o, whose constructor flushes subnormals to zero in the whole process."""
-    info = toolchain()
+    info = toolchain(fast_math)
     temporary = library.with_name(f".{library.name}.{os.getpid()}.tmp")
     obj = library.with_name(f".{library.name}.{os.getpid()}.o")
     link = ["-shared", "-fopenmp"] if info["openmp"] else ["-shared"]
@@ -219,7 +240,7 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     from ..._version import __version__
     from .. import backend_key_parts
 
-    parts = backend_key_parts(parts, NAME)
+    parts = backend_key_parts(parts, NAME, transform.fast_math)
     key = parts.key
     progress.stage("load")
     directory = _directory(cache)
@@ -233,7 +254,7 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     progress.stage("compile")
     c_path = directory / f"{key}.c"
     _write(c_path, c_text)
-    compile_library(c_path, directory / f"{key}.so")
+    compile_library(c_path, directory / f"{key}.so", transform.fast_math)
     progress.stage("write")
     meta = {"function": name, "function_id": function_id(fn),
             "signature": signature_text(specs), "backend": NAME,
@@ -264,7 +285,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
     from .. import C_NOT_YET
     from ...ir.graph import topological_order
 
-    info = toolchain()  # the compiler is needed anyway: fail before the work, not after
+    info = toolchain(transform.fast_math)  # needed anyway: fail before the work, not after
     with without_cyclic_gc():
         outputs, out_structure, params, hints, described, graph_rewrites = \
             transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
@@ -275,10 +296,12 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
                     "backend='numpy' for this function")
         if progress is not None:
             progress.stage("simplify")
-        plan = schedule(outputs, hints)
+        plan = schedule(outputs, hints, transform.fast_math)
         rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
-        header = source_header(fn, name, specs, described, graph_digest or key, rewrites)
-        header.update(fast_math=info["fast_math"], flags=" ".join(info["flags"]))
+        header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
+                               transform.fast_math)
+        header.update(flags=" ".join(info["flags"]),
+                      fp_flag="-ffast-math" if transform.fast_math else "-ffp-contract=off")
         if progress is not None:
             progress.stage("render")
         c_text, launcher, _ = render(plan, params, hints, out_structure, name, header)

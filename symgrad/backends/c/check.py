@@ -1,12 +1,15 @@
 """The C backend's load-time check of its launcher: allow by grammar, as the numpy backend's.
 
 launcher  := docstring FIXED constant* kernel* function
+launcher  := docstring FIXED helper* constant* kernel* function
+helper    := `import warnings`, or a numpy helper of the templates, node for node (the
+             numpy grammar's own check; `_adjugate`, `_pair_reciprocals` of linalg steps)
 FIXED     := the statements of `templates/c/launcher.py.j2` between its docstring and its
              first template tag, node for node (imports, `_library_path`, `_compile`,
              `_kernel`, `_launch`, `_unslice`, `_scatter_add`, the OpenMP wait policy, the
-             library load)
+             library load), its one value (`header.fp_flag`) one of FP_FLAGS
 constant  := what the numpy grammar accepts as a module constant
-kernel    := kernel_N = _kernel("kernel_N", INT)
+kernel    := kernel_N = _kernel("kernel_N", INT, (INT, ...))
 function  := the numpy grammar's function, whose statements may also be
              `_launch(kernel_N, NAME, ...)` with a kernel bound above
 
@@ -27,6 +30,8 @@ from ...errors import GeneratedCodeError
 
 _KERNEL = re.compile(r"kernel_\d+")
 NUMPY_HELPERS = ("_unslice", "_scatter_add")  # pure numpy: the generated function calls them
+# The floating-point flag of an exported launcher's own compile: exact, or fast math.
+FP_FLAGS = ("-ffp-contract=off", "-ffast-math")
 
 
 def _refuse(filename: str, node: ast.AST | None, what: str) -> None:
@@ -36,14 +41,16 @@ def _refuse(filename: str, node: ast.AST | None, what: str) -> None:
 
 
 @lru_cache(maxsize=None)
-def _fixed_part() -> tuple[str, ...]:
-    """The template's fixed statements (between its docstring and its first tag), dumped."""
+def _fixed_part(fp_flag: str) -> tuple[str, ...]:
+    """The template's fixed statements (between its docstring and its first tag) with
+    `fp_flag` in place of its one value, dumped."""
     from ...cache.key import templates_dir
 
     text = (templates_dir() / "c" / "launcher.py.j2").read_text(encoding="utf-8")
     start = text.index('"""', text.index('"""') + 3) + 3
     end = text.index("{%", start)
-    return tuple(ast.dump(s) for s in ast.parse(text[start:end]).body)
+    fixed = text[start:end].replace("{{ header.fp_flag }}", fp_flag)
+    return tuple(ast.dump(s) for s in ast.parse(fixed).body)
 
 
 def _is_kernel(statement: ast.stmt) -> bool:
@@ -53,9 +60,14 @@ def _is_kernel(statement: ast.stmt) -> bool:
     name, value = statement.targets[0].id, statement.value
     return (bool(_KERNEL.fullmatch(name)) and isinstance(value, ast.Call)
             and isinstance(value.func, ast.Name) and value.func.id == "_kernel"
-            and not value.keywords and len(value.args) == 2
+            and not value.keywords and len(value.args) == 3
             and isinstance(value.args[0], ast.Constant) and value.args[0].value == name
-            and isinstance(value.args[1], ast.Constant) and type(value.args[1].value) is int)
+            and _is_int(value.args[1]) and isinstance(value.args[2], ast.Tuple)
+            and all(_is_int(item) for item in value.args[2].elts))
+
+
+def _is_int(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _is_launch(statement: ast.stmt, kernels: set[str]) -> bool:
@@ -70,7 +82,7 @@ def _is_launch(statement: ast.stmt, kernels: set[str]) -> bool:
 
 def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.Module:
     """Check a launcher against the grammar above; its tree, ready for `compile`."""
-    from ..numpy.grammar import Checker
+    from ..numpy.grammar import Checker, helper_name
     from ..numpy.safety import check_text, template_helper
 
     check_text(source, filename)
@@ -83,14 +95,19 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
     if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)):
         _refuse(filename, body[0] if body else None, "no docstring first")
-    fixed = _fixed_part()
+    variants = [_fixed_part(flag) for flag in FP_FLAGS]
+    fixed = variants[0]
     got = body[1:1 + len(fixed)]
-    if len(got) != len(fixed) or any(ast.dump(s) != f for s, f in zip(got, fixed)):
-        wrong = next((s for s, f in zip(got, fixed) if ast.dump(s) != f), None)
+    dumped = [ast.dump(s) for s in got]
+    if not any(len(got) == len(v) and dumped == list(v) for v in variants):
+        wrong = next((s for s, d, f in zip(got, dumped, fixed) if d != f), None)
         _refuse(filename, wrong, "its fixed part differs from the launcher template's")
-    constants, kernels, function = [], set(), None
+    constants, helpers, kernels, function = [], [], set(), None
     for statement in body[1 + len(fixed):]:
-        if _is_kernel(statement) and function is None:
+        if (isinstance(statement, ast.Import) or helper_name(statement) is not None) \
+                and not constants and not kernels:
+            helpers.append(statement)  # checked by the numpy grammar below
+        elif _is_kernel(statement) and function is None:
             kernels.add(statement.targets[0].id)
         elif isinstance(statement, ast.Assign) and function is None and not kernels:
             constants.append(statement)
@@ -108,7 +125,8 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
     # for node (checked above); the function may call them as the numpy grammar's helpers.
     own = {s.name: s for s in got if isinstance(s, ast.FunctionDef) and s.name in NUMPY_HELPERS}
     numpy_import = ast.parse("import numpy as np").body[0]
-    module = ast.Module(body=[body[0], numpy_import, *own.values(), *constants, plain],
+    module = ast.Module(body=[body[0], numpy_import, *own.values(), *helpers, *constants,
+                              plain],
                         type_ignores=[])
     ast.fix_missing_locations(module)
 

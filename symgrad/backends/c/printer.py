@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
-from sympy.printing.precedence import precedence
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ...errors import GeneratedCodeError
 from ...symbolic.expressions import Literal
@@ -162,12 +162,17 @@ class CExpressionPrinter(C99CodePrinter):
 
     # Operations kept as written (exact_arithmetic.py): the compiler, without -ffast-math,
     # computes them as written too (x - x is NaN where x is inf).
+    # Each operand parenthesized at the operator's level: (b - a) * 0 is not b - a * 0.
     def _print_unfolded(self, expr: sp.Function) -> str:
         _, a, b = expr.args
-        return f"({self._print(a)} {expr.operator} {self._print(b)})"
+        return self._infix(a, f" {expr.operator} ", b, expr.level)
 
     def _print_true_divide(self, expr: sp.Function) -> str:
-        return f"({self._print(expr.args[0])} / {self._print(expr.args[1])})"
+        return self._infix(expr.args[0], " / ", expr.args[1], PRECEDENCE["Mul"])
+
+    def _infix(self, a: sp.Expr, symbol: str, b: sp.Expr, level: int) -> str:
+        """(a <symbol> b), left-associative: b parenthesized at its operator's own level."""
+        return f"({self.parenthesize(a, level, strict=True)}{symbol}{self.parenthesize(b, level)})"
 
     def _print_kept_power(self, expr: sp.Function) -> str:
         return self._print(sp.Pow(*expr.args, evaluate=False))

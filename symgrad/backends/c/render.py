@@ -13,10 +13,11 @@ import sympy as sp
 
 from ...ir.graph import Node
 from ..numpy.lower import Namer
-from ..numpy.printer import const_array_code, float_literal, plain_code
+from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
 from ..numpy.render import environment, one_line
 from .printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
-from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
+from ..kernel_ir import (CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms,
+                         strided_terms)
 
 C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
@@ -32,8 +33,10 @@ _MATH_NAMES = {name + suffix for name in (*MATH_FUNCTIONS.values(), "sqrt", "pow
 RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.kwlist)
             | set(keyword.softkwlist) | C_KEYWORDS | _MATH_NAMES)
 # Kernels of fewer elements run on one thread: a parallel region's start and barrier cost
-# more than the work (and far more when the machine has more runnable threads than cores).
-PARALLEL_MIN_ELEMENTS = 1 << 18
+# more than the work (and far more when the machine has more runnable threads than cores:
+# W3's two 262144-element float32 kernels take 0.4 and 0.8 ms on one thread, beside 18 ms
+# matrix products, and stalled at a barrier on a loaded machine).
+PARALLEL_MIN_ELEMENTS = 1 << 20
 VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
 # glibc's libmvec (x86_64): functions with vector variants, double and float.
 LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
@@ -66,6 +69,11 @@ class RenderedKernel:
     reductions: list[dict[str, Any]]
     allocation_failed: str
     arguments: list[str] = field(default_factory=list)  # launcher side, in param order
+    strided: list[int] = field(default_factory=list)  # argument positions read at strides
+    variant: str = ""  # "" or " reading its inputs at their strides"
+    # `omp simd` (vector math): not in the strided variant, where gathers tripled gcc's time
+    # for a path taken only for views
+    simd: bool = True
 
 
 def comment_of(node: Node) -> str | None:
@@ -119,14 +127,39 @@ class Renderer:
             if value.symbol not in self.names:
                 self.names[value.symbol] = self.namer.temporary()
         self.dtypes = {v.symbol: v.node.dtype for v in plan.lifted.values}
+        self._claimed: dict[tuple[str, str], str] = {}  # (kernel, wish) -> its name
+        self.launcher_helpers: set[str] = set()  # the numpy helpers library steps call
+
+    def _claim(self, kernel: Kernel, wish: str, temporary: bool = False) -> str:
+        """A name local to `kernel` (`wish`, or a `tN` for a temporary), the same in both
+        of its variants."""
+        if (kernel.name, wish) not in self._claimed:
+            self._claimed[kernel.name, wish] = (self.namer.temporary() if temporary
+                                                else self.namer.claim(wish))
+        return self._claimed[kernel.name, wish]
 
     # -- kernels -----------------------------------------------------------------------------
-    def kernel(self, kernel: Kernel) -> RenderedKernel:
+    def kernels(self, kernel: Kernel) -> list[RenderedKernel]:
+        """The kernel, and where it reads inputs that may be views, its variant reading
+        them at their strides (the launcher picks it when one is not C-contiguous)."""
+        plain = self.kernel(kernel)
+        if not kernel.strided_loads:
+            return [plain]
+        return [plain, self.kernel(kernel, strided=True)]
+
+    def kernel(self, kernel: Kernel, strided: bool = False) -> RenderedKernel:
         texts: dict[sp.Symbol, str] = {}
         params, arguments, indices = [], [], {}
+        views = {self.names[v.symbol] for v in kernel.strided_loads} if strided else set()
         for value in kernel.loads:
             name = self.names[value.symbol]
-            texts[value.symbol] = f"{name}[{self._offset(value.node.shape, kernel, name, indices)}]"
+            if name in views:
+                offset = self._strided_offset(value.node.shape, kernel, name, indices)
+            else:
+                offset = self._offset(value.node.shape, kernel, name, indices)
+            texts[value.symbol] = f"{name}[{offset}]"
+            if name in arguments:
+                continue  # two input nodes of one parameter (a transposed pass makes its own)
             params.append(f"const {C_TYPES[value.node.dtype]} *restrict {name}")
             arguments.append(name)
         for value in kernel.members:
@@ -134,7 +167,7 @@ class Renderer:
         dtypes = dict(self.dtypes)
         temp_dtype = self._temporary_dtypes(kernel)
         for symbol, _ in kernel.temporaries:
-            texts[symbol] = self.namer.temporary()
+            texts[symbol] = self._claim(kernel, symbol.name, temporary=True)
             dtypes[symbol] = temp_dtype[symbol]
         lines: list[Line] = []
         last_comment = None
@@ -152,7 +185,7 @@ class Renderer:
             last_comment = comment
         for value in kernel.stores:
             name = self.names[value.symbol]
-            pointer = self.namer.claim(f"out_{name}")
+            pointer = self._claim(kernel, f"out_{name}")
             params.append(f"{C_TYPES[value.node.dtype]} *restrict {pointer}")
             arguments.append(name)
             lines.append(Line(f"{pointer}[i] = {name};"))
@@ -166,13 +199,46 @@ class Renderer:
                               None if comment == last_comment else comment))
             last_comment = comment
             reductions.append(rendered)
-        failed = " || ".join(f"{r['parts']} == NULL" for r in reductions)
-        return RenderedKernel(kernel.name, list(kernel.shape), kernel.size, kernel.chunks,
-                              kernel.size >= PARALLEL_MIN_ELEMENTS,
+        failed = " || ".join(f"{r['parts']} == NULL" for r in reductions if not r["row_length"])
+        viewed = {self.names[v.symbol] for v in kernel.strided_loads}
+        positions = [k for k, name in enumerate(arguments) if name in viewed]
+        if strided:
+            params += [f"const long long *restrict {arguments[k]}_strides" for k in positions]
+        return RenderedKernel(kernel.name + ("_strided" if strided else ""), list(kernel.shape),
+                              kernel.size, kernel.chunks, kernel.size >= PARALLEL_MIN_ELEMENTS,
                               kernel.shape[-1] if kernel.shape else 1,
                               params,
                               [(n, c) for c, n in indices.items()], lines, reductions, failed,
-                              arguments)
+                              arguments, positions,
+                              " reading its inputs at their strides" if strided else "",
+                              not strided)
+
+    def _strided_offset(self, shape: tuple[int, ...], kernel: Kernel, name: str,
+                        offsets: dict[str, str]) -> str:
+        """Where a view of `shape` with strides `<name>_strides` (in elements, any sign, 0
+        where numpy broadcast it) is read at loop index i: its row offset once a row, then
+        along the row at its last stride."""
+        loop = kernel.shape or (1,)
+        row = loop[-1]
+        outer, along = [], None
+        for axis, divisor, modulus in strided_terms(tuple(shape), loop):
+            stride = f"{name}_strides[{axis}]"
+            if divisor == 1:
+                along = stride
+                continue
+            code = "row" if divisor == row else f"row / {divisor // row}"
+            if modulus is not None:
+                code = f"({code}) % {modulus}" if "/" in code else f"{code} % {modulus}"
+            outer.append(f"({code}) * {stride}")
+        offset = "0"
+        if outer:
+            code = " + ".join(outer)
+            if code not in offsets:
+                offsets[code] = self._claim(kernel, f"row_{name}")
+            offset = offsets[code]
+        if along is None:
+            return offset
+        return f"(i - base) * {along}" if offset == "0" else f"{offset} + (i - base) * {along}"
 
     def _offset(self, shape: tuple[int, ...], kernel: Kernel, name: str,
                 offsets: dict[str, str]) -> str:
@@ -190,7 +256,7 @@ class Renderer:
             outer = f"({outer}) * {aligned[-1]}" if " " in outer else f"{outer} * {aligned[-1]}"
         if outer != "0":
             if outer not in offsets:
-                offsets[outer] = self.namer.claim(f"row_{name}")
+                offsets[outer] = self._claim(kernel, f"row_{name}")
             outer = offsets[outer]
         if not along_row:
             return outer
@@ -235,10 +301,12 @@ class Renderer:
             self.float_types.add(dtype)
         suffix = "f" if ctype == "float" else ""
         identity = {"sum": "0", "max": "-INFINITY", "min": "INFINITY"}[r.op]
+        row_length = _row_length(r.kept_shape, kernel.shape)
         return {
-            "parts": self.namer.claim(f"{name}_parts"),
-            "terms": self.namer.claim(f"{name}_terms"),
-            "row": self.namer.claim(f"{name}_row"),
+            "row_length": row_length,
+            "parts": self._claim(kernel, f"{name}_parts"),
+            "terms": self._claim(kernel, f"{name}_terms"),
+            "row": self._claim(kernel, f"{name}_row"),
             "out": name, "out_ctype": C_TYPES[dtype], "ctype": ctype,
             "full": r.full, "size": r.size,
             "parts_size": kernel.chunks * r.size,
@@ -270,7 +338,7 @@ class Renderer:
         for value in self.plan.lifted.values:
             if value.node.op == "input" and value in loaded:
                 name = self.names[value.symbol]
-                lines.append(Line(f"{name} = np.ascontiguousarray({name})"))
+                lines.append(Line(f"{name} = np.asarray({name})"))  # a view stays a view
         for step in self.plan.steps:
             if isinstance(step, LibraryStep):
                 value, node = step.value, step.value.node
@@ -283,6 +351,9 @@ class Renderer:
                     continue
                 arguments = [self.names[of_node[i].symbol] for i in node.inputs]
                 code = plain_code(node, *arguments)
+                helper = structural_helper(node)
+                if helper is not None:
+                    self.launcher_helpers.add(helper)
                 if value in loaded:
                     code = f"np.ascontiguousarray({code}, dtype=np.{node.dtype})"
                 elif node.op in VIEW_OPS and value in self.plan.lifted.outputs:
@@ -354,23 +425,44 @@ def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure:
     """(the .c text, the launcher text, the kernels as (name, argument count))."""
     renderer = Renderer(plan, params, hints)
     kernels = [step for step in plan.steps if isinstance(step, Kernel)]
-    rendered = {k: renderer.kernel(k) for k in kernels}
+    variants = {k: renderer.kernels(k) for k in kernels}
+    rendered = {k: v[0] for k, v in variants.items()}
     lines, constants = renderer.launcher(rendered)
     returns = returns_code(structure, plan, renderer.names, lines, renderer.namer)
     types = [(C_TYPES[t], "f" if t == "float32" else "") for t in FLOAT_TYPES
              if t in renderer.float_types]
     env = environment()
     c_text = env.get_template("c/kernels.c.j2").render(
-        header=header, chunk=CHUNK, kernels=[rendered[k] for k in kernels],
+        header=header, chunk=CHUNK, kernels=[r for k in kernels for r in variants[k]],
         simd_functions=simd_declarations(renderer.functions | renderer.helper_functions()),
         helpers=sorted(renderer.helpers), types=types,
         reduction_helpers=sorted(renderer.reduction_helpers))
-    table = [(r.name, len(r.arguments)) for r in rendered.values()]
+    table = [(r.name, len(r.arguments), _tuple_code(r.strided)) for r in rendered.values()]
     launcher = env.get_template("c/launcher.py.j2").render(
         header=header, constants=constants, kernels=table, function_name=function_name,
-        params=renderer.param_names, statements=lines, returns=returns)
+        params=renderer.param_names, statements=lines, returns=returns,
+        helpers=sorted(renderer.launcher_helpers))
     return c_text, launcher, table
 
+
+
+def _row_length(kept: tuple[int, ...], loop: tuple[int, ...]) -> int | None:
+    """The length of the rows a reduction over trailing axes reduces (softmax's sums and
+    maxima: each row is whole in one chunk, reduced there in order and written out, with no
+    partials), when the chunk is a whole number of rows; else None."""
+    j = len(loop)
+    while j > 0 and kept[j - 1] == 1:
+        j -= 1
+    if tuple(kept[:j]) != tuple(loop[:j]) or j == 0:
+        return None
+    length = 1
+    for d in loop[j:]:
+        length *= d
+    return length if length > 1 and CHUNK % length == 0 else None
+
+
+def _tuple_code(items: list[int]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(map(str, items))})"
 
 
 def _needed_temporaries(expr: sp.Expr, pending: list[tuple[sp.Symbol, sp.Expr]]

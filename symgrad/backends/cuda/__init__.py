@@ -78,7 +78,10 @@ def _nvrtc() -> Any:
     return nvrtc
 
 
-def key_components() -> dict[str, str]:
+def key_components(fast_math_requested: bool = False) -> dict[str, str]:
+    """The GPU target and the fast-math setting. `fast_math_requested` (the transform's
+    `fast_math=True`, already in the key through the transform) is not yet acted on by this
+    backend: SYMGRAD_FAST_MATH decides its flags here."""
     found = gpu()
     target = NO_GPU if isinstance(found, str) else f"{found['arch']} nvrtc {found['nvrtc']}"
     return {"cuda_target": target, "cuda_fast_math": "on" if fast_math() else "off"}
@@ -165,7 +168,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
     """(launcher source, CUDA source, details): the generated files of one signature."""
     from ..common import source_header, transformed_outputs, without_cyclic_gc
     from ...ir.graph import topological_order
-    from .. import C_NOT_YET
+    from .. import CUDA_NOT_YET
     from ..kernel_ir import schedule
     from .render import render
 
@@ -175,7 +178,7 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
         outputs, out_structure, params, hints, described, graph_rewrites = \
             transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
         for node in topological_order(outputs):
-            if node.op in C_NOT_YET:
+            if node.op in CUDA_NOT_YET:
                 raise GeneratedCodeError(
                     f"backend='cuda' does not support {node.op} yet (at {node.site}); use "
                     "backend='numpy' for this function")

@@ -54,10 +54,12 @@ def generate_source(fn: Callable, graph: Graph, structure: Any, specs: Sequence[
         outputs, out_structure, params, hints, described, graph_rewrites = \
             transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
         progress.stage("simplify")
-        program = lower(outputs, out_structure, params, hints, name)
+        program = lower(outputs, out_structure, params, hints, name,
+                        fast_math=transform.fast_math)
     program.rewrites = sorted(set(program.rewrites) | set(graph_rewrites))
     progress.stage("render")
-    header = source_header(fn, name, specs, described, graph_digest or key, program.rewrites)
+    header = source_header(fn, name, specs, described, graph_digest or key, program.rewrites,
+                           transform.fast_math)
     source = render_numpy(program, header)
     return source, {"program": program, "outputs": outputs}
 

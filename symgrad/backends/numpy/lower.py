@@ -120,10 +120,10 @@ class Namer:
 
 def lower(outputs: Sequence[Node], structure: Any, params: Sequence[str],
           name_hints: dict[Node, str], function_name: str,
-          module: ModuleNames | None = None) -> Program:
+          module: ModuleNames | None = None, fast_math: bool = False) -> Program:
     module = module if module is not None else ModuleNames()
     module.everything.add(function_name)
-    lifted = lift(outputs, name_hints)
+    lifted = lift(outputs, name_hints, fast_math)
     rewrites: set[str] = set()
     expr_values = [v for v in lifted.values if v.expr is not None]
     lifted_exprs = [v.expr for v in expr_values]

@@ -60,7 +60,8 @@ one_line = comment_text  # user text for a comment: the one sanitiser (sanitise.
 
 def _readable_header(header: dict) -> dict:
     return {name: [docstring_text(v) for v in value] if isinstance(value, list)
-            else docstring_text(value) for name, value in header.items()}
+            else value if isinstance(value, bool) else docstring_text(value)
+            for name, value in header.items()}
 
 
 def blocks_of(statements: list[Statement | BlockFunction]) -> list[Block]:
