@@ -216,3 +216,24 @@ def test_cupy_arguments_stay_on_the_gpu():  # pragma: no cover - GPU machines on
         **{k: cupy.asarray(v) for k, v in args.items()})
     assert all(isinstance(g, cupy.ndarray) for g in grads)
     assert_close((value.get()[()], tuple(g.get() for g in grads)), want, np.float32)
+
+
+@needs_nvcc
+def test_fast_math_is_the_transforms_option(no_cupy):
+    """fast_math=True (not an environment variable): the unsafe folds, NVRTC's fast math in the
+    launcher, a different key; off by default, and the float32 PTX has no approximate sine."""
+    def f(x):
+        return np.sum(np.sin(x) * (x - x) + x * x)
+
+    x = np.linspace(-1.0, 1.0, 8).astype(np.float32)
+    exact = sg.grad(f, backend="cuda").lower(x)
+    fast = sg.grad(f, backend="cuda", fast_math=True).lower(x)
+    assert exact.key != fast.key
+    assert "fast_math=False" in exact.source and "fast_math=True" in fast.source
+    assert "fast math: on" in fast.source and "fast math: off" in exact.source
+    exact_cu = exact.path.with_suffix(".cu").read_text()
+    fast_cu = fast.path.with_suffix(".cu").read_text()
+    assert "fast math: off" in exact_cu and "fast math: on" in fast_cu
+    assert exact_cu != fast_cu  # x - x folded only with fast_math
+    assert not nvcc.lint_ptx(nvcc.ptx(exact_cu))
+    assert nvcc.ptx(fast_cu, fast_math=True)

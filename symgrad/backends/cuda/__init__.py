@@ -19,7 +19,6 @@ on the CPU through a host shim (`host.py`).
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,10 +42,6 @@ HOW_TO = ("backend='cuda' needs CuPy (pip install 'symgrad[cuda]', which install
 def entry_files(cache_directory: Path, key: str) -> list[Path]:
     """Every file of one CUDA cache entry (for the cache's signing and removal)."""
     return [cache_directory / f"{key}{suffix}" for suffix in (".py", ".json", ".cu", ".cubin")]
-
-
-def fast_math() -> bool:
-    return os.environ.get("SYMGRAD_FAST_MATH") == "1"
 
 
 # -- the GPU -------------------------------------------------------------------------------------
@@ -78,20 +73,19 @@ def _nvrtc() -> Any:
     return nvrtc
 
 
-def key_components(fast_math_requested: bool = False) -> dict[str, str]:
-    """The GPU target and the fast-math setting. `fast_math_requested` (the transform's
-    `fast_math=True`, already in the key through the transform) is not yet acted on by this
-    backend: SYMGRAD_FAST_MATH decides its flags here."""
+def key_components(fast_math: bool = False) -> dict[str, str]:
+    """The GPU target and the fast-math setting (the transform's `fast_math=True`: NVRTC's
+    --use_fast_math and SymPy's unsafe folds)."""
     found = gpu()
     target = NO_GPU if isinstance(found, str) else f"{found['arch']} nvrtc {found['nvrtc']}"
-    return {"cuda_target": target, "cuda_fast_math": "on" if fast_math() else "off"}
+    return {"cuda_target": target, "cuda_fast_math": "on" if fast_math else "off"}
 
 
-def compile_cubin(cu_text: str, name: str, arch: str) -> bytes:
+def compile_cubin(cu_text: str, name: str, arch: str, fast_math: bool = False) -> bytes:
     """The cubin of `cu_text` for `arch`, compiled with NVRTC (one clear error on failure)."""
     nvrtc = _nvrtc()
     options = (f"--gpu-architecture={arch}",
-               *(FAST_MATH_OPTIONS if fast_math() else NVRTC_OPTIONS))
+               *(FAST_MATH_OPTIONS if fast_math else NVRTC_OPTIONS))
     program = nvrtc.createProgram(cu_text, name, (), ())
     try:
         try:
@@ -113,7 +107,7 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     from .. import backend_key_parts
     from ..c.backend import _directory, _write
 
-    parts = backend_key_parts(parts, NAME)
+    parts = backend_key_parts(parts, NAME, transform.fast_math)
     key = parts.key
     directory = _directory(cache)
     found = gpu()
@@ -130,7 +124,8 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     artefacts = {"cu": cu_text.encode("utf-8")}
     if not isinstance(found, str):
         progress.stage("compile")
-        artefacts["cubin"] = compile_cubin(cu_text, cu_path.name, found["arch"])
+        artefacts["cubin"] = compile_cubin(cu_text, cu_path.name, found["arch"],
+                                           transform.fast_math)
         (directory / f"{key}.cubin").write_bytes(artefacts["cubin"])
     progress.stage("write")
     meta = {"function": name, "function_id": function_id(fn),
@@ -184,10 +179,10 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
                     "backend='numpy' for this function")
         if progress is not None:
             progress.stage("simplify")
-        plan = schedule(outputs, hints)
+        plan = schedule(outputs, hints, fast_math=transform.fast_math)
         rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
-        header = source_header(fn, name, specs, described, graph_digest or key, rewrites)
-        header.update(fast_math=fast_math())
+        header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
+                               fast_math=transform.fast_math)
         if progress is not None:
             progress.stage("render")
         cu_text, launcher, _ = render(plan, params, hints, out_structure, name, header)
