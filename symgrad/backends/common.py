@@ -154,3 +154,18 @@ def _source_location(fn: Callable) -> str:
         return getattr(fn, "__name__", "a function")
     filename = Path(code.co_filename).name
     return f"{filename}:{code.co_firstlineno} {getattr(fn, '__qualname__', fn.__name__)}"
+
+
+def returned_code(structure: Any, leaf: Callable[[int], str]) -> str:
+    """The expression a generated function returns: its output structure of tuples, lists
+    and output indices, each index printed by `leaf` (`value, (w_bar, b_bar)`)."""
+    def walk(item: Any, top: bool = False) -> str:
+        if isinstance(item, int):
+            return leaf(item)
+        inner = ", ".join(walk(i) for i in item)
+        if isinstance(item, list):
+            return f"[{inner}]"
+        inner += "," if len(item) == 1 else ""
+        return inner if top and item else f"({inner})"
+
+    return walk(structure, top=True)

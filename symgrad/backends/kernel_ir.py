@@ -25,7 +25,7 @@ bits for any number of threads. Nothing here knows C: the printers read this dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import sympy as sp
 
@@ -268,3 +268,45 @@ def _ordered_symbols(expr: sp.Basic) -> list[sp.Symbol]:
 
     return sorted((s for s in expr.free_symbols if not isinstance(s, Literal)),
                   key=lambda s: s.name)
+
+
+def fused_plan(fn: Any, graph: Any, structure: Any, specs: Sequence[Any], transform: Any,
+               name: str, key: str, backend: str, refused: frozenset, speed_rules: Any,
+               progress: Any = None, graph_digest: str | None = None) -> FusedPlan:
+    """What a fused backend prints, from one signature: the shared graph stage, a clear
+    refusal of an op the backend does not support (`refused`), the kernel schedule and the
+    header. Run inside `common.without_cyclic_gc()`."""
+    from ..ir.graph import topological_order
+    from ..errors import GeneratedCodeError
+    from .common import source_header, transformed_outputs
+
+    if progress is not None:
+        progress.stage("differentiate")
+    outputs, out_structure, params, hints, described, graph_rewrites = \
+        transformed_outputs(graph, structure, specs, transform, speed_rules)
+    for node in topological_order(outputs):
+        if node.op in refused:
+            raise GeneratedCodeError(
+                f"backend={backend!r} does not support {node.op} yet (at {node.site}); use "
+                "backend='numpy' for this function")
+    if progress is not None:
+        progress.stage("simplify")
+    plan = schedule(outputs, hints, fast_math=transform.fast_math)
+    rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
+    header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
+                           fast_math=transform.fast_math)
+    if progress is not None:
+        progress.stage("render")
+    return FusedPlan(plan, outputs, out_structure, params, hints, header)
+
+
+@dataclass
+class FusedPlan:
+    """A fused backend's input to its renderer (`fused_plan`)."""
+
+    schedule: Schedule
+    outputs: list
+    out_structure: Any
+    params: list[str]
+    hints: dict
+    header: dict

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ...errors import CompilerError, GeneratedCodeError
+from ...errors import CompilerError
 from ..common import SpeedRules
 from ..speed_rules import FINAL_RULES, RULES
 
@@ -236,8 +236,7 @@ def compile_library(c_path: Path, library: Path, fast_math: bool = False) -> Non
 # -- one signature -------------------------------------------------------------------------------
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
-    from ..common import Compiled, function_id, signature_text
-    from ..._version import __version__
+    from ..common import Compiled, entry_meta
     from .. import backend_key_parts
 
     parts = backend_key_parts(parts, NAME, transform.fast_math)
@@ -256,11 +255,8 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
     _write(c_path, c_text)
     compile_library(c_path, directory / f"{key}.so", transform.fast_math)
     progress.stage("write")
-    meta = {"function": name, "function_id": function_id(fn),
-            "signature": signature_text(specs), "backend": NAME,
-            "transform": transform.describe([s.name for s in specs]),
-            "symgrad": __version__, "components": parts.components,
-            "files": [p.name for p in entry_files(directory, key)]}
+    meta = entry_meta(fn, name, specs, NAME, transform, parts,
+                      files=[p.name for p in entry_files(directory, key)])
     if directory == cache.directory:  # every file of the entry signed, the library included
         cache.store(key, source, meta, artefacts={
             "c": c_path.read_bytes(), "so": (directory / f"{key}.so").read_bytes()})
@@ -276,36 +272,20 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
              name: str, key: str, progress: Any = None, graph_digest: str | None = None
              ) -> tuple[str, str, dict[str, Any]]:
     """(launcher source, C source, details): the generated files of one signature."""
-    from ..common import source_header, transformed_outputs, without_cyclic_gc
-    from .render import render
-    from ..kernel_ir import schedule
-
-    if progress is not None:
-        progress.stage("differentiate")
+    from ..common import without_cyclic_gc
     from .. import C_NOT_YET
-    from ...ir.graph import topological_order
+    from ..kernel_ir import fused_plan
+    from .render import render
 
     info = toolchain(transform.fast_math)  # needed anyway: fail before the work, not after
     with without_cyclic_gc():
-        outputs, out_structure, params, hints, described, graph_rewrites = \
-            transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
-        for node in topological_order(outputs):
-            if node.op in C_NOT_YET:
-                raise GeneratedCodeError(
-                    f"backend='c' does not support {node.op} yet (at {node.site}); use "
-                    "backend='numpy' for this function")
-        if progress is not None:
-            progress.stage("simplify")
-        plan = schedule(outputs, hints, transform.fast_math)
-        rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
-        header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
-                               transform.fast_math)
-        header.update(flags=" ".join(info["flags"]),
-                      fp_flag="-ffast-math" if transform.fast_math else "-ffp-contract=off")
-        if progress is not None:
-            progress.stage("render")
-        c_text, launcher, _ = render(plan, params, hints, out_structure, name, header)
-    return launcher, c_text, {"outputs": outputs, "schedule": plan}
+        fused = fused_plan(fn, graph, structure, specs, transform, name, key, NAME, C_NOT_YET,
+                           SPEED_RULES, progress, graph_digest)
+        fused.header.update(flags=" ".join(info["flags"]), fp_flag="-ffast-math"
+                            if transform.fast_math else "-ffp-contract=off")
+        c_text, launcher, _ = render(fused.schedule, fused.params, fused.hints,
+                                     fused.out_structure, name, fused.header)
+    return launcher, c_text, {"outputs": fused.outputs, "schedule": fused.schedule}
 
 
 def _directory(cache: Any) -> Path:

@@ -80,10 +80,10 @@ def _is_launch(statement: ast.stmt, kernels: set[str]) -> bool:
             and all(isinstance(a, ast.Name) for a in call.args[1:]))
 
 
-def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.Module:
-    """Check a launcher against the grammar above; its tree, ready for `compile`."""
-    from ..numpy.grammar import Checker, helper_name
-    from ..numpy.safety import check_text, template_helper
+def parse_launcher(source: str, filename: str) -> ast.Module:
+    """A launcher's tree, once its text passes the numpy grammar's text check, it parses and
+    it opens with its docstring (the start of every fused backend's launcher check)."""
+    from ..numpy.safety import check_text
 
     check_text(source, filename)
     try:
@@ -95,6 +95,16 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
     if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)):
         _refuse(filename, body[0] if body else None, "no docstring first")
+    return tree
+
+
+def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.Module:
+    """Check a launcher against the grammar above; its tree, ready for `compile`."""
+    from ..numpy.grammar import Checker, helper_name
+    from ..numpy.safety import template_helper
+
+    tree = parse_launcher(source, filename)
+    body = tree.body
     variants = [_fixed_part(flag) for flag in FP_FLAGS]
     fixed = variants[0]
     got = body[1:1 + len(fixed)]

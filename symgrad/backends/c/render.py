@@ -13,6 +13,7 @@ import sympy as sp
 
 from ...ir.graph import Node
 from ..numpy.lower import Namer
+from ..common import returned_code
 from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
 from ..numpy.render import environment, one_line
 from .printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
@@ -162,27 +163,7 @@ class Renderer:
                 continue  # two input nodes of one parameter (a transposed pass makes its own)
             params.append(f"const {C_TYPES[value.node.dtype]} *restrict {name}")
             arguments.append(name)
-        for value in kernel.members:
-            texts[value.symbol] = self.names[value.symbol]
-        dtypes = dict(self.dtypes)
-        temp_dtype = self._temporary_dtypes(kernel)
-        for symbol, _ in kernel.temporaries:
-            texts[symbol] = self._claim(kernel, symbol.name, temporary=True)
-            dtypes[symbol] = temp_dtype[symbol]
-        lines: list[Line] = []
-        last_comment = None
-        pending = list(kernel.temporaries)
-        for value in kernel.members:
-            needed = _needed_temporaries(value.expr, pending)
-            comment = comment_of(value.node)
-            for symbol, expr in needed:
-                lines.append(self._assign(texts[symbol], dtypes[symbol], expr, texts, dtypes,
-                                          None if comment == last_comment else comment))
-                last_comment = comment
-            pending = [p for p in pending if p not in needed]
-            lines.append(self._assign(texts[value.symbol], value.node.dtype, value.expr, texts,
-                                      dtypes, None if comment == last_comment else comment))
-            last_comment = comment
+        lines, last_comment = self._statements(kernel, texts)
         for value in kernel.stores:
             name = self.names[value.symbol]
             pointer = self._claim(kernel, f"out_{name}")
@@ -212,6 +193,34 @@ class Renderer:
                               arguments, positions,
                               " reading its inputs at their strides" if strided else "",
                               not strided)
+
+    def _statements(self, kernel: Kernel, texts: dict[sp.Symbol, str]
+                    ) -> tuple[list[Line], str | None]:
+        """The kernel's element statements, each temporary just before its first reader, a
+        comment where the user's line changes; and the last comment written (`texts` gains
+        the members' and temporaries' names; the loads' are in it already)."""
+        for value in kernel.members:
+            texts[value.symbol] = self.names[value.symbol]
+        dtypes = dict(self.dtypes)
+        temp_dtype = self._temporary_dtypes(kernel)
+        for symbol, _ in kernel.temporaries:
+            texts[symbol] = self._claim(kernel, symbol.name, temporary=True)
+            dtypes[symbol] = temp_dtype[symbol]
+        lines: list[Line] = []
+        last_comment = None
+        pending = list(kernel.temporaries)
+        for value in kernel.members:
+            needed = _needed_temporaries(value.expr, pending)
+            comment = comment_of(value.node)
+            for symbol, expr in needed:
+                lines.append(self._assign(texts[symbol], dtypes[symbol], expr, texts, dtypes,
+                                          None if comment == last_comment else comment))
+                last_comment = comment
+            pending = [p for p in pending if p not in needed]
+            lines.append(self._assign(texts[value.symbol], value.node.dtype, value.expr, texts,
+                                      dtypes, None if comment == last_comment else comment))
+            last_comment = comment
+        return lines, last_comment
 
     def _strided_offset(self, shape: tuple[int, ...], kernel: Kernel, name: str,
                         offsets: dict[str, str]) -> str:
@@ -397,16 +406,7 @@ def returns_code(structure: Any, plan: Schedule, names: dict[sp.Symbol, str],
             return copied[name]
         return f"{name}[()]" if value.node.shape == () else name
 
-    def walk(item: Any, top: bool = False) -> str:
-        if isinstance(item, int):
-            return leaf(item)
-        inner = ", ".join(walk(i) for i in item)
-        if isinstance(item, list):
-            return f"[{inner}]"
-        inner += "," if len(item) == 1 else ""
-        return inner if top and item else f"({inner})"
-
-    return walk(structure, top=True)
+    return returned_code(structure, leaf)
 
 
 def simd_declarations(functions: set[tuple[str, str]]) -> list[str]:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ...errors import CompilerError, GeneratedCodeError
+from ...errors import CompilerError
 from ..common import SpeedRules
 from ..speed_rules import FINAL_RULES, RULES
 
@@ -102,8 +102,7 @@ def compile_cubin(cu_text: str, name: str, arch: str, fast_math: bool = False) -
 # -- one signature -------------------------------------------------------------------------------
 def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any],
                       transform: Any, name: str, cache: Any, parts: Any, progress: Any) -> Any:
-    from ..common import Compiled, function_id, signature_text
-    from ..._version import __version__
+    from ..common import Compiled, entry_meta
     from .. import backend_key_parts
     from ..c.backend import _directory, _write
 
@@ -128,12 +127,9 @@ def compile_signature(fn: Callable, graph: Any, structure: Any, specs: Sequence[
                                            transform.fast_math)
         (directory / f"{key}.cubin").write_bytes(artefacts["cubin"])
     progress.stage("write")
-    meta = {"function": name, "function_id": function_id(fn),
-            "signature": signature_text(specs), "backend": NAME,
-            "transform": transform.describe([s.name for s in specs]),
-            "symgrad": __version__, "components": parts.components,
-            "files": [p.name for p in entry_files(directory, key) if p.suffix[1:] in
-                      ("py", "json", *artefacts)]}
+    meta = entry_meta(fn, name, specs, NAME, transform, parts,
+                      files=[p.name for p in entry_files(directory, key)
+                             if p.suffix[1:] in ("py", "json", *artefacts)])
     if directory == cache.directory:
         cache.store(key, source, meta, artefacts=artefacts)
     else:
@@ -161,32 +157,17 @@ def generate(fn: Callable, graph: Any, structure: Any, specs: Sequence[Any], tra
              name: str, key: str, progress: Any = None, graph_digest: str | None = None
              ) -> tuple[str, str, dict[str, Any]]:
     """(launcher source, CUDA source, details): the generated files of one signature."""
-    from ..common import source_header, transformed_outputs, without_cyclic_gc
-    from ...ir.graph import topological_order
+    from ..common import without_cyclic_gc
     from .. import CUDA_NOT_YET
-    from ..kernel_ir import schedule
+    from ..kernel_ir import fused_plan
     from .render import render
 
-    if progress is not None:
-        progress.stage("differentiate")
     with without_cyclic_gc():
-        outputs, out_structure, params, hints, described, graph_rewrites = \
-            transformed_outputs(graph, structure, specs, transform, SPEED_RULES)
-        for node in topological_order(outputs):
-            if node.op in CUDA_NOT_YET:
-                raise GeneratedCodeError(
-                    f"backend='cuda' does not support {node.op} yet (at {node.site}); use "
-                    "backend='numpy' for this function")
-        if progress is not None:
-            progress.stage("simplify")
-        plan = schedule(outputs, hints, fast_math=transform.fast_math)
-        rewrites = sorted(set(plan.rewrites) | set(graph_rewrites))
-        header = source_header(fn, name, specs, described, graph_digest or key, rewrites,
-                               fast_math=transform.fast_math)
-        if progress is not None:
-            progress.stage("render")
-        cu_text, launcher, _ = render(plan, params, hints, out_structure, name, header)
-    return launcher, cu_text, {"outputs": outputs, "schedule": plan}
+        fused = fused_plan(fn, graph, structure, specs, transform, name, key, NAME,
+                           CUDA_NOT_YET, SPEED_RULES, progress, graph_digest)
+        cu_text, launcher, _ = render(fused.schedule, fused.params, fused.hints,
+                                      fused.out_structure, name, fused.header)
+    return launcher, cu_text, {"outputs": fused.outputs, "schedule": fused.schedule}
 
 
 def _import(source: str, path: Path, key: str) -> Any:

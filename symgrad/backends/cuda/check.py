@@ -27,8 +27,7 @@ import copy
 import re
 from functools import lru_cache
 
-from ...errors import GeneratedCodeError
-from ..c.check import _is_launch, _refuse
+from ..c.check import _is_launch, _refuse, parse_launcher
 
 _KERNEL = re.compile(r"kernel_\d+(_finish)?")
 # The template's helpers the generated function may call (pure array code).
@@ -69,18 +68,10 @@ def _is_call(node: ast.AST, helper: str) -> bool:
 def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.Module:
     """Check a launcher against the grammar above; its tree, ready for `compile`."""
     from ..numpy.grammar import Checker
-    from ..numpy.safety import check_text, template_helper
+    from ..numpy.safety import template_helper
 
-    check_text(source, filename)
-    try:
-        tree = ast.parse(source, filename)
-    except (SyntaxError, RecursionError, MemoryError, ValueError) as error:
-        raise GeneratedCodeError(f"{filename}: generated launcher does not parse "
-                                 f"({type(error).__name__})") from None
+    tree = parse_launcher(source, filename)
     body = tree.body
-    if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)):
-        _refuse(filename, body[0] if body else None, "no docstring first")
     fixed = _fixed_part()
     got = body[1:1 + len(fixed)]
     if len(got) != len(fixed) or any(ast.dump(s) != f for s, f in zip(got, fixed)):

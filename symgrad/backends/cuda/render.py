@@ -23,7 +23,7 @@ from typing import Any
 from ...ir.graph import Node
 from ..numpy.printer import const_array_code, plain_code
 from ..numpy.render import environment
-from ..c.render import (RESERVED, VIEW_OPS, Line, Renderer, _needed_temporaries, comment_of,
+from ..c.render import (RESERVED, VIEW_OPS, Line, Renderer, comment_of,
                         constant_code, index_code, returns_code)
 from ..c.printer import FLOAT_TYPES
 from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
@@ -82,27 +82,7 @@ class CudaRenderer(Renderer):
             texts[value.symbol] = f"{name}[{index_code(index_terms(value.node.shape, kernel.shape))}]"
             params.append(f"const {CUDA_TYPES[value.node.dtype]} *__restrict__ {name}")
             arguments.append(name)
-        for value in kernel.members:
-            texts[value.symbol] = self.names[value.symbol]
-        dtypes = dict(self.dtypes)
-        temp_dtype = self._temporary_dtypes(kernel)
-        for symbol, _ in kernel.temporaries:
-            texts[symbol] = self.namer.temporary()
-            dtypes[symbol] = temp_dtype[symbol]
-        lines: list[Line] = []
-        last_comment = None
-        pending = list(kernel.temporaries)
-        for value in kernel.members:
-            needed = _needed_temporaries(value.expr, pending)
-            comment = comment_of(value.node)
-            for symbol, expr in needed:
-                lines.append(self._assign(texts[symbol], dtypes[symbol], expr, texts, dtypes,
-                                          None if comment == last_comment else comment))
-                last_comment = comment
-            pending = [p for p in pending if p not in needed]
-            lines.append(self._assign(texts[value.symbol], value.node.dtype, value.expr, texts,
-                                      dtypes, None if comment == last_comment else comment))
-            last_comment = comment
+        lines, last_comment = self._statements(kernel, texts)
         for value in kernel.stores:
             name = self.names[value.symbol]
             pointer = self.namer.claim(f"out_{name}")

@@ -12,6 +12,7 @@ from typing import Any
 import sympy as sp
 
 from ...ir.graph import Node
+from ..common import returned_code
 from .printer import STRUCTURAL, owned_copy_code
 from ...symbolic.lift import Lifted, Value
 from .statements import Statement
@@ -84,13 +85,4 @@ def fresh_returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
         statements.append(Statement(fresh, owned_copy_code(name), None))
         return fresh
 
-    def walk(item: Any, top: bool = False) -> str:
-        if isinstance(item, int):
-            return leaf(item)
-        inner = ", ".join(walk(i) for i in item)
-        if isinstance(item, list):
-            return f"[{inner}]"
-        inner += "," if len(item) == 1 else ""
-        return inner if top and item else f"({inner})"
-
-    return walk(structure, top=True)
+    return returned_code(structure, leaf)
