@@ -179,14 +179,7 @@ class CompiledFunction(Arguments):
             built = [tree.unflatten(v) for (_, tree), v in zip(prepared.slots, values)]
             count = len(prepared.slots) - len(prepared.keyword)
             result = self.fn(*built[:count], **dict(zip(prepared.keyword, built[count:])))
-            if self.has_aux:
-                if not (isinstance(result, tuple) and len(result) == 2):
-                    raise ArgumentError(f"{self._fn_name()}: has_aux=True needs the function "
-                                        "to return a pair (output, aux); it returned "
-                                        f"{_describe(result)}{at_user_line()}")
-                out, aux = result
-            else:
-                out, aux = result, None
+            out, aux = split_aux(result, self.has_aux, self._fn_name())
             out_leaves, out_tree = tree_flatten(out)
             if aux is None and _plain(out_tree):
                 return out
@@ -376,6 +369,15 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def split_aux(result: Any, has_aux: bool, name: str) -> tuple[Any, Any]:
+    """(output, aux) of a function's result: with `has_aux`, the pair it must return (else one
+    clear error naming the function and the user's line); without, (result, None)."""
+    if not has_aux:
+        return result, None
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise ArgumentError(f"{name}: has_aux=True needs the function to return a pair "
+                            f"(output, aux); it returned {_describe(result)}{at_user_line()}")
+    return result
 
 
 _MEMO: OrderedDict[tuple, CompiledFunction] = OrderedDict()

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .compiled import CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt
+from .compiled import (CompiledFunction, Wrt, at_user_line, compiled_for, resolve_wrt,
+                       split_aux)
 from ..errors import ArgumentError
 from ..pytree import tree_flatten
 from ..trace.tracer import Tracer
@@ -67,14 +68,8 @@ class _Jacobian:
         return f"<symgrad {kind} of {getattr(self.fn, '__name__', self.fn)}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        value = self.forward(*args, **kwargs)
-        aux = None
-        if self.has_aux:
-            if not (isinstance(value, tuple) and len(value) == 2):
-                raise ArgumentError(f"{getattr(self.fn, '__name__', 'the function')}: "
-                                    "has_aux=True needs the function to return a pair "
-                                    f"(output, aux){at_user_line()}")
-            value, aux = value
+        value, aux = split_aux(self.forward(*args, **kwargs), self.has_aux,
+                               getattr(self.fn, "__name__", "the function"))
         product = next(iter(self.products.values()))
         wrt_leaves, wrt_tree = self._wrt_leaves(product, args, kwargs)
         out_leaves, out_tree = tree_flatten(value)
