@@ -74,12 +74,31 @@ class Program:
 
 class Names(dict):
     """Symbol -> generated name; `inlined` holds the symbols written inside their reader,
-    `kept` those whose name the user gave once (regions.kept_name): never inlined."""
+    `kept` those whose name the user gave once (regions.kept_name): never inlined.
+
+    `reads` gives, for an inlined symbol, the values its printed form reads (a view written
+    inside its reader: its operands; a second name for an array: that array's value)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inlined: set[sp.Symbol] = set()
         self.kept: set[sp.Symbol] = set()
+        self.reads: dict[sp.Symbol, frozenset[sp.Symbol]] = {}
+
+    def arrays_read(self, symbols: Any) -> set[sp.Symbol]:
+        """The values with a statement of their own (not inlined) whose arrays code naming
+        `symbols` reads: through inlined views, aliases and inlined structural code."""
+        found: set[sp.Symbol] = set()
+        pending = list(symbols)
+        while pending:
+            symbol = pending.pop()
+            if isinstance(symbol, InlineCode):
+                pending.extend(symbol.reads)
+            elif symbol in self.inlined:
+                pending.extend(self.reads.get(symbol, ()))
+            elif symbol in self:
+                found.add(symbol)
+        return found
 
 
 class Namer:
@@ -282,6 +301,7 @@ def _schedule(lifted: Lifted, replacements: list[tuple[sp.Symbol, sp.Expr]],
         if source is not None and source in names and symbol not in blocked:
             names[symbol] = names[source]  # `t6 = t4` would be a second name for one array
             names.inlined.add(symbol)
+            names.reads[symbol] = frozenset({source})
             continue
         if symbol not in names:
             value = by_symbol.get(symbol)
@@ -375,7 +395,8 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
                                   temps: dict[sp.Symbol, sp.Expr],
                                   by_symbol: dict[sp.Symbol, Value], lifted: Lifted,
                                   names: Names, code: str | None = None) -> bool:
-    """A structural result read once, by an expression, is written inside it: `x @ w + b`."""
+    """A structural result read once, by an expression, is written inside it: `x @ w + b`
+    (`code`, where given, is all it prints: the sum of a blocked region's partial sums)."""
     value = by_symbol.get(symbol)
     if value is None or value.expr is not None or value.node.op in ("input", "const") \
             or value in lifted.outputs or len(readers.get(symbol, ())) != 1 or symbol in names.kept:
@@ -385,10 +406,12 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
     if expr is None or expr.count(symbol) != 1:
         return False
     node = value.node
-    arguments = [names[lifted.of_node[i].symbol] for i in node.inputs]
+    operands = [lifted.of_node[i].symbol for i in node.inputs]
+    arguments = [names[operand] for operand in operands]
     replacement = {symbol: inline_code(node, symbol.name,
                                        code or STRUCTURAL[node.op](node, *arguments),
-                                       code or plain_code(node, *arguments))}
+                                       code or plain_code(node, *arguments),
+                                       frozenset() if code else frozenset(operands))}
     if reader in temps:
         temps[reader] = expr.xreplace(replacement)
     else:
@@ -431,9 +454,10 @@ def _inline_view_into_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, lis
     if reader in temps or by_symbol[reader].expr is not None:
         return False
     node = value.node
-    names[symbol] = STRUCTURAL[node.op](node, *[names[lifted.of_node[i].symbol]
-                                                for i in node.inputs])
+    operands = [lifted.of_node[i].symbol for i in node.inputs]
+    names[symbol] = STRUCTURAL[node.op](node, *[names[operand] for operand in operands])
     names.inlined.add(symbol)
+    names.reads[symbol] = frozenset(operands)
     return True
 
 
