@@ -8,7 +8,7 @@ into code.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import sympy as sp
@@ -16,8 +16,6 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from ...ir.graph import Node
-from ...ir.index import positions_distinct
-from ...ir.primitives import ConstArray
 from ...symbolic.expressions import Literal
 
 # SymPy function class name -> numpy function, for one-to-one calls.

@@ -16,6 +16,7 @@ from .blocking import BlockRegion, Item
 from . import blocking, buffers
 from .buffers import BufferItem, plan_reuse
 from ...ir.graph import Site
+from ...schedule.names import Names, Namer
 from .inplace import InplaceWriter
 from .loop_code import call_code
 from ...ir.ops import OPS, Memory
@@ -59,8 +60,8 @@ class Scheduled:
     temps: dict[sp.Symbol, sp.Expr]  # CSE temporaries
     by_symbol: dict[sp.Symbol, Value]
     lifted: Lifted
-    names: Any  # lower.Names: symbol -> generated name, with the inlined symbols
-    namer: Any  # lower.Namer
+    names: Names  # symbol -> generated name, with the inlined symbols
+    namer: Namer
     readers: dict[sp.Symbol, list[sp.Symbol]]
     deps: dict[sp.Symbol, list[sp.Symbol]]  # what each value reads (before inlining)
     guarded: set[sp.Symbol]
@@ -359,7 +360,7 @@ class StatementWriter:
         """Whether the in-place steps of `symbol` into the array of `holder` read it (or any
         value sharing its memory, `sharing`) in their first operation only, before anything
         is written. The steps are data: what each reads is in its operands, and inlined code
-        carries what it reads (lower.Names.arrays_read)."""
+        carries what it reads (`arrays_read`)."""
         expr = self._expression(symbol)
         if expr is None:
             return False  # a matrix product: BLAS would copy an operand that is its output
@@ -370,7 +371,7 @@ class StatementWriter:
         shared = {names[r] for r in sharing if r in names and r not in names.inlined}
         return not any(names[read] in shared
                        for k in range(plan.first_write + 1, len(plan.steps))
-                       for read in names.arrays_read(plan.reads(k)))
+                       for read in arrays_read(names, plan.reads(k)))
 
     # -- blocked regions ---------------------------------------------------------------------
     def _region(self, region: BlockRegion) -> list[Statement | BlockFunction]:
@@ -446,6 +447,22 @@ class StatementWriter:
             items.append(BufferItem(symbol, position[symbol], s.deps[symbol], fresh,
                                     s.deps[symbol], nbytes, (item.shape, item.dtype), writable))
         return items
+
+
+def arrays_read(names: Names, symbols: Any) -> set[sp.Symbol]:
+    """The values with a statement of their own (not inlined) whose arrays code naming
+    `symbols` reads: through inlined views, aliases and inlined structural code."""
+    found: set[sp.Symbol] = set()
+    pending = list(symbols)
+    while pending:
+        symbol = pending.pop()
+        if isinstance(symbol, InlineCode):
+            pending.extend(symbol.reads)
+        elif symbol in names.inlined:
+            pending.extend(names.reads.get(symbol, ()))
+        elif symbol in names:
+            found.add(symbol)
+    return found
 
 
 def _nbytes(shape: tuple[int, ...], dtype: str | None) -> int:
