@@ -12,6 +12,7 @@ from typing import Any
 import sympy as sp
 
 from ...ir.graph import Node
+from ...ir.ops import OPS
 from ...schedule.names import Namer
 from ..common import returned_code
 from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
@@ -38,7 +39,8 @@ RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.k
 # W3's two 262144-element float32 kernels take 0.4 and 0.8 ms on one thread, beside 18 ms
 # matrix products, and stalled at a barrier on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 20
-VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
+# ops whose library result may be a view of an operand (the op table's fact): copied as results
+VIEW_OPS = frozenset(name for name, record in OPS.items() if record.memory.shares_operand)
 # glibc's libmvec (x86_64): functions with vector variants, double and float.
 LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
            "sinh", "cosh", "tan", "exp2", "log2", "log10", "cbrt", "erf", "erfc", "atan2",

@@ -107,8 +107,13 @@ class InplaceWriter:
         return None if plan is None else self.lines(plan)
 
     def lines(self, plan: InPlace) -> list[str]:
-        first, *rest = [self.print_step(step) for step in plan.steps]
-        return [f"{plan.target} = {first}"] + rest
+        return [f"{target} = {code}" if target else code
+                for target, code in self.assignments(plan)]
+
+    def assignments(self, plan: InPlace) -> list[tuple[str, str]]:
+        """(target, code) a step: the first binds the target, the others stand alone."""
+        return [(plan.target if k == 0 else "", self.print_step(step))
+                for k, step in enumerate(plan.steps)]
 
     def updates(self, expr: sp.Expr, symbol: sp.Symbol, name: str) -> list[str] | None:
         """Lines that turn the array `name` (of `symbol`), which `expr` reads once, into `expr`

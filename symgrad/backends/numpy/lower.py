@@ -247,7 +247,8 @@ def _inline_single_use_structural(symbol: sp.Symbol, readers: dict[sp.Symbol, li
     replacement = {symbol: inline_code(node, symbol.name,
                                        code or STRUCTURAL[node.op](node, *arguments),
                                        code or plain_code(node, *arguments),
-                                       frozenset() if code else frozenset(operands))}
+                                       frozenset() if code else frozenset(operands),
+                                       exact=code is not None)}
     if reader in temps:
         temps[reader] = expr.xreplace(replacement)
     else:
