@@ -42,3 +42,16 @@ def test_the_key_digests_every_module_of_every_stage_folder(tmp_path):
     ops = copy / "ir" / "ops.py"
     ops.write_text(ops.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert key._digest_files([copy], (".py",)) != before
+
+
+def test_the_shared_stages_know_no_backend():
+    """Tracing, the graph, derivatives, SymPy and the schedule are every backend's: nothing in
+    them imports a backend (a backend's choices live behind its own folder)."""
+    edges = _imports_tool().graph()
+    shared = ("symgrad.trace", "symgrad.ir", "symgrad.autodiff", "symgrad.symbolic",
+              "symgrad.schedule")
+    modules = [m for m in edges if m.startswith(shared)]
+    assert len(modules) > 40 and "symgrad.schedule.schedule" in modules
+    into_backends = sorted((m, t) for m in modules for t, _ in edges[m]
+                           if t.startswith("symgrad.backends"))
+    assert into_backends == []

@@ -3,7 +3,7 @@
 From the transform's output nodes (forward and backward together) it builds:
 
 * `Kernel`: one loop nest over an iteration shape. Its members are elementwise values
-  (SymPy expressions over other values, as `regions.lift` gives them, simplified with the
+  (SymPy expressions over other values, as `schedule.prepare` gives them, simplified with the
   stability rewrites every backend runs); reductions (sum, max, min over any axes, the
   broadcast-reductions of VJPs included) whose input has the kernel's shape are fused in as
   reduction outputs. A value becomes a member of the kernel of its shape at the earliest

@@ -1,9 +1,11 @@
 """Statements: the scheduled values of a lowered program, printed.
 
-One line per value, in the order `lower._schedule` chose; regions that `blocking.py` blocked
-become a nested block function and its call; values that `buffers.py` assigned an array no
-longer read are computed into it by the in-place steps of `inplace.py`, under a comment that
-shows the expression in one line.
+One statement per value, in the order of the schedule (schedule/, with lower.py's masks moved
+early); regions that `blocking.py` blocked become a nested block function and its call; values
+that `buffers.py` assigned an array no longer read are computed into it by the in-place steps
+of `inplace.py`, under a comment that shows the expression in one line. A statement is data
+(target, code, facts about its result); code comes from the printer's builders, and nothing
+here reads printed code back.
 """
 from __future__ import annotations
 
