@@ -16,7 +16,7 @@ import sympy as sp
 
 from ..ir.graph import Node
 from ..symbolic.expressions import Literal
-from ..symbolic.lift import Lifted, Value, kept_name
+from ..symbolic.lift import Lifted, Value, broadcast_shapes, kept_name
 from ..symbolic.simplify import common_subexpressions
 from .names import ModuleNames, Namer, Names
 from .prepare import Prepared, prepare
@@ -49,6 +49,28 @@ class Schedule:
         if expr is not None:
             return ordered_symbols(expr)
         return [self.lifted.of_node[i].symbol for i in self.by_symbol[symbol].node.inputs]
+
+
+    def shapes(self, order: list[sp.Symbol]) -> dict[sp.Symbol, tuple[int, ...]]:
+        """The shape each statement really computes: simplification can drop operands
+        (x*0 + y is y), so a value may be smaller than the broadcast of what it was built
+        from."""
+        shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
+        for symbol in order:
+            expr = self.expression(symbol)
+            if expr is None:
+                shape_of[symbol] = self.by_symbol[symbol].node.shape
+            else:
+                shape_of[symbol] = broadcast_shapes([shape_of[d] for d in ordered_symbols(expr)])
+        return shape_of
+
+    def readers(self, order: list[sp.Symbol]) -> dict[sp.Symbol, list[sp.Symbol]]:
+        """The statements reading each value, in `order`."""
+        readers: dict[sp.Symbol, list[sp.Symbol]] = {}
+        for symbol in order:
+            for dep in self.dependencies(symbol):
+                readers.setdefault(dep, []).append(symbol)
+        return readers
 
 
 def build_schedule(outputs: Sequence[Node], hints: dict[Node, str], params: Sequence[str],

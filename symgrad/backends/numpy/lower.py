@@ -16,9 +16,9 @@ import sympy as sp
 from ...ir.graph import Node
 from ...ir.ops import OPS, Group, Memory
 from ...schedule.names import ModuleNames, Names
-from ...schedule.schedule import Schedule, build_schedule, ordered_symbols
+from ...schedule.schedule import Schedule, build_schedule
 from ...symbolic.expressions import Literal
-from ...symbolic.lift import Lifted, Value, broadcast_shapes
+from ...symbolic.lift import Lifted, Value
 from .blocking import BlockRegion, plan_blocks
 from .evaluation_forms import evaluation_forms
 from .loop_code import LoopCode, loop_code
@@ -109,33 +109,9 @@ def _program(schedule: Schedule, structure: Any, function_name: str,
     names, namer, dependencies = schedule.names, schedule.namer, schedule.dependencies
     order = _masks_early(schedule.order, temps, by_symbol, dependencies)
 
-    # The shape each expression really has: simplification can drop operands (x*0 + y is y),
-    # so a value may be smaller than the broadcast of what it was built from.
-    shape_of: dict[sp.Symbol, tuple[int, ...]] = {}
-    for symbol in order:
-        value = by_symbol.get(symbol)
-        expr = temps.get(symbol, value.expr if value is not None else None)
-        if expr is None:
-            shape_of[symbol] = value.node.shape
-        else:
-            shape_of[symbol] = broadcast_shapes([shape_of[d] for d in ordered_symbols(expr)])
-
-    # Temporaries are guarded when every statement that reads them is.
-    readers: dict[sp.Symbol, list[sp.Symbol]] = {}
-    for symbol in order:
-        for dep in dependencies(symbol):
-            readers.setdefault(dep, []).append(symbol)
-    branch_only: set[sp.Symbol] = set()
-    for symbol in reversed(order):
-        expr = temps.get(symbol, by_symbol[symbol].expr if symbol in by_symbol else None)
-        if expr is not None and expr.has(sp.Piecewise):
-            branch_only.add(symbol)
-        elif _computes_for_branches_only(symbol, temps, by_symbol, lifted) and readers.get(
-                symbol) and all(r in branch_only for r in readers[symbol]):
-            branch_only.add(symbol)
-    # Only statements that can raise a floating-point error need the errstate block.
-    guarded = {s for s in branch_only if _may_raise(
-        temps.get(s, by_symbol[s].expr if s in by_symbol else None))}
+    shape_of = schedule.shapes(order)
+    readers = schedule.readers(order)
+    guarded = _guarded(order, readers, schedule)
 
     deps = {symbol: dependencies(symbol) for symbol in order}  # before structural inlining
     items = block_items(order, temps, by_symbol, deps, shape_of)
@@ -175,15 +151,7 @@ def _program(schedule: Schedule, structure: Any, function_name: str,
                 names[symbol] = named_alias[symbol]
             else:
                 names[symbol] = namer.temporary()
-    # The float dtype each statement computes in (a temporary: that of a value reading it), so
-    # that np.where with constant branches is typed like the arrays it meets.
-    dtype_of: dict[sp.Symbol, str] = {}
-    for symbol in reversed(order):
-        if symbol in by_symbol and by_symbol[symbol].node.is_float:
-            dtype_of[symbol] = by_symbol[symbol].node.dtype
-        for dep in dependencies(symbol):
-            if dep in temps and symbol in dtype_of:
-                dtype_of.setdefault(dep, dtype_of[symbol])
+    dtype_of = _dtypes(order, schedule)
 
     scheduled = Scheduled(order, temps, by_symbol, lifted, names, namer, readers, deps, guarded,
                           items, plan, shape_of, dtype_of, partial_sums, loop_calls)
@@ -195,6 +163,37 @@ def _program(schedule: Schedule, structure: Any, function_name: str,
     return Program(function_name, schedule.params, statements, returns, writer.constants,
                    sorted(helpers), list(schedule.rewrites), schedule.expression_sets,
                    writer.equations, dict(names))
+
+
+def _guarded(order: list[sp.Symbol], readers: dict[sp.Symbol, list[sp.Symbol]],
+             schedule: Schedule) -> set[sp.Symbol]:
+    """The statements inside numpy's errstate block: those computing branches of np.where
+    that may be unselected (a temporary: when every statement reading it is) and that can
+    raise a floating-point error."""
+    temps, by_symbol = schedule.temps, schedule.by_symbol
+    branch_only: set[sp.Symbol] = set()
+    for symbol in reversed(order):
+        expr = schedule.expression(symbol)
+        if expr is not None and expr.has(sp.Piecewise):
+            branch_only.add(symbol)
+        elif _computes_for_branches_only(symbol, temps, by_symbol, schedule.lifted) and \
+                readers.get(symbol) and all(r in branch_only for r in readers[symbol]):
+            branch_only.add(symbol)
+    return {s for s in branch_only if _may_raise(schedule.expression(s))}
+
+
+def _dtypes(order: list[sp.Symbol], schedule: Schedule) -> dict[sp.Symbol, str]:
+    """The float dtype each statement computes in (a temporary: that of a value reading it),
+    so that np.where with constant branches is typed like the arrays it meets."""
+    by_symbol = schedule.by_symbol
+    dtype_of: dict[sp.Symbol, str] = {}
+    for symbol in reversed(order):
+        if symbol in by_symbol and by_symbol[symbol].node.is_float:
+            dtype_of[symbol] = by_symbol[symbol].node.dtype
+        for dep in schedule.dependencies(symbol):
+            if dep in schedule.temps and symbol in dtype_of:
+                dtype_of.setdefault(dep, dtype_of[symbol])
+    return dtype_of
 
 
 _CANNOT_RAISE = (sp.Symbol, sp.Number, sp.logic.boolalg.Boolean, sp.Abs, sp.sign, sp.Max,
