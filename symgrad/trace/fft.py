@@ -83,8 +83,7 @@ def _axes_and_lengths(b: Builder, name: str, x: Node, s: Any, axes: Any,
 
 
 def _complex(b: Builder, packed: Node) -> ComplexTracer:
-    re, im = pf.parts(b, packed)
-    return ComplexTracer(boxed(b, re), boxed(b, im), packed)
+    return ComplexTracer(*boxed(b, pf.parts(b, packed)), packed)
 
 
 def _c2c(name: str, inverse: bool, a: Any, s: Any, axes: Any, norm: Any, out: Any,

@@ -2,7 +2,14 @@
 
 Each entry translates numpy's calling convention (axis, keepdims, Python scalars, ...) into
 primitive calls. Adding a numpy function is one entry in `UFUNC_OPS` (an elementwise op) or one
-`@implements` function here.
+`@implements` function here or in its family's module, written on nodes with the shared setup:
+
+    @implements(np.transpose)
+    def transpose(a, axes=None):
+        return on_nodes(lambda b, x: prim.transpose(b, x, axes), a)
+
+(`on_nodes`: the builder, the user's line for nodes and errors, the arguments as nodes, the
+result boxed.)
 """
 from __future__ import annotations
 
