@@ -14,7 +14,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "symgrad"
 # The stages in the order data flows; a module may import its own stage and earlier ones.
-STAGES = ["errors", "_version", "specs", "pytree", "ir", "trace", "symbolic", "autodiff",
+STAGES = ["errors", "_version", "specs", "pytree", "ir", "trace", "symbolic", "autodiff", "schedule",
           "cache", "backends", "compiler", "transforms", "distributed", "api", "tools", "cli",
           "__init__", "__main__"]
 

@@ -12,12 +12,12 @@ from typing import Any
 import sympy as sp
 
 from ...ir.graph import Node
-from ..numpy.lower import Namer
+from ...schedule.names import Namer
 from ..common import returned_code
 from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
 from ..numpy.render import environment, one_line
 from .printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
-from ..kernel_ir import (CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms,
+from ..kernel_ir import (CHUNK, Kernel, LibraryStep, Reduction, KernelPlan, index_terms,
                          strided_terms)
 
 C_KEYWORDS = {
@@ -109,7 +109,7 @@ class Renderer:
     printer = CExpressionPrinter
     types = C_TYPES
 
-    def __init__(self, plan: Schedule, params: list[str], hints: dict[Node, str]):
+    def __init__(self, plan: KernelPlan, params: list[str], hints: dict[Node, str]):
         self.plan = plan
         self.namer = Namer(self.reserved)
         self.param_names = [self.namer.claim(p) for p in params]
@@ -392,7 +392,7 @@ def constant_code(value: Any) -> str:
     return f"np.full({node.shape}, {literal}, dtype=np.{node.dtype})"
 
 
-def returns_code(structure: Any, plan: Schedule, names: dict[sp.Symbol, str],
+def returns_code(structure: Any, plan: KernelPlan, names: dict[sp.Symbol, str],
                  lines: list[Line], namer: Namer) -> str:
     copied: dict[str, str] = {}
 
@@ -420,7 +420,7 @@ def simd_declarations(functions: set[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure: Any,
+def render(plan: KernelPlan, params: list[str], hints: dict[Node, str], structure: Any,
            function_name: str, header: dict[str, Any]) -> tuple[str, str, list[tuple[str, int]]]:
     """(the .c text, the launcher text, the kernels as (name, argument count))."""
     renderer = Renderer(plan, params, hints)

@@ -8,7 +8,7 @@ into code.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import sympy as sp
@@ -16,8 +16,6 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from ...ir.graph import Node
-from ...ir.index import positions_distinct
-from ...ir.primitives import ConstArray
 from ...symbolic.expressions import Literal
 
 # SymPy function class name -> numpy function, for one-to-one calls.
@@ -276,6 +274,7 @@ class InlineCode(sp.Symbol):
 
     precedence = PRECEDENCE["Atom"]
     plain: str  # the code as a reader expects it (printer.plain_code), for the math view
+    reads: frozenset = frozenset()  # the values whose names the code holds (lower.py)
 
     def __new__(cls, name: str, code: str):
         # Not Symbol's cached constructor, and the code is part of equality and hashing:
@@ -296,12 +295,14 @@ class InlineProduct(InlineCode):
     precedence = PRECEDENCE["Mul"] - 1
 
 
-def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> InlineCode:
+def inline_code(node: Node, name: str, code: str, plain: str | None = None,
+                reads: frozenset = frozenset()) -> InlineCode:
     # A matrix product, or any structural code with an infix operator (an einsum written as
     # `x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
     infix = node.op == "matmul" or _has_infix_operator(code)
     inline = (InlineProduct if infix else InlineCode)(name, code)
     inline.plain = plain or code
+    inline.reads = reads
     return inline
 
 

@@ -7,7 +7,6 @@ shows the expression in one line.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ from .blocking import BlockRegion, Item
 from . import blocking, buffers
 from .buffers import BufferItem, plan_reuse
 from ...ir.graph import Site
+from ...schedule.names import Names, Namer
 from .inplace import InplaceWriter
 from .loop_code import call_code
 from ...ir.ops import OPS, Memory
@@ -60,8 +60,8 @@ class Scheduled:
     temps: dict[sp.Symbol, sp.Expr]  # CSE temporaries
     by_symbol: dict[sp.Symbol, Value]
     lifted: Lifted
-    names: Any  # lower.Names: symbol -> generated name, with the inlined symbols
-    namer: Any  # lower.Namer
+    names: Names  # symbol -> generated name, with the inlined symbols
+    namer: Namer
     readers: dict[sp.Symbol, list[sp.Symbol]]
     deps: dict[sp.Symbol, list[sp.Symbol]]  # what each value reads (before inlining)
     guarded: set[sp.Symbol]
@@ -306,7 +306,7 @@ class StatementWriter:
         inner = self.item_of[self.inlined_by_name[product.name]]
         if (inner.shape, inner.dtype) != (item.shape, item.dtype):
             return None
-        lines = self.inplace.updates(expr.xreplace({product: symbol}), name)
+        lines = self.inplace.updates(expr.xreplace({product: symbol}), symbol, name)
         if lines is None:
             return None
         self.equations.append((name, expr))
@@ -342,30 +342,36 @@ class StatementWriter:
         lines = [(f"{name} = {empty_code(shape, item.dtype)}",
                   f"{name} = {self._shown(expr)}, one column of the last axis at a time")]
         for k in range(shape[-1]):
-            columns = {atom: InlineCode(f"{atom.name}_column{k}", _column(
-                self.printer.doprint(atom), k if operand[-1] != 1 else 0))
-                for atom, operand in shapes.items()}
+            columns = {atom: InlineCode(f"{atom.name}_column{k}", self._column(
+                atom, k if operand[-1] != 1 else 0)) for atom, operand in shapes.items()}
             lines.append((f"{name}[..., {k}] = {self.printer.doprint(expr.xreplace(columns))}",
                           None))
         self.equations.append((name, expr))
         return lines
 
+    def _column(self, atom: sp.Symbol, k: int) -> str:
+        """Column `k` of the last axis of the array `atom` prints as: a name, a view or a call
+        subscripted as it is (a primary), a product `a @ b` in parentheses."""
+        code = self.printer.doprint(atom)
+        return f"({code})[..., {k}]" if isinstance(atom, InlineProduct) else f"{code}[..., {k}]"
+
     def _reads_only_first(self, symbol: sp.Symbol, holder: sp.Symbol,
                           sharing: set[sp.Symbol]) -> bool:
         """Whether the in-place steps of `symbol` into the array of `holder` read it (or any
         value sharing its memory, `sharing`) in their first operation only, before anything
-        is written. Code inlined into a step names what it reads, so names are enough."""
+        is written. The steps are data: what each reads is in its operands, and inlined code
+        carries what it reads (`arrays_read`)."""
         expr = self._expression(symbol)
         if expr is None:
             return False  # a matrix product: BLAS would copy an operand that is its output
         names = self.s.names
-        lines = self.inplace.steps(expr, names[symbol], names[holder])
-        if lines is None:
+        plan = self.inplace.plan(expr, names[symbol], names[holder])
+        if plan is None:
             return False
-        first_write = 1 if lines[0] == f"{names[symbol]} = {names[holder]}" else 0
-        later = "\n".join(lines[first_write + 1:])
-        return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in sharing
-                       if r in names and r not in names.inlined)
+        shared = {names[r] for r in sharing if r in names and r not in names.inlined}
+        return not any(names[read] in shared
+                       for k in range(plan.first_write + 1, len(plan.steps))
+                       for read in arrays_read(names, plan.reads(k)))
 
     # -- blocked regions ---------------------------------------------------------------------
     def _region(self, region: BlockRegion) -> list[Statement | BlockFunction]:
@@ -434,7 +440,7 @@ class StatementWriter:
             else:
                 fresh = True
                 writable = nbytes >= buffers.REUSE_MIN_BYTES and any(
-                    self.inplace.steps(expr, "target", buffer) is not None
+                    self.inplace.plan(expr, "target", buffer) is not None
                     for buffer in ["buffer"] + [s.names[d] for d in s.deps[symbol]
                                                 if d in s.names and d not in s.names.inlined
                                                 and self.item_of[d].shape == item.shape])
@@ -443,12 +449,20 @@ class StatementWriter:
         return items
 
 
-def _column(code: str, k: int) -> str:
-    """Column `k` of the last axis of the array printed as `code`: a name or an indexed name
-    as it is, anything else (a product `a @ b`, a call) in parentheses."""
-    if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]*\]|\.T)*", code):
-        return f"{code}[..., {k}]"
-    return f"({code})[..., {k}]"
+def arrays_read(names: Names, symbols: Any) -> set[sp.Symbol]:
+    """The values with a statement of their own (not inlined) whose arrays code naming
+    `symbols` reads: through inlined views, aliases and inlined structural code."""
+    found: set[sp.Symbol] = set()
+    pending = list(symbols)
+    while pending:
+        symbol = pending.pop()
+        if isinstance(symbol, InlineCode):
+            pending.extend(symbol.reads)
+        elif symbol in names.inlined:
+            pending.extend(names.reads.get(symbol, ()))
+        elif symbol in names:
+            found.add(symbol)
+    return found
 
 
 def _nbytes(shape: tuple[int, ...], dtype: str | None) -> int:
