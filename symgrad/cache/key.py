@@ -24,7 +24,7 @@ import numpy as np
 from .._version import __version__
 from ..ir.graph import Graph, topological_order
 
-NUMPY_TEMPLATE = "numpy_module.py.j2"
+NUMPY_TEMPLATE = "numpy/module.py.j2"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # symgrad/
 
 # Component name -> what a difference in it means, for explanations of a miss.

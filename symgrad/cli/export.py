@@ -20,7 +20,7 @@ from ..errors import ArgumentError
 from ..schedule.sanitise import comment_text, is_safe_identifier
 from ..specs import Spec
 
-EXPORT_TEST_TEMPLATE = "export_test.py.j2"
+EXPORT_TEST_TEMPLATE = "export/test.py.j2"
 
 
 @dataclass

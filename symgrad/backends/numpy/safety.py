@@ -1,7 +1,7 @@
 """The numpy backend's load-time check: allow by grammar, never deny by pattern.
 
 Loading cached source is code execution. A module runs only if its parsed tree has exactly the
-shapes that `templates/numpy_module.py.j2` and the printers write:
+shapes that `templates/numpy/module.py.j2` and the printers write:
 
 module    := docstring import* constant* helper* function          (in any order after the
                                                                     docstring, each name once)
@@ -91,7 +91,7 @@ def _helper_blocks() -> dict[str, str]:
     blocks: dict[str, str] = {}
     block = re.compile(r"^{%-? if [^%]*%}\n(.*?)^{%-? endif %}", re.MULTILINE | re.DOTALL)
     defines = re.compile(r"^(?:def (_\w+)\(|(_\w+) = )", re.MULTILINE)
-    for path in sorted(templates_dir().glob("*.j2")):
+    for path in sorted((templates_dir() / "numpy").glob("*.j2")):
         for match in block.finditer(path.read_text(encoding="utf-8")):
             text = match[1]
             if "{{" in text or "{%" in text or "{#" in text:
