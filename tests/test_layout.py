@@ -53,7 +53,7 @@ def test_the_key_digests_every_module_of_every_stage_folder(tmp_path):
 # these, and from each only the names of its `__all__` (or an entry point below it); what is
 # inside a stage can move without touching the tests.
 ENTRY_POINTS = ("symgrad", "symgrad.errors", "symgrad.specs", "symgrad.trace", "symgrad.ir",
-                "symgrad.autodiff", "symgrad.symbolic", "symgrad.backends",
+                "symgrad.autodiff", "symgrad.symbolic", "symgrad.schedule", "symgrad.backends",
                 "symgrad.backends.numpy", "symgrad.backends.c", "symgrad.backends.cuda",
                 "symgrad.cache", "symgrad.transforms", "symgrad.tools", "symgrad.cli",
                 "symgrad.distributed")
@@ -138,3 +138,16 @@ def test_importing_the_entry_points_imports_no_sympy():
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[]"]
+
+
+def test_the_shared_stages_know_no_backend():
+    """Tracing, the graph, derivatives, SymPy and the schedule are every backend's: nothing in
+    them imports a backend (a backend's choices live behind its own folder)."""
+    edges = _imports_tool().graph()
+    shared = ("symgrad.trace", "symgrad.ir", "symgrad.autodiff", "symgrad.symbolic",
+              "symgrad.schedule")
+    modules = [m for m in edges if m.startswith(shared)]
+    assert len(modules) > 40 and "symgrad.schedule.schedule" in modules
+    into_backends = sorted((m, t) for m in modules for t, _ in edges[m]
+                           if t.startswith("symgrad.backends"))
+    assert into_backends == []

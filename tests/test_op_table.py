@@ -60,7 +60,7 @@ def test_structural_op_has_every_rule(name):
     assert not missing, f"{name} has no " + "; no ".join(missing)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in OPS.items() if r.memory is Memory.VIEW))
+@pytest.mark.parametrize("name", sorted(n for n, r in OPS.items() if r.memory.shares_operand))
 def test_view_ops_read_one_operand(name):
     record = OPS[name]
     assert record.arity == 1 and record.group in (Group.MOVEMENT, Group.INDEXING), name
@@ -75,16 +75,19 @@ def test_loop_ops_have_rules_of_their_own():
 
 
 def test_fresh_and_view_facts_match_numpy():
-    """A FRESH op's numpy function gives a new array, a VIEW op's may share its operand."""
+    """A FRESH op's numpy function gives a new array, a VIEW op's may share its operand, a
+    READ_ONLY op's shares it and cannot be written."""
     x = np.arange(12.0).reshape(3, 4)
     numpy_of = {"transpose": lambda a: a.T, "reshape": lambda a: a.reshape(4, 3),
                 "getitem": lambda a: a[1:], "astype": lambda a: a.astype(np.float32),
                 "matmul": lambda a: a @ a.T, "sum": lambda a: a.sum(0),
                 "concatenate": lambda a: np.concatenate([a, a]),
-                "pad": lambda a: np.pad(a, 1)}
+                "pad": lambda a: np.pad(a, 1),
+                "broadcast_to": lambda a: np.broadcast_to(a, (2, 3, 4))}
     for name, function in numpy_of.items():
-        shares = np.shares_memory(function(x), x)
-        assert shares == (OPS[name].memory is Memory.VIEW), name
+        result = function(x)
+        assert np.shares_memory(result, x) == OPS[name].memory.shares_operand, name
+        assert result.flags.writeable == (OPS[name].memory is not Memory.READ_ONLY), name
 
 
 def test_backend_refusals_name_real_ops_and_every_backend_has_the_seam():

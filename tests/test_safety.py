@@ -17,7 +17,7 @@ import pytest
 import symgrad as sg
 from symgrad.cache import import_source
 from symgrad.backends.numpy import PURE_BUILTINS, check_source, template_helpers
-from symgrad.backends import comment_text, identifier, is_safe_identifier
+from symgrad.schedule import comment_text, identifier, is_safe_identifier
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = '"""A module like the ones symgrad writes."""\nimport numpy as np\n\n'

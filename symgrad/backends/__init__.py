@@ -10,10 +10,8 @@ The public internal entry point of the seam (for the tests, the CLI and the tool
 table and its look-ups defined here (`BACKENDS`, `backend_module`, `check_backend`,
 `choose_backend` and its `AUTO_MIN_ELEMENTS`, `backend_key_parts`, the ops a fused backend
 refuses: `C_NOT_YET`, `CUDA_NOT_YET`), and, imported on first use, what every backend
-shares: `generated_name(fn, transform)`, the name of a generated function (`common.py`),
-and the sanitising of user text before it enters generated code (`identifier`,
-`is_safe_identifier`, `comment_text`; `sanitise.py`). Each backend is an entry point of its
-own: `symgrad.backends.numpy`, `.c`, `.cuda`.
+shares: `generated_name(fn, transform)`, the name of a generated function (`common.py`).
+Each backend is an entry point of its own: `symgrad.backends.numpy`, `.c`, `.cuda`.
 """
 from __future__ import annotations
 
@@ -23,10 +21,7 @@ from typing import Any
 from .._lazy import lazy_exports
 from ..errors import ArgumentError
 
-__getattr__, __dir__, _LAZY = lazy_exports(__name__, names={
-    "common": ("generated_name",),
-    "sanitise": ("identifier", "is_safe_identifier", "comment_text"),
-})
+__getattr__, __dir__, _LAZY = lazy_exports(__name__, names={"common": ("generated_name",)})
 __all__ = ["BACKENDS", "AUTO_MIN_ELEMENTS", "check_backend", "backend_module", "C_NOT_YET",
            "CUDA_NOT_YET", "choose_backend", "backend_key_parts", *_LAZY]
 

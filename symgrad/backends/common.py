@@ -21,7 +21,7 @@ from .._version import __version__
 from ..autodiff.transforms import Transform, differentiate
 from ..ir.graph import Graph, Node
 from ..specs import ArgSpec, format_spec
-from .sanitise import MODULE_NAMES
+from ..schedule.sanitise import MODULE_NAMES
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 From the transform's output nodes (forward and backward together) it builds:
 
 * `Kernel`: one loop nest over an iteration shape. Its members are elementwise values
-  (SymPy expressions over other values, as `regions.lift` gives them, simplified with the
+  (SymPy expressions over other values, as `schedule.prepare` gives them, simplified with the
   stability rewrites every backend runs); reductions (sum, max, min over any axes, the
   broadcast-reductions of VJPs included) whose input has the kernel's shape are fused in as
   reduction outputs. A value becomes a member of the kernel of its shape at the earliest
@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import sympy as sp
 
 from ..ir.graph import Node, Shape
-from ..symbolic.lift import Lifted, Value, lift
-from ..symbolic.simplify import see_through_values, simplify_expression
+from ..schedule.prepare import prepare
+from ..symbolic.lift import Lifted, Value
 
 CHUNK = 4096  # elements a chunk; fixed, so that reductions give the same bits on any machine
 REDUCTIONS = ("sum", "max", "min")
@@ -88,7 +88,7 @@ class LibraryStep:
 
 
 @dataclass
-class Schedule:
+class KernelPlan:
     lifted: Lifted
     steps: list[Kernel | LibraryStep]
     buffers: list[Value]  # every value that lives in an array (inputs excluded)
@@ -145,16 +145,11 @@ def strided_terms(shape: Shape, loop: Shape) -> list[tuple[int, int, int | None]
 
 
 def schedule(outputs: Sequence[Node], hints: dict[Node, str], fast_math: bool = False
-             ) -> Schedule:
-    """Lift (with `fast_math`: SymPy's unsafe folds kept, x - x is 0), simplify (stability
-    rewrites), then group values into kernels and library steps."""
-    lifted = lift(outputs, hints, fast_math)
-    rewrites: set[str] = set()
-    expr_values = [v for v in lifted.values if v.expr is not None]
-    seen = see_through_values([v.expr for v in expr_values],
-                              {v.symbol: v.expr for v in expr_values})
-    for value, expr in zip(expr_values, seen):
-        value.expr = simplify_expression(expr, rewrites)
+             ) -> KernelPlan:
+    """The shared front (schedule.prepare: lifted, the stable forms every backend runs), then
+    values grouped into kernels and library steps."""
+    prepared = prepare(outputs, hints, fast_math)
+    lifted, rewrites = prepared.lifted, prepared.rewrites
     by_symbol = {v.symbol: v for v in lifted.values}
 
     time: dict[Value, int] = {}
@@ -236,7 +231,7 @@ def schedule(outputs: Sequence[Node], hints: dict[Node, str], fast_math: bool = 
     ordered = [step for _, _, step in sorted(steps, key=lambda s: (s[0], s[1]))]
     buffers = [v for v in lifted.values if v.node.op != "input" and (
         v in stored or v.expr is None or v in output_values)]
-    return Schedule(lifted, ordered, buffers, sorted(rewrites))
+    return KernelPlan(lifted, ordered, buffers, sorted(rewrites))
 
 
 def _fusable(node: Node) -> bool:
@@ -304,7 +299,7 @@ def fused_plan(fn: Any, graph: Any, structure: Any, specs: Sequence[Any], transf
 class FusedPlan:
     """A fused backend's input to its renderer (`fused_plan`)."""
 
-    schedule: Schedule
+    schedule: KernelPlan
     outputs: list
     out_structure: Any
     params: list[str]

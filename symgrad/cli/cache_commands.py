@@ -7,7 +7,7 @@ import time
 
 from ..cache.store import DiskCache, default_dir
 from ..errors import SymgradError
-from ..backends.sanitise import comment_text
+from ..schedule.sanitise import comment_text
 from .target import add_target_arguments, resolve
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,

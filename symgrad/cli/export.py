@@ -17,7 +17,7 @@ import numpy as np
 from ..api import CompiledFunction
 from ..autodiff.transforms import Transform
 from ..errors import ArgumentError
-from ..backends.sanitise import comment_text, is_safe_identifier
+from ..schedule.sanitise import comment_text, is_safe_identifier
 from ..specs import Spec
 
 EXPORT_TEST_TEMPLATE = "export_test.py.j2"

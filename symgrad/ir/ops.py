@@ -27,10 +27,17 @@ class Group(enum.Enum):
 class Memory(enum.Enum):
     """What a structural op's numpy result is, for buffer reuse and for writing an op inside
     another: a new array, a view of its operand (printed as a postfix or a call, `h.T`), or
-    either (numpy decides: a reshape of a strided array copies)."""
+    either (numpy decides: a reshape of a strided array copies). A READ_ONLY result is a view
+    numpy marks read-only (np.broadcast_to): never written into, and a result is copied."""
     FRESH = "fresh"
     VIEW = "view"
+    READ_ONLY = "read-only view"
     EITHER = "either"
+
+    @property
+    def shares_operand(self) -> bool:
+        """Whether the result is (or may be) a view of the op's first operand."""
+        return self in (Memory.VIEW, Memory.READ_ONLY)
 
 
 class Result(enum.Enum):
@@ -170,7 +177,7 @@ _register(
     OpRecord("sum", Group.REDUCTION, 1),  # params: axes, keepdims
     OpRecord("reshape", Group.MOVEMENT, 1, memory=VIEW),  # params: shape
     OpRecord("transpose", Group.MOVEMENT, 1, memory=VIEW),  # params: perm
-    OpRecord("broadcast_to", Group.MOVEMENT, 1),  # params: shape
+    OpRecord("broadcast_to", Group.MOVEMENT, 1, memory=Memory.READ_ONLY),  # params: shape
     OpRecord("astype", Group.MOVEMENT, 1, memory=FRESH),  # params: dtype
     # the identity, with no adjoint
     OpRecord("stop_gradient", Group.MOVEMENT, 1, differentiable=False, memory=VIEW),

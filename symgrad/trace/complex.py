@@ -27,8 +27,8 @@ import numpy as np
 from ..errors import (ComplexArgumentError, TracedConversionError, TracingError,
                       UnsupportedFunctionError)
 from ..ir import primitives as prim
-from .numpy_api import (COMPLEX_HOOKS, UFUNC_OPS, _builder_of, boxed, elementwise,
-                        function_name, implements, node_of)
+from .numpy_api import (COMPLEX_HOOKS, UFUNC_OPS, boxed, elementwise, function_name, implements,
+                        on_nodes)
 from .tracer import METHODS, PROPERTIES, Tracer, bound_site, resolved, user_site
 
 FAMILY = "Complex values (intermediates; complex arguments are refused)"  # in docs/ops.md
@@ -45,7 +45,7 @@ def real(val: Any) -> Any:
 
 
 def _zeros_like(x: Tracer) -> Tracer:
-    builder = x.builder
+    builder = x.builder  # not on_nodes: reads only x's shape and dtype (a stale view is fine)
     with bound_site(builder):
         return boxed(builder, prim.broadcast_to(builder, prim.constant(builder, 0, x.dtype.name),
                                                 x.shape))
@@ -227,18 +227,16 @@ def made(re: Any, im: Any, *operands: Any) -> Any:
     if _zero(re) and _zero(im):
         like = next(p for o in operands for p in split(o) if isinstance(p, Tracer))
         re = np.zeros_like(like) if np.ndim(re) == 0 else re + np.zeros_like(like)
-    builder = _builder_of((re, im))
-    with bound_site(builder):
-        nodes = [node_of(builder, p) for p in (re, im) if p is not None]
-        probe = nodes[0] if len(nodes) == 1 else prim.elementwise(builder, "add", *nodes)
+    def build(b: Any, *nodes: Any) -> tuple:
+        probe = nodes[0] if len(nodes) == 1 else prim.elementwise(b, "add", *nodes)
         dtype = probe.dtype if probe.dtype.startswith("float") else "float64"
-        shape = probe.shape
-        full = [prim.broadcast_to(builder, prim.astype(builder, n, dtype), shape) for n in nodes]
+        full = [prim.broadcast_to(b, prim.astype(b, n, dtype), probe.shape) for n in nodes]
         if im is None:
-            full.append(prim.broadcast_to(builder, prim.constant(builder, 0, dtype), shape))
+            full.append(prim.broadcast_to(b, prim.constant(b, 0, dtype), probe.shape))
         elif re is None:
-            full.insert(0, prim.broadcast_to(builder, prim.constant(builder, 0, dtype), shape))
-        return ComplexTracer(boxed(builder, full[0]), boxed(builder, full[1]))
+            full.insert(0, prim.broadcast_to(b, prim.constant(b, 0, dtype), probe.shape))
+        return tuple(full)
+    return ComplexTracer(*on_nodes(build, *[p for p in (re, im) if p is not None]))
 
 
 def _zero(x: Any) -> bool:

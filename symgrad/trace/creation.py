@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import primitives as prim
 from .indexing import traced_getitem
-from .numpy_api import boxed, node_of
+from .numpy_api import boxed, node_of, on_nodes
 from ..errors import TracingError
 from .tracer import TRACED, VIEW, Tracer, bound_site, resolved, traced_array, user_site
 
@@ -52,10 +52,8 @@ class IndexableConstant(np.ndarray):
             if isinstance(result, IndexableConstant) and result.base is not None:
                 result.__dict__[VIEW] = (self, index)  # writes into it reach this array
             return result
-        builder = tracer.builder
-        with bound_site(builder):
-            constant = prim.constant(builder, np.asarray(self))
-            return boxed(builder, traced_getitem(builder, constant, index))
+        return on_nodes(lambda b, constant: traced_getitem(b, constant, index), np.asarray(self),
+                        others=(tracer,))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         tracer = _first_tracer((index, value))
@@ -195,7 +193,7 @@ def _converting(original: Callable) -> Callable:
         tracer = _first_tracer(obj) if tracing_here() else None
         if tracer is None:
             return original(obj, dtype, *args, **kwargs)
-        builder = tracer.builder
+        builder = tracer.builder  # not on_nodes: `obj` may be a nested list of tracers
         same = resolved(obj)
         if original.__name__ != "array" and isinstance(same, Tracer) and (
                 dtype is None or np.dtype(dtype) == same.dtype):

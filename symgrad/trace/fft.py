@@ -17,8 +17,7 @@ from ..ir import fft as pf
 from ..ir.graph import Builder, Node
 from ..ir.primitives import normalize_axes
 from .complex import ACCEPTS_COMPLEX, ComplexTracer, split
-from .numpy_api import _builder_of, boxed, implements, node_of
-from .tracer import bound_site
+from .numpy_api import _builder_of, boxed, implements, on_nodes
 
 FAMILY = "numpy.fft (complex intermediates, real losses)"  # its heading in docs/ops.md
 
@@ -36,14 +35,16 @@ def _fft_function(*functions: Any) -> Any:
     return register
 
 
-def _operands(b: Builder, name: str, a: Any, real_only: bool = False) -> list[Node]:
-    """The parts of `a` as nodes: (re,) for a real operand, (re, im) for a complex one."""
-    re, im = split(a)
-    if im is not None and real_only:
-        raise TracingError(f"numpy.fft.{name} takes a real array; this one is complex (take "
-                           f"np.real(z) first, or use numpy.fft.fft) (at {_where(b)})")
-    nodes = [node_of(b, p) for p in (re, im) if p is not None]
-    return nodes[:1] if len(nodes) == 2 and _is_zero(nodes[1]) else nodes
+def _transform(build: Any, name: str, a: Any, out: Any, real_only: bool = False) -> Any:
+    """`build(builder, parts)` on the parts of `a` as nodes, (re,) for a real operand, (re, im)
+    for a complex one, at the user's line (`on_nodes`)."""
+    def checked(b: Builder, *parts: Node) -> Any:
+        _no_out(b, name, out)
+        if len(parts) == 2 and real_only:
+            raise TracingError(f"numpy.fft.{name} takes a real array; this one is complex "
+                               f"(take np.real(z) first, or use numpy.fft.fft) (at {_where(b)})")
+        return build(b, parts[:1] if len(parts) == 2 and _is_zero(parts[1]) else parts)
+    return on_nodes(checked, *[p for p in split(a) if p is not None])
 
 
 def _is_zero(x: Node) -> bool:
@@ -82,41 +83,35 @@ def _axes_and_lengths(b: Builder, name: str, x: Node, s: Any, axes: Any,
 
 
 def _complex(b: Builder, packed: Node) -> ComplexTracer:
-    re, im = pf.parts(b, packed)
-    return ComplexTracer(boxed(b, re), boxed(b, im), packed)
+    return ComplexTracer(*boxed(b, pf.parts(b, packed)), packed)
 
 
 def _c2c(name: str, inverse: bool, a: Any, s: Any, axes: Any, norm: Any, out: Any,
          default_axes: Any = None) -> ComplexTracer:
-    b = _builder_of((getattr(a, "re", a),))
-    _no_out(b, name, out)
-    with bound_site(b):
-        inputs = _operands(b, name, a)
-        axes, s = _axes_and_lengths(b, name, inputs[0], s, axes, default_axes)
-        return _complex(b, pf.fft(b, inputs, axes, s, pf.check_norm(name, norm, b), inverse,
+    def build(b: Builder, inputs: tuple[Node, ...]) -> ComplexTracer:
+        over, n = _axes_and_lengths(b, name, inputs[0], s, axes, default_axes)
+        return _complex(b, pf.fft(b, inputs, over, n, pf.check_norm(name, norm, b), inverse,
                                   name))
+    return _transform(build, name, a, out)
 
 
 def _r2c(name: str, a: Any, s: Any, axes: Any, norm: Any, out: Any,
          default_axes: Any = None) -> ComplexTracer:
-    b = _builder_of((getattr(a, "re", a),))
-    _no_out(b, name, out)
-    with bound_site(b):
-        (x,) = _operands(b, name, a, real_only=True)
-        axes, s = _axes_and_lengths(b, name, x, s, axes, default_axes)
-        return _complex(b, pf.rfft(b, x, axes, s, pf.check_norm(name, norm, b), name))
+    def build(b: Builder, inputs: tuple[Node, ...]) -> ComplexTracer:
+        (x,) = inputs
+        over, n = _axes_and_lengths(b, name, x, s, axes, default_axes)
+        return _complex(b, pf.rfft(b, x, over, n, pf.check_norm(name, norm, b), name))
+    return _transform(build, name, a, out, real_only=True)
 
 
 def _c2r(name: str, a: Any, s: Any, axes: Any, norm: Any, out: Any,
          default_axes: Any = None) -> Any:
-    b = _builder_of((getattr(a, "re", a),))
-    _no_out(b, name, out)
-    with bound_site(b):
-        inputs = _operands(b, name, a)
-        axes, lengths = _axes_and_lengths(b, name, inputs[0], s, axes, default_axes)
+    def build(b: Builder, inputs: tuple[Node, ...]) -> Node:
+        over, lengths = _axes_and_lengths(b, name, inputs[0], s, axes, default_axes)
         if s is None:  # the last axis holds n//2 + 1 bins of an even length n
             lengths = lengths[:-1] + (2 * (lengths[-1] - 1),)
-        return boxed(b, pf.irfft(b, inputs, axes, lengths, pf.check_norm(name, norm, b), name))
+        return pf.irfft(b, inputs, over, lengths, pf.check_norm(name, norm, b), name)
+    return _transform(build, name, a, out)
 
 
 def _one(n: Any) -> Any:

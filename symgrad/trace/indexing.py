@@ -18,8 +18,8 @@ from ..ir import index as prim_index
 from ..ir import primitives as prim
 from ..errors import TracingError
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _where, boxed, implements, node_of
-from .tracer import Tracer, bound_site
+from .numpy_api import _where, implements, on_nodes
+from .tracer import Tracer
 
 FAMILY = "Indexing"  # its heading in docs/ops.md
 
@@ -86,47 +86,38 @@ def _index_arrays(builder: Builder, item: Any) -> list[Node]:
     return [prim.constant(builder, array)]
 
 
-def getitem(a: Tracer, index: Any) -> Tracer:
-    builder = a.builder
-    with bound_site(builder):
-        return boxed(builder, traced_getitem(builder, a.node, index))
-
-
 @implements(np.take)
 def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Tracer:
-    builder = _builder_of((a, indices))
-    if mode != "raise" or out is not None:
-        raise TracingError(f"numpy.take: mode={mode!r}/out are not supported while tracing "
-                           f"(at {_where(builder)})")
-    with bound_site(builder):
-        x = node_of(builder, a)
-        if axis is None:
-            x, axis = prim.reshape(builder, x, (-1,)), 0
-        axis = prim.normalize_axes("take", axis, x.ndim, _where(builder), x.shape)[0]
-        index = (slice(None),) * axis + (indices,)
-        return boxed(builder, traced_getitem(builder, x, index))
+    def build(b: Builder, x: Node) -> Node:
+        if mode != "raise" or out is not None:
+            raise TracingError(f"numpy.take: mode={mode!r}/out are not supported while "
+                               f"tracing (at {_where(b)})")
+        ax = axis
+        if ax is None:
+            x, ax = prim.reshape(b, x, (-1,)), 0
+        ax = prim.normalize_axes("take", ax, x.ndim, _where(b), x.shape)[0]
+        return traced_getitem(b, x, (slice(None),) * ax + (indices,))
+    return on_nodes(build, a, others=(indices,))  # (traced_getitem reads the indices)
 
 
 @implements(np.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Tracer:
-    builder = _builder_of((arr, indices))
-    with bound_site(builder):
-        x = node_of(builder, arr)
-        idx = node_of(builder, indices)
-        if axis is None:
-            x, axis = prim.reshape(builder, x, (-1,)), 0
-        axis = prim.normalize_axes("take_along_axis", axis, x.ndim, _where(builder),
-                                      x.shape)[0]
+    def build(b: Builder, x: Node, idx: Node) -> Node:
+        ax = axis
+        if ax is None:
+            x, ax = prim.reshape(b, x, (-1,)), 0
+        ax = prim.normalize_axes("take_along_axis", ax, x.ndim, _where(b), x.shape)[0]
         if idx.ndim != x.ndim:
             raise TracingError(f"numpy.take_along_axis: indices and arr must have the same "
-                               f"number of dims (at {_where(builder)})")
+                               f"number of dims (at {_where(b)})")
         entries, arrays = [], []
         for dim in range(x.ndim):
-            if dim == axis:
+            if dim == ax:
                 arrays.append(idx)
             else:
                 shape = [1] * x.ndim
                 shape[dim] = x.shape[dim]
-                arrays.append(prim.constant(builder, np.arange(x.shape[dim]).reshape(shape)))
+                arrays.append(prim.constant(b, np.arange(x.shape[dim]).reshape(shape)))
             entries.append(("a", dim))
-        return boxed(builder, prim_index.gather(builder, x, tuple(entries), arrays))
+        return prim_index.gather(b, x, tuple(entries), arrays)
+    return on_nodes(build, arr, indices)

@@ -5,7 +5,7 @@ the einsum back in its plainest numpy form (`a @ b.T`, `np.outer(a, b)`, `np.tra
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,41 +13,35 @@ from ..ir import index as prim_index, linalg as prim_linalg
 from ..ir import primitives as prim
 from ..errors import ShapeError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _where, boxed, elementwise, implements, matmul, node_of
+from .numpy_api import (_builder_of, _where, boxed, elementwise, implements, matmul, node_of,
+                        on_nodes)
 from .tracer import METHODS, Tracer, bound_site
 
 FAMILY = "Contractions"  # its heading in docs/ops.md
 
 LETTERS = prim_linalg.LETTERS
-
-
-def _contract(builder: Builder, inputs: Sequence[str], output: str,
-              operands: Sequence[Node]) -> Tracer:
-    return boxed(builder, prim_linalg.einsum(builder, inputs, output, operands))
+_contract = prim_linalg.einsum  # (builder, input subscripts, output subscripts, operands)
 
 
 @implements(np.einsum)
 def einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = False,
            **kwargs: Any) -> Tracer:
-    builder = _builder_of(operands)
-    if not isinstance(subscripts, str):
-        raise UnsupportedFunctionError("numpy.einsum in the interleaved (operand, sublist) "
-                                       "form; pass a subscripts string", _where(builder))
-    if out is not None or kwargs:
-        raise UnsupportedFunctionError(f"numpy.einsum with {sorted(kwargs) or ['out']}",
-                                       _where(builder))
-    with bound_site(builder):
-        nodes = [node_of(builder, o) for o in operands]
+    def build(b: Builder, *nodes: Node) -> Node:
+        if not isinstance(subscripts, str):
+            raise UnsupportedFunctionError("numpy.einsum in the interleaved (operand, sublist) "
+                                           "form; pass a subscripts string", _where(b))
+        if out is not None or kwargs:
+            raise UnsupportedFunctionError(f"numpy.einsum with {sorted(kwargs) or ['out']}",
+                                           _where(b))
         inputs, output = prim_linalg.explicit_subscripts(subscripts, [n.shape for n in nodes],
-                                                         _where(builder))
-        return _contract(builder, inputs, output, nodes)
+                                                         _where(b))
+        return _contract(b, inputs, output, nodes)
+    return on_nodes(build, *operands)
 
 
 @implements(np.dot)
 def dot(a: Any, b: Any, out: Any = None) -> Tracer:
-    builder = _builder_of((a, b))
-    with bound_site(builder):
-        x, y = node_of(builder, a), node_of(builder, b)
+    def build(bd: Builder, x: Node, y: Node) -> Any:
         if x.ndim == 0 or y.ndim == 0:
             return elementwise("multiply", a, b)
         if y.ndim <= 2:
@@ -55,46 +49,45 @@ def dot(a: Any, b: Any, out: Any = None) -> Tracer:
         # dot(x, y)[i..., j..., k] = sum(x[i..., :] * y[j..., :, k])
         left = LETTERS[:x.ndim]
         right = LETTERS[x.ndim:x.ndim + y.ndim - 2] + left[-1] + LETTERS[x.ndim + y.ndim - 2]
-        output = left[:-1] + right[:-2] + right[-1]
-        return _contract(builder, [left, right], output, [x, y])
+        return _contract(bd, [left, right], left[:-1] + right[:-2] + right[-1], [x, y])
+    return on_nodes(build, a, b)
 
 
 @implements(np.vdot)
 def vdot(a: Any, b: Any) -> Tracer:
-    builder = _builder_of((a, b))
-    with bound_site(builder):
-        x = prim.reshape(builder, node_of(builder, a), (-1,))
-        y = prim.reshape(builder, node_of(builder, b), (-1,))
-        return _contract(builder, ["i", "i"], "", [x, y])
+    return _flat_pair(a, b, lambda bd, x, y: _contract(bd, ["i", "i"], "", [x, y]))
 
 
 @implements(np.inner)
 def inner(a: Any, b: Any) -> Tracer:
-    builder = _builder_of((a, b))
-    with bound_site(builder):
-        x, y = node_of(builder, a), node_of(builder, b)
+    def build(bd: Builder, x: Node, y: Node) -> Any:
         if x.ndim == 0 or y.ndim == 0:
             return elementwise("multiply", a, b)
         left = LETTERS[:x.ndim - 1] + "z"
         right = LETTERS[x.ndim - 1:x.ndim + y.ndim - 2] + "z"
-        return _contract(builder, [left, right], left[:-1] + right[:-1], [x, y])
+        return _contract(bd, [left, right], left[:-1] + right[:-1], [x, y])
+    return on_nodes(build, a, b)
 
 
 @implements(np.outer)
 def outer(a: Any, b: Any, out: Any = None) -> Tracer:
+    return _flat_pair(a, b, lambda bd, x, y: _contract(bd, ["i", "j"], "ij", [x, y]))
+
+
+def _flat_pair(a: Any, b: Any, build: Any) -> Tracer:
+    """`build(builder, x, y)` on a and b flattened. Not `on_nodes`: each operand is flattened
+    as soon as it is converted, the order of creation that the generated code follows."""
     builder = _builder_of((a, b))
     with bound_site(builder):
         x = prim.reshape(builder, node_of(builder, a), (-1,))
         y = prim.reshape(builder, node_of(builder, b), (-1,))
-        return _contract(builder, ["i", "j"], "ij", [x, y])
+        return boxed(builder, build(builder, x, y))
 
 
 @implements(np.tensordot)
 def tensordot(a: Any, b: Any, axes: Any = 2) -> Tracer:
-    builder = _builder_of((a, b))
-    with bound_site(builder):
-        x, y = node_of(builder, a), node_of(builder, b)
-        where = _where(builder)
+    def build(bd: Builder, x: Node, y: Node) -> Node:
+        where = _where(bd)
         if isinstance(axes, (int, np.integer)):
             n = int(axes)
             if n < 0 or n > min(x.ndim, y.ndim):
@@ -122,7 +115,8 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Tracer:
         right = "".join(right)
         output = "".join(c for c in left if c not in right) + "".join(
             c for c in right if c not in left)
-        return _contract(builder, [left, right], output, [x, y])
+        return _contract(bd, [left, right], output, [x, y])
+    return on_nodes(build, a, b)
 
 
 def _diagonal(builder: Builder, x: Node, offset: int, axis1: int, axis2: int) -> Node:
@@ -147,24 +141,21 @@ def _diagonal(builder: Builder, x: Node, offset: int, axis1: int, axis2: int) ->
 
 @implements(np.diagonal)
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        return boxed(builder, _diagonal(builder, node_of(builder, a), offset, axis1, axis2))
+    return on_nodes(lambda b, x: _diagonal(b, x, offset, axis1, axis2), a)
 
 
 @implements(np.trace)
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
           out: Any = None) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        x = node_of(builder, a)
+    def build(b: Builder, x: Node) -> Node:
         if dtype is not None:
-            x = prim.astype(builder, x, np.dtype(dtype).name)
+            x = prim.astype(b, x, np.dtype(dtype).name)
         if x.ndim == 2 and offset == 0 and {axis1 % 2, axis2 % 2} == {0, 1} \
                 and x.shape[0] == x.shape[1]:
-            return _contract(builder, ["ii"], "", [x])
-        d = _diagonal(builder, x, offset, axis1, axis2)
-        return boxed(builder, prim.reduce_sum(builder, d, (d.ndim - 1,)))
+            return _contract(b, ["ii"], "", [x])
+        d = _diagonal(b, x, offset, axis1, axis2)
+        return prim.reduce_sum(b, d, (d.ndim - 1,))
+    return on_nodes(build, a)
 
 
 METHODS["dot"] = lambda self, other: dot(self, other)

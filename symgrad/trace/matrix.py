@@ -20,8 +20,8 @@ from ..ir import primitives as prim
 from ..errors import ShapeError, TracingError, UnsupportedFunctionError
 from .linalg import _diagonal
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _where, boxed, implements, node_of
-from .tracer import Tracer, bound_site
+from .numpy_api import _where, implements, on_nodes
+from .tracer import Tracer
 
 # its heading in docs/ops.md
 FAMILY = "Linear algebra: solves, decompositions, matrix constructors"
@@ -31,17 +31,6 @@ EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
-
-
-def _call(build: Any, *arrays: Any) -> Any:
-    """Run `build(builder, *nodes)` at the user's line; box whatever nodes it returns."""
-    builder = _builder_of(arrays)
-    with bound_site(builder):
-        result = build(builder, *[node_of(builder, a) for a in arrays])
-        if isinstance(result, tuple):
-            boxes = [boxed(builder, r) for r in result]
-            return type(result)(*boxes) if hasattr(result, "_fields") else tuple(boxes)
-        return boxed(builder, result)
 
 
 def _lower_triangle_of(b: Builder, a: Node, uplo: str, op: str) -> Node:
@@ -57,22 +46,22 @@ def _lower_triangle_of(b: Builder, a: Node, uplo: str, op: str) -> Node:
 # ---------------------------------------------------------------------------------------------
 @implements(np.linalg.solve)
 def solve(a: Any, b: Any) -> Tracer:
-    return _call(pm.solve, a, b)
+    return on_nodes(pm.solve, a, b)
 
 
 @implements(np.linalg.inv)
 def inv(a: Any) -> Tracer:
-    return _call(pm.inv, a)
+    return on_nodes(pm.inv, a)
 
 
 @implements(np.linalg.det)
 def det(a: Any) -> Tracer:
-    return _call(pm.det, a)
+    return on_nodes(pm.det, a)
 
 
 @implements(np.linalg.slogdet)
 def slogdet(a: Any) -> SlogdetResult:
-    return _call(lambda b, x: SlogdetResult(*pm.slogdet(b, x)), a)
+    return on_nodes(lambda b, x: SlogdetResult(*pm.slogdet(b, x)), a)
 
 
 @implements(np.linalg.matrix_power)
@@ -93,7 +82,7 @@ def matrix_power(a: Any, n: Any) -> Tracer:
             if exponent:
                 base = prim.matmul(b, base, base)
         return result
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 @implements(np.linalg.multi_dot)
@@ -103,7 +92,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Tracer:
         for x in xs[1:]:
             product = prim.matmul(b, product, x)
         return product
-    return _call(build, *arrays)
+    return on_nodes(build, *arrays)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,17 +104,17 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Tracer:
         if not upper:
             return pm.cholesky(b, x)
         return prim.swap_last(b, pm.cholesky(b, prim.swap_last(b, x)))
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 @implements(np.linalg.eigh)
 def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803  (numpy's name)
-    return _call(lambda b, x: EighResult(*pm.eigh(b, _lower_triangle_of(b, x, UPLO, "eigh"))), a)
+    return on_nodes(lambda b, x: EighResult(*pm.eigh(b, _lower_triangle_of(b, x, UPLO, "eigh"))), a)
 
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a: Any, UPLO: str = "L") -> Tracer:  # noqa: N803
-    return _call(lambda b, x: pm.eigh(b, _lower_triangle_of(b, x, UPLO, "eigvalsh"))[0], a)
+    return on_nodes(lambda b, x: pm.eigh(b, _lower_triangle_of(b, x, UPLO, "eigvalsh"))[0], a)
 
 
 @implements(np.linalg.svd)
@@ -134,13 +123,13 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
     def build(b: Builder, x: Node) -> Any:
         u, s, vh = pm.svd(b, x, full_matrices)
         return SVDResult(u, s, vh) if compute_uv else s
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 if hasattr(np.linalg, "svdvals"):
     @implements(np.linalg.svdvals)
     def svdvals(x: Any, /) -> Tracer:
-        return _call(lambda b, a: pm.svd(b, a)[1], x)
+        return on_nodes(lambda b, a: pm.svd(b, a)[1], x)
 
 
 @implements(np.linalg.qr)
@@ -151,7 +140,7 @@ def qr(a: Any, mode: str = "reduced") -> QRResult:
                                            "'reduced', 'r')", _where(b))
         q, r = pm.qr(b, x)
         return QRResult(q, r) if mode == "reduced" else r
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 @implements(np.linalg.lstsq)
@@ -176,7 +165,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
             residuals = prim.reduce_sum(bd, prim.elementwise(bd, "multiply", r, r), (0,),
                                         rhs.ndim == 1)
         return (solution, residuals, rank, s)
-    return _call(build, a, b)
+    return on_nodes(build, a, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,12 +173,12 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
 # ---------------------------------------------------------------------------------------------
 @implements(np.triu)
 def triu(m: Any, k: int = 0) -> Tracer:
-    return _call(lambda b, x: pm.triangle(b, "triu", x, k), m)
+    return on_nodes(lambda b, x: pm.triangle(b, "triu", x, k), m)
 
 
 @implements(np.tril)
 def tril(m: Any, k: int = 0) -> Tracer:
-    return _call(lambda b, x: pm.triangle(b, "tril", x, k), m)
+    return on_nodes(lambda b, x: pm.triangle(b, "tril", x, k), m)
 
 
 def _diagonal_matrix(b: Builder, v: Node, k: int) -> Node:
@@ -211,12 +200,12 @@ def diag(v: Any, k: int = 0) -> Tracer:
         if x.ndim == 2:
             return _diagonal(b, x, int(k), 0, 1)
         raise ShapeError("diag", [x.shape], "input must be 1- or 2-d", _where(b))
-    return _call(build, v)
+    return on_nodes(build, v)
 
 
 @implements(np.diagflat)
 def diagflat(v: Any, k: int = 0) -> Tracer:
-    return _call(lambda b, x: _diagonal_matrix(b, prim.reshape(b, x, (-1,)), int(k)), v)
+    return on_nodes(lambda b, x: _diagonal_matrix(b, prim.reshape(b, x, (-1,)), int(k)), v)
 
 
 @implements(np.kron)
@@ -228,7 +217,7 @@ def kron(a: Any, b: Any) -> Tracer:
         right = prim.reshape(bd, y, [d for e in ys for d in (1, e)])
         product = prim.elementwise(bd, "multiply", left, right)
         return prim.reshape(bd, product, [p * q for p, q in zip(xs, ys)])
-    return _call(build, a, b)
+    return on_nodes(build, a, b)
 
 
 @implements(np.cross)
@@ -256,7 +245,7 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
         perm = list(range(result.ndim - 1))
         perm.insert(cx % result.ndim, result.ndim - 1)
         return prim.transpose(bd, result, perm)
-    return _call(build, a, b)
+    return on_nodes(build, a, b)
 
 
 def _last(b: Builder, x: Node, axis: int) -> Node:

@@ -2,7 +2,14 @@
 
 Each entry translates numpy's calling convention (axis, keepdims, Python scalars, ...) into
 primitive calls. Adding a numpy function is one entry in `UFUNC_OPS` (an elementwise op) or one
-`@implements` function here.
+`@implements` function here or in its family's module, written on nodes with the shared setup:
+
+    @implements(np.transpose)
+    def transpose(a, axes=None):
+        return on_nodes(lambda b, x: prim.transpose(b, x, axes), a)
+
+(`on_nodes`: the builder, the user's line for nodes and errors, the arguments as nodes, the
+result boxed.)
 """
 from __future__ import annotations
 
@@ -124,8 +131,36 @@ def node_of(builder: Builder, value: Any) -> Node:
     return prim.as_node(builder, unwrap(builder, value))
 
 
-def boxed(builder: Builder, node: Any) -> Any:
-    return Tracer(node, builder) if isinstance(node, Node) else node
+def boxed(builder: Builder, result: Any) -> Any:
+    """A node as a Tracer; a tuple, named tuple or list of them element by element; anything
+    else (a Tracer of a composed call, a ComplexTracer, None) as it is."""
+    if isinstance(result, Node):
+        return Tracer(result, builder)
+    if isinstance(result, list):
+        return [boxed(builder, r) for r in result]
+    if isinstance(result, tuple):
+        boxes = [boxed(builder, r) for r in result]
+        return type(result)(*boxes) if hasattr(result, "_fields") else tuple(boxes)
+    return result
+
+
+def on_nodes(build: Callable[..., Any], *arrays: Any, others: tuple = ()) -> Any:
+    """The setup every numpy function on tracers shares: `build(builder, *nodes)` run at the
+    user's line on the nodes of `arrays`, and what it returns boxed (`boxed`).
+
+    - the builder is the trace of the first traced value among `arrays` and then `others`
+      (arguments that `build` reads itself, such as an index; a list or tuple among them is
+      looked into); none traced is a TracingError;
+    - inside `build` every node made carries the user's source line (`bound_site`), also
+      when the handler is called as a method or from another handler, and `_where(builder)`
+      names that line for an error message (with the op and its shapes);
+    - each of `arrays` is converted in order by `node_of` (a Tracer's node, checked fresh and
+      of a live trace; numpy arrays, lists and Python numbers as constants): pass a sequence
+      of arrays unpacked, `on_nodes(build, *arrays)`, and `build` takes `*nodes`.
+    """
+    builder = _builder_of(arrays + others)
+    with bound_site(builder):
+        return boxed(builder, build(builder, *[node_of(builder, a) for a in arrays]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +236,7 @@ def elementwise(op: str, *operands: Any, operator: bool = False) -> Tracer:
     if form is not None:
         return form(*operands)
     builder = _builder_of(operands)
-    with bound_site(builder):
+    with bound_site(builder):  # not on_nodes: Python numbers stay weak scalars (`unwrap`)
         nodes = [unwrap(builder, o) for o in operands]
         return boxed(builder, prim.elementwise(builder, op, *nodes, weak_ok=operator))
 
@@ -239,9 +274,7 @@ def matmul(a: Any, b: Any) -> Tracer:
     form = _complex_form("matmul", (a, b))
     if form is not None:
         return form(a, b)
-    builder = _builder_of((a, b))
-    with bound_site(builder):
-        return boxed(builder, prim.matmul(builder, node_of(builder, a), node_of(builder, b)))
+    return on_nodes(prim.matmul, a, b)
 
 
 def _reduction_args(kwargs: dict, name: str, builder: Builder) -> None:
@@ -254,54 +287,49 @@ def _reduction_args(kwargs: dict, name: str, builder: Builder) -> None:
 @implements(np.sum)
 def reduce_sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
                keepdims: bool = False, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    _reduction_args({"out": out, **kwargs}, "sum", builder)
-    with bound_site(builder):
-        x = node_of(builder, a)
+    def build(b: Builder, x: Node) -> Node:
+        _reduction_args({"out": out, **kwargs}, "sum", b)
         if dtype is not None:
-            x = prim.astype(builder, x, dtype)
-        axes = prim.normalize_axes("sum", axis, x.ndim, _where(builder), x.shape)
-        result = prim.reduce_sum(builder, x, axes, bool(keepdims))
+            x = prim.astype(b, x, dtype)
+        axes = prim.normalize_axes("sum", axis, x.ndim, _where(b), x.shape)
+        result = prim.reduce_sum(b, x, axes, bool(keepdims))
         if not axes and x.dtype in ("bool", "int8", "int16", "int32", "uint8"):
-            result = prim.astype(builder, x, "int64")
-        return boxed(builder, result)
+            result = prim.astype(b, x, "int64")
+        return result
+    return on_nodes(build, a)
 
 
 @implements(np.mean)
 def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
          keepdims: bool = False, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    _reduction_args({"out": out, **kwargs}, "mean", builder)
-    with bound_site(builder):
-        x = node_of(builder, a)
+    def build(b: Builder, x: Node) -> Node:
+        _reduction_args({"out": out, **kwargs}, "mean", b)
         if dtype is not None or x.dtype[0] in "biu":
-            x = prim.astype(builder, x, dtype or "float64")
-        axes = prim.normalize_axes("mean", axis, x.ndim, _where(builder), x.shape)
+            x = prim.astype(b, x, dtype or "float64")
+        axes = prim.normalize_axes("mean", axis, x.ndim, _where(b), x.shape)
         count = 1
         for ax in axes:
             count *= x.shape[ax]
-        total = prim.reduce_sum(builder, x, axes, bool(keepdims))
-        return boxed(builder, prim.elementwise(builder, "divide", total, count))
+        return prim.elementwise(b, "divide", prim.reduce_sum(b, x, axes, bool(keepdims)), count)
+    return on_nodes(build, a)
 
 
 @implements(np.transpose)
 def transpose(a: Any, axes: Any = None) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        return boxed(builder, prim.transpose(builder, node_of(builder, a), axes))
+    return on_nodes(lambda b, x: prim.transpose(b, x, axes), a)
 
 
 @implements(np.reshape)
 def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
             copy: Any = None) -> Tracer:
-    builder = _builder_of((a,))
-    if order != "C":
-        raise TracingError(f"numpy.reshape: order={order!r} is not supported (at "
-                           f"{_where(builder)})")
-    shape = newshape if shape is None else shape
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    with bound_site(builder):
-        return boxed(builder, prim.reshape(builder, node_of(builder, a), shape))
+    def build(b: Builder, x: Node) -> Node:
+        if order != "C":
+            raise TracingError(f"numpy.reshape: order={order!r} is not supported (at "
+                               f"{_where(b)})")
+        given = newshape if shape is None else shape
+        return prim.reshape(b, x, (given,) if isinstance(given, (int, np.integer))
+                            else tuple(given))
+    return on_nodes(build, a)
 
 
 @implements(np.ravel)
@@ -311,15 +339,13 @@ def ravel(a: Any, order: str = "C") -> Tracer:
 
 @implements(np.broadcast_to)
 def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Tracer:
-    builder = _builder_of((array,))
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    with bound_site(builder):
-        return boxed(builder, prim.broadcast_to(builder, node_of(builder, array), shape))
+    return on_nodes(lambda b, x: prim.broadcast_to(b, x, shape), array)
 
 
 @implements(np.where)
 def where(condition: Any, x: Any = None, y: Any = None) -> Tracer:
-    if x is None or y is None:
+    if x is None or y is None:  # (the select binds its own site: elementwise)
         builder = _builder_of((condition,))
         raise UnsupportedFunctionError("numpy.where with one argument (data-dependent shape)",
                                        _where(builder))
@@ -337,7 +363,7 @@ def _given(value: Any) -> bool:
 def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,
          max: Any = None, **kwargs: Any) -> Tracer:
     """np.clip and ndarray.clip; a missing bound is infinite (torch.clamp's gradient)."""
-    builder = _builder_of((a,))
+    builder = _builder_of((a,))  # for the error's line only: `elementwise` binds the site
     if _given(out) or kwargs:
         raise TracingError(f"numpy.clip: the arguments {sorted(['out'] * _given(out) + list(kwargs))}"
                            f" are not supported while tracing (at {_where(builder)})")
@@ -352,36 +378,36 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: 
 @implements(np.round, np.around)
 def round_(a: Any, decimals: int = 0, out: Any = None) -> Tracer:
     """Round half to even, as numpy: x * 10**d, rint, / 10**d. The gradient is zero."""
-    builder = _builder_of((a,))
-    if out is not None:
-        raise TracingError(f"numpy.round: argument 'out' is not supported while tracing "
-                           f"(at {_where(builder)})")
-    decimals = operator.index(decimals)
-    if node_of(builder, a).dtype[0] in "biu":
-        if decimals >= 0:
-            return a
-        raise UnsupportedFunctionError("numpy.round of integers with negative decimals",
-                                       _where(builder))
-    if decimals == 0:
-        return elementwise("rint", a)
-    scale = 10.0 ** abs(decimals)
-    if decimals > 0:
-        return elementwise("divide", elementwise("rint", elementwise("multiply", a, scale)), scale)
-    return elementwise("multiply", elementwise("rint", elementwise("divide", a, scale)), scale)
+    def build(b: Builder, x: Node) -> Any:
+        if out is not None:
+            raise TracingError(f"numpy.round: argument 'out' is not supported while tracing "
+                               f"(at {_where(b)})")
+        places = operator.index(decimals)
+        if x.dtype[0] in "biu":
+            if places >= 0:
+                return a
+            raise UnsupportedFunctionError("numpy.round of integers with negative decimals",
+                                           _where(b))
+        if places == 0:
+            return elementwise("rint", a)
+        scale = 10.0 ** abs(places)
+        if places > 0:
+            return elementwise("divide", elementwise("rint", elementwise("multiply", a, scale)),
+                               scale)
+        return elementwise("multiply", elementwise("rint", elementwise("divide", a, scale)),
+                           scale)
+    return on_nodes(build, a)
 
 
 def astype(a: Tracer, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> Tracer:
     if np.dtype(dtype).kind == "c":  # a complex value of parts (trace/complex.py)
         return COMPLEX_HOOKS["astype"](a, dtype)
-    builder = a.builder
-    with bound_site(builder):
-        return boxed(builder, prim.astype(builder, a.node, np.dtype(dtype).name))
+    return on_nodes(lambda b, x: prim.astype(b, x, np.dtype(dtype).name), a)
 
 
 def stop_gradient(a: Tracer) -> Tracer:
-    with bound_site(a.builder):
-        return boxed(a.builder, prim.stop_gradient(a.builder, a.node))
+    return on_nodes(prim.stop_gradient, a)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from ..ir import reduce as prim_reduce
 from ..ir import primitives as prim
 from ..errors import TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _reduction_args, _where, boxed, implements, mean, node_of
-from .tracer import METHODS, Tracer, bound_site
+from .numpy_api import _reduction_args, _where, boxed, implements, mean, on_nodes
+from .tracer import METHODS, Tracer
 
 FAMILY = "Reductions and scans"  # its heading in docs/ops.md
 
@@ -29,21 +29,21 @@ def _count(x: Node, axes: tuple[int, ...]) -> int:
     return math.prod(x.shape[a] for a in axes)
 
 
-def _float_input(builder: Builder, a: Any, dtype: Any) -> Node:
+def _float_input(builder: Builder, x: Node, dtype: Any) -> Node:
     """The operand as a float node (numpy's var/std/norm compute integers in float64)."""
-    x = node_of(builder, a)
     if dtype is not None:
         return prim.astype(builder, x, np.dtype(dtype).name)
     return x if x.is_float else prim.astype(builder, x, "float64")
 
 
-def _reduce(op: str, a: Any, axis: Any, keepdims: Any, kwargs: dict) -> Tracer:
-    builder = _builder_of((a,))
-    _reduction_args(kwargs, op, builder)
-    with bound_site(builder):
-        x = node_of(builder, a)
-        result = prim_reduce.reduce(builder, op, x, _axes(op, axis, x, builder), keepdims is True)
-        return boxed(builder, result)
+def _reduce(op: str, a: Any, axis: Any, keepdims: Any, kwargs: dict, dtype: Any = None
+            ) -> Tracer:
+    def build(b: Builder, x: Node) -> Node:
+        if dtype is not None:
+            x = prim.astype(b, x, np.dtype(dtype).name)
+        _reduction_args(kwargs, op, b)
+        return prim_reduce.reduce(b, op, x, _axes(op, axis, x, b), keepdims is True)
+    return on_nodes(build, a)
 
 
 @implements(np.max, np.amax)
@@ -61,14 +61,10 @@ def reduce_min(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False,
 @implements(np.prod)
 def reduce_prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
                 keepdims: Any = False, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    if dtype is not None:
-        with bound_site(builder):
-            a = boxed(builder, prim.astype(builder, node_of(builder, a), np.dtype(dtype).name))
-    return _reduce("prod", a, axis, keepdims, {"out": out, **kwargs})
+    return _reduce("prod", a, axis, keepdims, {"out": out, **kwargs}, dtype)
 
 
-def _deviation(builder: Builder, a: Any, axis: Any, dtype: Any, op: str,
+def _deviation(builder: Builder, x: Node, axis: Any, dtype: Any, op: str,
                kwargs: dict) -> tuple[Node, tuple[int, ...]]:
     """x - mean(x) over the reduced axes, and those axes."""
     for key in ("mean", "correction"):
@@ -76,7 +72,7 @@ def _deviation(builder: Builder, a: Any, axis: Any, dtype: Any, op: str,
             raise TracingError(f"numpy.{op}: argument {key!r} is not supported while tracing "
                                f"(at {_where(builder)}); use ddof")
     _reduction_args(kwargs, op, builder)
-    x = _float_input(builder, a, dtype)
+    x = _float_input(builder, x, dtype)
     axes = _axes(op, axis, x, builder)
     centre = mean(boxed(builder, x), axes, None, None, True).node
     return prim.elementwise(builder, "subtract", x, centre), axes
@@ -85,37 +81,35 @@ def _deviation(builder: Builder, a: Any, axis: Any, dtype: Any, op: str,
 @implements(np.var)
 def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: Any = False, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        d, axes = _deviation(builder, a, axis, dtype, "var", {"out": out, **kwargs})
-        squares = prim.reduce_sum(builder, prim.elementwise(builder, "multiply", d, d), axes,
+    def build(b: Builder, x: Node) -> Node:
+        d, axes = _deviation(b, x, axis, dtype, "var", {"out": out, **kwargs})
+        squares = prim.reduce_sum(b, prim.elementwise(b, "multiply", d, d), axes,
                                   keepdims is True)
-        divisor = max(_count(d, axes) - ddof, 0)
-        return boxed(builder, prim.elementwise(builder, "divide", squares, divisor))
+        return prim.elementwise(b, "divide", squares, max(_count(d, axes) - ddof, 0))
+    return on_nodes(build, a)
 
 
 @implements(np.std)
 def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: Any = False, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        d, axes = _deviation(builder, a, axis, dtype, "std", {"out": out, **kwargs})
-        spread = prim_reduce.reduce(builder, "norm", d, axes, keepdims is True)
-        divisor = math.sqrt(max(_count(d, axes) - ddof, 0))
-        return boxed(builder, prim.elementwise(builder, "divide", spread, divisor))
+    def build(b: Builder, x: Node) -> Node:
+        d, axes = _deviation(b, x, axis, dtype, "std", {"out": out, **kwargs})
+        spread = prim_reduce.reduce(b, "norm", d, axes, keepdims is True)
+        return prim.elementwise(b, "divide", spread, math.sqrt(max(_count(d, axes) - ddof, 0)))
+    return on_nodes(build, a)
 
 
 def _scan(op: str, a: Any, axis: Any, dtype: Any, out: Any) -> Tracer:
-    builder = _builder_of((a,))
-    _reduction_args({"out": out}, op, builder)
-    with bound_site(builder):
-        x = node_of(builder, a)
+    def build(b: Builder, x: Node) -> Node:
+        _reduction_args({"out": out}, op, b)
         if dtype is not None:
-            x = prim.astype(builder, x, np.dtype(dtype).name)
-        if axis is None:
-            x, axis = prim.reshape(builder, x, (-1,)), 0
-        (axis,) = _axes(op, axis, x, builder)
-        return boxed(builder, prim_reduce.scan(builder, op, x, axis))
+            x = prim.astype(b, x, np.dtype(dtype).name)
+        ax = axis
+        if ax is None:
+            x, ax = prim.reshape(b, x, (-1,)), 0
+        (ax,) = _axes(op, ax, x, b)
+        return prim_reduce.scan(b, op, x, ax)
+    return on_nodes(build, a)
 
 
 @implements(np.cumsum)
@@ -129,13 +123,11 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Tra
 
 
 def _arg_reduction(op: str, a: Any, axis: Any, out: Any, keepdims: Any) -> Tracer:
-    builder = _builder_of((a,))
-    _reduction_args({"out": out}, op, builder)
-    with bound_site(builder):
-        x = node_of(builder, a)
-        if axis is not None:
-            (axis,) = _axes(op, axis, x, builder)
-        return boxed(builder, prim_reduce.arg_reduce(builder, op, x, axis, keepdims is True))
+    def build(b: Builder, x: Node) -> Node:
+        _reduction_args({"out": out}, op, b)
+        ax = axis if axis is None else _axes(op, axis, x, b)[0]
+        return prim_reduce.arg_reduce(b, op, x, ax, keepdims is True)
+    return on_nodes(build, a)
 
 
 @implements(np.argmax)
@@ -197,24 +189,21 @@ def _matrix_norm(b: Builder, x: Node, ord: Any, axes: tuple[int, int], keep: boo
 
 @implements(np.linalg.norm)
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tracer:
-    builder = _builder_of((x,))
-    with bound_site(builder):
-        a = _float_input(builder, x, None)
+    def build(b: Builder, node: Node) -> Node:
+        a = _float_input(b, node, None)
         keep = keepdims is True
         if axis is None and ord is None:
-            return boxed(builder, prim_reduce.reduce(builder, "norm", a, tuple(range(a.ndim)),
-                                                     keep))
-        if axis is None:
-            axis = tuple(range(a.ndim))
-        given = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        axes = _axes("norm", given, a, builder)
+            return prim_reduce.reduce(b, "norm", a, tuple(range(a.ndim)), keep)
+        over = tuple(range(a.ndim)) if axis is None else axis
+        given = (over,) if isinstance(over, (int, np.integer)) else tuple(over)
+        axes = _axes("norm", given, a, b)
         if len(given) == 1:
-            return boxed(builder, _vector_norm(builder, a, ord, axes, keep))
+            return _vector_norm(b, a, ord, axes, keep)
         if len(given) == 2:
             ordered = (axes[0], axes[1]) if given[0] % a.ndim == axes[0] else (axes[1], axes[0])
-            return boxed(builder, _matrix_norm(builder, a, ord, ordered, keep))
-        raise UnsupportedFunctionError("numpy.linalg.norm over more than 2 axes",
-                                       _where(builder))
+            return _matrix_norm(b, a, ord, ordered, keep)
+        raise UnsupportedFunctionError("numpy.linalg.norm over more than 2 axes", _where(b))
+    return on_nodes(build, x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def _replacement(name: str, original: Callable) -> Callable:
             return original(*args, **kwargs)
         if "b" in kwargs:
             kwargs["weights"] = kwargs.pop("b")
-        with bound_site(tracer.builder):
+        with bound_site(tracer.builder):  # not on_nodes: the builds take scipy's arguments
             return boxed(tracer.builder, build(tracer.builder, *args, **kwargs))
     replacement.__wrapped_original__ = original
     return replacement

@@ -16,7 +16,7 @@ from ..ir import index as prim_index, reduce as prim_reduce
 from ..ir import primitives as prim
 from ..errors import ShapeError, TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .numpy_api import _builder_of, _where, boxed, elementwise, implements, node_of
+from .numpy_api import _where, boxed, implements, on_nodes
 from .tracer import METHODS, PROPERTIES, Tracer, bound_site
 
 FAMILY = "Shape, joining, repetition, constants shaped like an array"  # its heading in docs/ops.md
@@ -24,19 +24,6 @@ FAMILY = "Shape, joining, repetition, constants shaped like an array"  # its hea
 
 def _axis(op: str, axis: Any, ndim: int, builder: Builder, shape: tuple | None = None) -> int:
     return prim.normalize_axes(op, operator.index(axis), ndim, _where(builder), shape)[0]
-
-
-def _unary(a: Any, build: Any) -> Tracer:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        return boxed(builder, build(builder, node_of(builder, a)))
-
-
-def _many(arrays: Any, build: Any) -> Tracer:
-    arrays = list(arrays)
-    builder = _builder_of(arrays)
-    with bound_site(builder):
-        return boxed(builder, build(builder, [node_of(builder, a) for a in arrays]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +37,7 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Tracer:
         j = _axis("swapaxes", axis2, x.ndim, b, x.shape)
         perm[i], perm[j] = perm[j], perm[i]
         return prim.transpose(b, x, perm)
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 @implements(np.moveaxis)
@@ -67,7 +54,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Tracer:
         for d, s in sorted(zip(dst, src)):
             order.insert(d, s)
         return prim.transpose(b, x, order)
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 @implements(np.expand_dims)
@@ -80,7 +67,7 @@ def expand_dims(a: Any, axis: Any) -> Tracer:
         for i in range(ndim):
             shape.append(1 if i in positions else next(source))
         return prim.reshape(b, x, shape)
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 @implements(np.squeeze)
@@ -94,7 +81,7 @@ def squeeze(a: Any, axis: Any = None) -> Tracer:
                 raise ShapeError("squeeze", [x.shape], "cannot select an axis to squeeze out "
                                  "which has size not equal to one", _where(b))
         return prim_index.unit_axes_removed(b, x, axes)
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 def _at_least(arrays: tuple, ndim: int) -> Any:
@@ -102,7 +89,7 @@ def _at_least(arrays: tuple, ndim: int) -> Any:
         if x.ndim >= ndim:
             return x
         return prim.reshape(b, x, (1,) * (ndim - max(x.ndim, 1)) + (x.shape or (1,)))
-    results = [_unary(a, build) if isinstance(a, Tracer) else np.atleast_1d(a) if ndim == 1
+    results = [on_nodes(build, a) if isinstance(a, Tracer) else np.atleast_1d(a) if ndim == 1
                else np.atleast_2d(a) for a in arrays]
     return results[0] if len(results) == 1 else results
 
@@ -131,57 +118,55 @@ def _joined(b: Builder, xs: Sequence[Node], axis: Any, dtype: Any, op: str) -> N
 @implements(np.concatenate)
 def concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None,
                 casting: str = "same_kind") -> Tracer:
-    return _many(arrays, lambda b, xs: _joined(b, xs, axis, dtype, "concatenate"))
+    return on_nodes(lambda b, *xs: _joined(b, xs, axis, dtype, "concatenate"), *arrays)
 
 
 @implements(np.stack)
 def stack(arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None,
           casting: str = "same_kind") -> Tracer:
-    def build(b: Builder, xs: list[Node]) -> Node:
+    def build(b: Builder, *xs: Node) -> Node:
         if not xs or any(x.shape != xs[0].shape for x in xs):
             raise ShapeError("stack", [x.shape for x in xs], "all input arrays must have the "
                              "same shape", _where(b))
         position = _axis("stack", axis, xs[0].ndim + 1, b)
         expanded = [prim.expand_dims(b, x, position) for x in xs]
         return _joined(b, expanded, position, dtype, "stack")
-    return _many(arrays, build)
+    return on_nodes(build, *arrays)
 
 
 @implements(np.hstack)
 def hstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Tracer:
-    def build(b: Builder, xs: list[Node]) -> Node:
+    def build(b: Builder, *xs: Node) -> Node:
         xs = [prim.reshape(b, x, (1,)) if x.ndim == 0 else x for x in xs]
         return _joined(b, xs, 0 if xs[0].ndim == 1 else 1, dtype, "hstack")
-    return _many(tup, build)
+    return on_nodes(build, *tup)
 
 
 @implements(np.vstack)
 def vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Tracer:
-    def build(b: Builder, xs: list[Node]) -> Node:
+    def build(b: Builder, *xs: Node) -> Node:
         xs = [prim.reshape(b, x, (1, -1) if x.ndim <= 1 else x.shape) for x in xs]
         return _joined(b, xs, 0, dtype, "vstack")
-    return _many(tup, build)
+    return on_nodes(build, *tup)
 
 
 @implements(np.column_stack)
 def column_stack(tup: Any) -> Tracer:
-    def build(b: Builder, xs: list[Node]) -> Node:
+    def build(b: Builder, *xs: Node) -> Node:
         xs = [prim.reshape(b, x, (-1, 1)) if x.ndim < 2 else x for x in xs]
         return _joined(b, xs, 1, None, "column_stack")
-    return _many(tup, build)
+    return on_nodes(build, *tup)
 
 
 def _split(a: Any, indices_or_sections: Any, axis: int, even: bool) -> list[Tracer]:
-    builder = _builder_of((a,))
-    with bound_site(builder):
-        x = node_of(builder, a)
-        axis = _axis("split", axis, x.ndim, builder, x.shape)
-        n = x.shape[axis]
+    def build(b: Builder, x: Node) -> list[Node]:
+        ax = _axis("split", axis, x.ndim, b, x.shape)
+        n = x.shape[ax]
         if isinstance(indices_or_sections, (int, np.integer)):
             sections = int(indices_or_sections)
             if sections <= 0 or (even and n % sections):
                 raise ShapeError("split", [x.shape], f"array split does not result in an "
-                                 f"equal division ({n} into {sections})", _where(builder))
+                                 f"equal division ({n} into {sections})", _where(b))
             size, extra = divmod(n, sections)
             bounds = [0]
             for k in range(sections):
@@ -189,8 +174,9 @@ def _split(a: Any, indices_or_sections: Any, axis: int, even: bool) -> list[Trac
         else:
             bounds = [0] + [min(max(int(i) if i >= 0 else n + int(i), 0), n)
                             for i in indices_or_sections] + [n]
-        return [boxed(builder, prim_index.slice_along(builder, x, axis, lo, max(lo, hi)))
+        return [prim_index.slice_along(b, x, ax, lo, max(lo, hi))
                 for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return on_nodes(build, a)
 
 
 @implements(np.split)
@@ -217,7 +203,7 @@ def tile(A: Any, reps: Any) -> Tracer:
         spread = prim.broadcast_to(b, interleaved, [d for c, s in zip(counts, shape)
                                                     for d in (c, s)])
         return prim.reshape(b, spread, [c * s for c, s in zip(counts, shape)])
-    return _unary(A, build)
+    return on_nodes(build, A)
 
 
 @implements(np.repeat)
@@ -245,7 +231,7 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Tracer:
         index = prim_index.full_slices(x.shape)
         index[axis] = ("a", 0)
         return prim_index.gather(b, x, tuple(index), [prim.constant(b, positions)])
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 @implements(np.flip)
@@ -253,7 +239,7 @@ def flip(m: Any, axis: Any = None) -> Tracer:
     def build(b: Builder, x: Node) -> Node:
         return prim_index.flip(b, x, prim.normalize_axes("flip", axis, x.ndim, _where(b),
                                                              x.shape))
-    return _unary(m, build)
+    return on_nodes(build, m)
 
 
 @implements(np.fliplr)
@@ -277,7 +263,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Tracer:
         for s, ax in zip(np.atleast_1d(shifts), np.atleast_1d(axes)):
             x = _rolled(b, x, int(s), _axis("roll", int(ax), x.ndim, b, x.shape))
         return x
-    return _unary(a, build)
+    return on_nodes(build, a)
 
 
 def _rolled(b: Builder, x: Node, shift: int, axis: int) -> Node:
@@ -292,43 +278,39 @@ def _rolled(b: Builder, x: Node, shift: int, axis: int) -> Node:
 
 @implements(np.diff)
 def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Tracer:
-    builder = _builder_of((a,))
-    if kwargs:
-        raise UnsupportedFunctionError("numpy.diff with prepend/append", _where(builder))
-    with bound_site(builder):
-        x = node_of(builder, a)
-        ax = _axis("diff", axis, x.ndim, builder, x.shape)
+    def build(b: Builder, x: Node) -> Node:
+        if kwargs:
+            raise UnsupportedFunctionError("numpy.diff with prepend/append", _where(b))
+        ax = _axis("diff", axis, x.ndim, b, x.shape)
         for _ in range(n):
             size = x.shape[ax]
-            later = prim_index.slice_along(builder, x, ax, 1, max(size, 1))
-            earlier = prim_index.slice_along(builder, x, ax, 0, max(size - 1, 0))
-            x = prim.elementwise(builder, "subtract", later, earlier)
-        return boxed(builder, x)
+            later = prim_index.slice_along(b, x, ax, 1, max(size, 1))
+            earlier = prim_index.slice_along(b, x, ax, 0, max(size - 1, 0))
+            x = prim.elementwise(b, "subtract", later, earlier)
+        return x
+    return on_nodes(build, a)
 
 
 @implements(np.pad)
 def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Tracer:
-    builder = _builder_of((array,))
-    if mode != "constant" or set(kwargs) - {"constant_values"}:
-        raise UnsupportedFunctionError(f"numpy.pad with mode={mode!r} (only 'constant' is "
-                                       "supported)", _where(builder))
-    value = kwargs.get("constant_values", 0)
-    if np.ndim(value) != 0:
-        raise UnsupportedFunctionError("numpy.pad with per-axis constant_values",
-                                       _where(builder))
-
     def build(b: Builder, x: Node) -> Node:
+        if mode != "constant" or set(kwargs) - {"constant_values"}:
+            raise UnsupportedFunctionError(f"numpy.pad with mode={mode!r} (only 'constant' "
+                                           "is supported)", _where(b))
+        value = kwargs.get("constant_values", 0)
+        if np.ndim(value) != 0:
+            raise UnsupportedFunctionError("numpy.pad with per-axis constant_values", _where(b))
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
         return prim_index.pad(b, x, [tuple(int(w) for w in row) for row in widths],
                               np.asarray(value).item())
-    return _unary(array, build)
+    return on_nodes(build, array)
 
 
 # ---------------------------------------------------------------------------------------------
 # Constants shaped like a tracer
 # ---------------------------------------------------------------------------------------------
 def _like(a: Tracer, value: Any, dtype: Any, shape: Any) -> Tracer:
-    builder = a.builder
+    builder = a.builder  # not on_nodes: reads only a's shape and dtype (a stale view is fine)
     with bound_site(builder):
         kind = np.dtype(dtype).name if dtype is not None else a.node.dtype
         target = a.node.shape if shape is None else (

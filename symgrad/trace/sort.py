@@ -20,16 +20,10 @@ from ..ir import sort as ps
 from ..ir import primitives as prim
 from ..errors import ShapeError, TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
-from .numpy_api import UFUNC_METHODS, _builder_of, _where, boxed, implements, node_of
-from .tracer import METHODS, Tracer, bound_site
+from .numpy_api import UFUNC_METHODS, _where, implements, node_of, on_nodes
+from .tracer import METHODS, Tracer
 
 FAMILY = "Sorting, order statistics, running extrema, windows"  # its heading in docs/ops.md
-
-
-def _call(build: Any, *arrays: Any) -> Tracer:
-    builder = _builder_of(arrays)
-    with bound_site(builder):
-        return boxed(builder, build(builder, *[node_of(builder, a) for a in arrays]))
 
 
 def _one_axis(b: Builder, op: str, x: Node, axis: Any) -> tuple[Node, int]:
@@ -47,21 +41,21 @@ def _one_axis(b: Builder, op: str, x: Node, axis: Any) -> tuple[Node, int]:
 @implements(np.sort)
 def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *,
          stable: Any = None) -> Tracer:
-    return _call(lambda b, x: ps.sort(b, *_one_axis(b, "sort", x, axis)), a)
+    return on_nodes(lambda b, x: ps.sort(b, *_one_axis(b, "sort", x, axis)), a)
 
 
 @implements(np.argsort)
 def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *,
             stable: Any = None) -> Tracer:
     kind = "stable" if stable else kind
-    return _call(lambda b, x: ps.argsort(b, *_one_axis(b, "argsort", x, axis), kind), a)
+    return on_nodes(lambda b, x: ps.argsort(b, *_one_axis(b, "argsort", x, axis), kind), a)
 
 
 def _partitioned(make: Any, op: str, a: Any, kth: Any, axis: Any) -> Tracer:
     def build(b: Builder, x: Node) -> Node:
         x, ax = _one_axis(b, op, x, axis)
         return make(b, x, kth, ax)
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 @implements(np.partition)
@@ -80,7 +74,7 @@ def argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect",
 def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tracer:
     if sorter is not None:
         raise UnsupportedFunctionError("numpy.searchsorted with sorter=", None)
-    return _call(lambda b, x, y: ps.searchsorted(b, x, y, side), a, v)
+    return on_nodes(lambda b, x, y: ps.searchsorted(b, x, y, side), a, v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +121,7 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
             middle = prim.elementwise(b, "divide", prim.elementwise(
                 b, "add", _nth(b, s, n // 2 - 1), middle), 2)
         return _reduced(b, _nan_if_any_nan(b, s, middle), x, axes, keepdims)
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 def _quantile(op: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
@@ -164,7 +158,7 @@ def _quantile(op: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
         if qs.ndim == 0:
             return values[0]
         return prim_index.concatenate(b, [prim.expand_dims(b, v, 0) for v in values], 0)
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 @implements(np.quantile)
@@ -199,7 +193,7 @@ def accumulate(ufunc: np.ufunc, a: Any, axis: int = 0, dtype: Any = None,
         if op in prim_reduce.SCANS:
             return prim_reduce.scan(b, op, x, ax)
         return ps.running_extremum(b, op, x, ax)
-    return _call(build, a)
+    return on_nodes(build, a)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,8 +236,8 @@ def _mode_slice(b: Builder, full: Node, n: int, m: int, mode: str) -> Node:
 
 @implements(np.correlate)
 def correlate(a: Any, v: Any, mode: str = "valid") -> Tracer:
-    return _call(lambda b, x, y: _mode_slice(b, _correlate_full(b, x, y), x.size, y.size, mode),
-                 a, v)
+    return on_nodes(lambda b, x, y: _mode_slice(b, _correlate_full(b, x, y), x.size, y.size,
+                                                mode), a, v)
 
 
 @implements(np.convolve)
@@ -251,7 +245,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Tracer:
     def build(b: Builder, x: Node, y: Node) -> Node:
         full = _correlate_full(b, x, prim_index.flip(b, y, (0,)) if y.ndim == 1 else y)
         return _mode_slice(b, full, x.size, y.size, mode)
-    return _call(build, a, v)
+    return on_nodes(build, a, v)
 
 
 @implements(np.lib.stride_tricks.sliding_window_view)
@@ -272,7 +266,7 @@ def sliding_window_view(x: Any, window_shape: Any, axis: Any = None, *, subok: b
             perm = [i for i in range(windows.ndim) if i != ax + 1] + [ax + 1]
             result = prim.transpose(b, windows, perm)
         return result
-    return _call(build, x)
+    return on_nodes(build, x)
 
 
 @implements(np.interp)
@@ -312,7 +306,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
             b, "less", at, _nth(b, knots, 0)), low, inside)
         return prim.elementwise(b, "where", prim.elementwise(
             b, "greater", at, _nth(b, knots, n - 1)), high, result)
-    return _call(build, x, xp, fp)
+    return on_nodes(build, x, xp, fp)
 
 
 METHODS["argsort"] = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(

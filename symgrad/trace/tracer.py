@@ -362,10 +362,6 @@ def _bindings_of(builder: Builder) -> Bindings | None:
     return None
 
 
-def box(value: Any, builder: Builder) -> Any:
-    return Tracer(value, builder) if isinstance(value, Node) else value
-
-
 def check_fresh(value: Tracer) -> None:
     """Refuse a view read after its base was updated in place."""
     origin = value.origin

@@ -29,8 +29,8 @@ from ..ir import primitives as prim
 from ..errors import MutationError, TracingError, UnsupportedFunctionError
 from .indexing import index_arrays_of, traced_getitem
 from ..ir.graph import Builder, Node
-from .numpy_api import (FUNCTIONS, UFUNC_METHODS, _builder_of, _where, boxed, elementwise,
-                        implements, node_of)
+from .numpy_api import (FUNCTIONS, UFUNC_METHODS, _builder_of, _where, elementwise, implements,
+                        node_of, on_nodes)
 from .tracer import (ARGUMENT, METHODS, OPERATORS, PROPERTIES, TRACED, VIEW, Tracer, bound_site,
                      check_fresh, resolved, traced_array, user_site)
 
@@ -142,7 +142,7 @@ def _value(b: Builder, value: Any, dtype: str) -> Node:
 
 
 def assign(target: Tracer, index: Any, value: Any) -> None:
-    b = target.builder
+    b = target.builder  # not on_nodes: `target` is updated in place, in its own trace
     with bound_site(b):
         x = target.node
         v = _value(b, value, x.dtype)
@@ -185,8 +185,8 @@ def replace_all(target: Any, value: Any) -> Any:
     """`target[...] = value` for an in-place operator on an array made while tracing."""
     tracer = writable(target if isinstance(target, Tracer) else traced_constant(
         target, value.builder), "an in-place operator")
-    _set_node(tracer, prim.broadcast_to(tracer.builder, node_of(tracer.builder, value),
-                                        tracer.shape))
+    on_nodes(lambda b, v: _set_node(tracer, prim.broadcast_to(b, v, tracer.shape)), value,
+             others=(tracer,))
     return target
 
 
@@ -223,10 +223,7 @@ def setitem(self: Tracer, index: Any, value: Any) -> None:
 
 
 def getitem(self: Tracer, index: Any) -> Tracer:
-    check_fresh(self)
-    with bound_site(self.builder):
-        result = boxed(self.builder, traced_getitem(self.builder, self.node, index))
-    return view_of(self, index, result)
+    return view_of(self, index, on_nodes(lambda b, x: traced_getitem(b, x, index), self))
 
 
 def _inplace(op: str) -> Any:
@@ -288,7 +285,7 @@ def ufunc_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
     if ufunc not in (np.add, np.subtract) or b is None:
         raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.at (supported: add.at and "
                                        "subtract.at with values)", _at())
-    builder = _builder_of((a, indices, b))
+    builder = _builder_of((a, indices, b))  # not on_nodes: `a` is updated in place
     target = writable(a if isinstance(a, Tracer) else traced_constant(a, builder),
                       f"numpy.{ufunc.__name__}.at")
     with bound_site(builder):
@@ -315,7 +312,7 @@ def _signed(b: Builder, ufunc: np.ufunc, v: Node) -> Node:
 def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
     """arr's elements at `indices` along `axis` set to `values`; positions named twice in a
     row get the mean of their values (numpy keeps one of them)."""
-    builder = _builder_of((arr, indices, values))
+    builder = _builder_of((arr, indices, values))  # not on_nodes: `arr` is updated in place
     target = writable(arr if isinstance(arr, Tracer) else traced_constant(arr, builder),
                       "numpy.put_along_axis")
     with bound_site(builder):

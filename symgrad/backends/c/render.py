@@ -12,12 +12,13 @@ from typing import Any
 import sympy as sp
 
 from ...ir.graph import Node
-from ..numpy.lower import Namer
+from ...ir.ops import OPS
+from ...schedule.names import Namer
 from ..common import returned_code
 from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
 from ..numpy.render import environment, one_line
 from .printer import C_TYPES, FLOAT_TYPES, MATH_FUNCTIONS, CExpressionPrinter
-from ..kernel_ir import (CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms,
+from ..kernel_ir import (CHUNK, Kernel, LibraryStep, Reduction, KernelPlan, index_terms,
                          strided_terms)
 
 C_KEYWORDS = {
@@ -38,7 +39,8 @@ RESERVED = ({"np", "numpy", "ctypes", "os"} | set(dir(builtins)) | set(keyword.k
 # W3's two 262144-element float32 kernels take 0.4 and 0.8 ms on one thread, beside 18 ms
 # matrix products, and stalled at a barrier on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 20
-VIEW_OPS = ("broadcast_to", "stop_gradient", "reshape", "transpose", "getitem")
+# ops whose library result may be a view of an operand (the op table's fact): copied as results
+VIEW_OPS = frozenset(name for name, record in OPS.items() if record.memory.shares_operand)
 # glibc's libmvec (x86_64): functions with vector variants, double and float.
 LIBMVEC = ("exp", "log", "sin", "cos", "pow", "log1p", "expm1", "tanh", "atan", "asin", "acos",
            "sinh", "cosh", "tan", "exp2", "log2", "log10", "cbrt", "erf", "erfc", "atan2",
@@ -109,7 +111,7 @@ class Renderer:
     printer = CExpressionPrinter
     types = C_TYPES
 
-    def __init__(self, plan: Schedule, params: list[str], hints: dict[Node, str]):
+    def __init__(self, plan: KernelPlan, params: list[str], hints: dict[Node, str]):
         self.plan = plan
         self.namer = Namer(self.reserved)
         self.param_names = [self.namer.claim(p) for p in params]
@@ -392,7 +394,7 @@ def constant_code(value: Any) -> str:
     return f"np.full({node.shape}, {literal}, dtype=np.{node.dtype})"
 
 
-def returns_code(structure: Any, plan: Schedule, names: dict[sp.Symbol, str],
+def returns_code(structure: Any, plan: KernelPlan, names: dict[sp.Symbol, str],
                  lines: list[Line], namer: Namer) -> str:
     copied: dict[str, str] = {}
 
@@ -420,7 +422,7 @@ def simd_declarations(functions: set[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure: Any,
+def render(plan: KernelPlan, params: list[str], hints: dict[Node, str], structure: Any,
            function_name: str, header: dict[str, Any]) -> tuple[str, str, list[tuple[str, int]]]:
     """(the .c text, the launcher text, the kernels as (name, argument count))."""
     renderer = Renderer(plan, params, hints)

@@ -26,7 +26,7 @@ from ..numpy.render import environment
 from ..c.render import (RESERVED, VIEW_OPS, Line, Renderer, comment_of,
                         constant_code, index_code, returns_code)
 from ..c.printer import FLOAT_TYPES
-from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, Schedule, index_terms
+from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, KernelPlan, index_terms
 from .printer import CUDA_TYPES, CudaExpressionPrinter
 
 THREADS = 256  # threads a block; the reductions' shared-memory trees are this wide
@@ -233,7 +233,7 @@ def kernel_table(rendered: list[CudaKernel]) -> list[tuple[str, int, int]]:
     return table
 
 
-def render(plan: Schedule, params: list[str], hints: dict[Node, str], structure: Any,
+def render(plan: KernelPlan, params: list[str], hints: dict[Node, str], structure: Any,
            function_name: str, header: dict[str, Any]
            ) -> tuple[str, str, list[tuple[str, int, int]]]:
     """(the .cu text, the launcher text, the kernels as (name, argument count, blocks))."""

@@ -14,7 +14,7 @@ from ...specs import ArgSpec
 from ...tools.progress import Progress
 from ..common import (Compiled, SpeedRules, entry_meta, source_header, transformed_outputs,
                       without_cyclic_gc)
-from ..sanitise import is_safe_identifier
+from ...schedule.sanitise import is_safe_identifier
 from ..speed_rules import FINAL_RULES, RULES
 from .safety import check_source
 

@@ -2,20 +2,44 @@
 `np.tensordot(a, b, axes=2)`, and `np.einsum(...)` only when nothing plainer says it.
 
 `readable_einsum(inputs, output, names)` returns code text; it is pure string work on the
-subscripts, used by the printer.
+subscripts, used by the printer. What a spelling is (`spelled_infix`: an operator outside
+brackets; `unary_view`: a view of the operand) is decided on the subscripts too, never by
+reading the text back.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 def readable_einsum(inputs: Sequence[str], output: str, names: Sequence[str]) -> str:
-    for form in (_unary_form, _vdot_form, _matmul_form, _outer_form, _tensordot_form):
-        code = form(inputs, output, names)
-        if code is not None:
-            return code
+    form = _form(inputs, output)
+    if form is not None:
+        return form(inputs, output, names)
     optimize = ", optimize=True" if len(inputs) > 2 else ""
     return f"np.einsum({','.join(inputs) + '->' + output!r}, {', '.join(names)}{optimize})"
+
+
+def _form(inputs: Sequence[str], output: str) -> Callable[..., str | None] | None:
+    """The first plain spelling that says this einsum, if any."""
+    names = [f"_{k}" for k in range(len(inputs))]
+    for form in (_unary_form, _vdot_form, _matmul_form, _outer_form, _tensordot_form):
+        if form(inputs, output, names) is not None:
+            return form
+    return None
+
+
+def spelled_infix(inputs: Sequence[str], output: str) -> bool:
+    """Whether the spelling is a matrix product `a @ b`: it binds like `*` in an expression."""
+    return _form(inputs, output) is _matmul_form
+
+
+def unary_view(inputs: Sequence[str], output: str) -> tuple[bool, bool]:
+    """(may share memory with its operand, may be read-only) for a one-operand einsum. Summing
+    no letter away is a view in numpy (`np.einsum('ij->ji', a)`, `np.diagonal`); the diagonal
+    of np.diagonal is read-only."""
+    (letters,) = inputs
+    view = set(letters) == set(output)
+    return view, view and len(set(letters)) < len(letters)
 
 
 def _unary_form(inputs: Sequence[str], output: str, names: Sequence[str]) -> str | None:

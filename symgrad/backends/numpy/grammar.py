@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import GeneratedCodeError
 from .grammar_loops import LOOP_BLOCKS, loop_block, tuple_element
-from ..sanitise import is_safe_identifier
+from ...schedule.sanitise import is_safe_identifier
 
 NUMPY_ALIAS = "np"
 MAX_DEPTH = 100  # the printers keep expressions about 10 deep; CPython refuses 200 parentheses

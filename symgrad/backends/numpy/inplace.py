@@ -9,12 +9,15 @@ becomes
 
 The first operation writes into the reused array, every later one updates it in place, so the
 statement allocates nothing of its own size. Where an expression has no such form (a bare
-name, np.where, a helper call) `steps` returns None and the statement keeps its one line.
+name, np.where, a helper call) `plan` returns None and the statement keeps its one line.
+
+The steps are data (`Call`, `Update`, `Same`) whose operands are SymPy expressions: what a
+step reads is known from them (`InPlace.reads`), and they are printed once, by `print_step`.
 """
 from __future__ import annotations
 
-import re
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Union
 
 import sympy as sp
 
@@ -29,6 +32,59 @@ _BINARY = {"hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp",
            "logaddexp2": "logaddexp2", "Max": "maximum", "Min": "minimum"}
 
 
+@dataclass(frozen=True)
+class Call:
+    """`np.<function>(*operands, out=<out>[, where=<where>])`."""
+
+    function: str
+    operands: tuple[sp.Expr | str, ...]  # a str: the array being computed, by name
+    out: str
+    where: sp.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """`<name> <operator> <operand>`: an augmented assignment (`t += c`)."""
+
+    name: str
+    operator: str
+    operand: sp.Expr | str  # a str: a float literal
+
+
+@dataclass(frozen=True)
+class Same:
+    """The array already holds the value: nothing computed (the target only binds it)."""
+
+    out: str
+
+
+Step = Union[Call, Update, Same]
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """`target = <first step>`, then steps that update `target` in place."""
+
+    target: str
+    steps: tuple[Step, ...]
+
+    def reads(self, k: int) -> set[sp.Symbol]:
+        """The symbols that step `k` reads (InlineCode ones included, as themselves)."""
+        step = self.steps[k]
+        if isinstance(step, Same):
+            return set()
+        operands = step.operands if isinstance(step, Call) else (step.operand,)
+        if isinstance(step, Call) and step.where is not None:
+            operands = operands + (step.where,)
+        return {s for operand in operands if not isinstance(operand, str)
+                for s in operand.free_symbols}
+
+    @property
+    def first_write(self) -> int:
+        """The index of the step that first writes the array (after a bare binding)."""
+        return 1 if isinstance(self.steps[0], Same) else 0
+
+
 class InplaceWriter:
     """Writes expressions into existing arrays. `shape_of(expr)` is the shape numpy
     broadcasting gives `expr`; operands of that full shape are preferred as the first step."""
@@ -38,34 +94,57 @@ class InplaceWriter:
         self.printer = printer
         self.shape_of = shape_of
 
+    def plan(self, expr: sp.Expr, target: str, buffer: str) -> InPlace | None:
+        """The steps that compute `expr` into `buffer`: the first binds `target` (the same
+        array), the others update `target` in place."""
+        self.full = self.shape_of(expr)
+        steps = self._into(expr, buffer, target)
+        return None if steps is None else InPlace(target, tuple(steps))
+
     def steps(self, expr: sp.Expr, target: str, buffer: str) -> list[str] | None:
-        """Lines that compute `expr` into `buffer`: the first binds `target` (the same array),
-        the others update `target` in place."""
-        self.full = self.shape_of(expr)
-        lines = self._into(expr, buffer, target)
-        if lines is None:
-            return None
-        return [f"{target} = {lines[0]}"] + lines[1:]
+        """`plan`, printed: one line a step."""
+        plan = self.plan(expr, target, buffer)
+        return None if plan is None else self.lines(plan)
 
-    def updates(self, expr: sp.Expr, name: str) -> list[str] | None:
-        """Lines that turn the array `name`, which `expr` reads once, into `expr` in place
-        (`h += b`, `np.tanh(h, out=h)`); None where the first step would not read `name`,
-        since every later step sees it overwritten."""
-        self.full = self.shape_of(expr)
-        lines = self._into(expr, name, name)
-        first = None if lines is None else re.fullmatch(
-            rf"np\.(\w+)\((.*), out={re.escape(name)}\)", lines[0])
-        if first is None or not re.search(rf"\b{re.escape(name)}\b", first.group(2)):
-            return None
-        function, arguments = first.groups()
-        if function in _UPDATES and arguments.startswith(f"{name}, "):
-            lines[0] = f"{name} {_UPDATES[function]} {arguments[len(name) + 2:]}"
-        elif function in ("add", "multiply") and arguments.endswith(f", {name}"):
-            lines[0] = f"{name} {_UPDATES[function]} {arguments[:-len(name) - 2]}"
-        return lines
+    def lines(self, plan: InPlace) -> list[str]:
+        return [f"{target} = {code}" if target else code
+                for target, code in self.assignments(plan)]
 
-    # Each _into returns [call writing into `out`, statements updating `name`...] or None.
-    def _into(self, e: sp.Expr, out: str, name: str) -> list[str] | None:
+    def assignments(self, plan: InPlace) -> list[tuple[str, str]]:
+        """(target, code) a step: the first binds the target, the others stand alone."""
+        return [(plan.target if k == 0 else "", self.print_step(step))
+                for k, step in enumerate(plan.steps)]
+
+    def updates(self, expr: sp.Expr, symbol: sp.Symbol, name: str) -> list[str] | None:
+        """Lines that turn the array `name` (of `symbol`), which `expr` reads once, into `expr`
+        in place (`h += b`, `np.tanh(h, out=h)`); None where the first step would not read
+        the array, since every later step sees it overwritten."""
+        self.full = self.shape_of(expr)
+        steps = self._into(expr, name, name)
+        first = steps[0] if steps else None
+        if not isinstance(first, Call) or first.out != name or first.where is not None \
+                or symbol not in InPlace(name, (first,)).reads(0):
+            return None
+        operands = first.operands
+        if first.function in _UPDATES and len(operands) == 2 and operands[0] == symbol:
+            steps[0] = Update(name, _UPDATES[first.function], operands[1])
+        elif first.function in ("add", "multiply") and len(operands) == 2 \
+                and operands[1] == symbol:
+            steps[0] = Update(name, _UPDATES[first.function], operands[0])
+        return [self.print_step(step) for step in steps]
+
+    def print_step(self, step: Step) -> str:
+        if isinstance(step, Same):
+            return step.out
+        if isinstance(step, Update):
+            # The right-hand side of an augmented assignment is evaluated whole: no parentheses.
+            return f"{step.name} {step.operator} {self._p(step.operand)}"
+        operands = ", ".join(self._p(operand) for operand in step.operands)
+        where = "" if step.where is None else f", where={self._p(step.where)}"
+        return f"np.{step.function}({operands}, out={step.out}{where})"
+
+    # Each _into returns [a call writing into `out`, steps updating `name`...] or None.
+    def _into(self, e: sp.Expr, out: str, name: str) -> list[Step] | None:
         if isinstance(e, (sp.Symbol, InlineCode)) or e.is_Atom:
             return None
         if isinstance(e, sp.Add):
@@ -76,106 +155,105 @@ class InplaceWriter:
             return self._pow(e, out, name)
         function = type(e).__name__
         if isinstance(e, softplus):
-            return [f"np.logaddexp(0, {self._p(e.args[0])}, out={out})"]
+            return [Call("logaddexp", (sp.S.Zero, e.args[0]), out)]
         if function in _UNARY and len(e.args) == 1:
-            return self._unary(f"np.{NUMPY_FUNCTIONS[function]}", e.args[0], out, name)
+            return self._unary(NUMPY_FUNCTIONS[function], e.args[0], out, name)
         if function in _BINARY and len(e.args) == 2:
             a, b = sorted(e.args, key=sp.default_sort_key) if function in ("Max", "Min") \
                 else e.args
-            return [f"np.{_BINARY[function]}({self._p(a)}, {self._p(b)}, out={out})"]
+            return [Call(_BINARY[function], (a, b), out)]
         return None
 
-    def _p(self, e: sp.Expr) -> str:
-        return self.printer.doprint(e)
+    def _p(self, e: sp.Expr | str) -> str:
+        return e if isinstance(e, str) else self.printer.doprint(e)
 
-    def _start(self, e: sp.Expr, out: str, name: str) -> list[str] | None:
+    def _start(self, e: sp.Expr, out: str, name: str) -> list[Step] | None:
         """`e` computed into `out`, if it is worth starting from (compound, full size)."""
         if e.is_Atom or isinstance(e, InlineCode) or self.shape_of(e) != self.full:
             return None
         return self._into(e, out, name)
 
-    def _unary(self, function: str, argument: sp.Expr, out: str, name: str) -> list[str]:
+    def _unary(self, function: str, argument: sp.Expr, out: str, name: str) -> list[Step]:
         inner = self._start(argument, out, name)
         if inner is not None:
-            return inner + [f"{function}({name}, out={name})"]
-        return [f"{function}({self._p(argument)}, out={out})"]
+            return inner + [Call(function, (name,), name)]
+        return [Call(function, (argument,), out)]
 
-    def _add(self, e: sp.Add, out: str, name: str) -> list[str] | None:
+    def _add(self, e: sp.Add, out: str, name: str) -> list[Step] | None:
         content, primitive = common_divisor(e)
         if content is not None:
             inner = self._add(primitive, out, name)
-            return None if inner is None else inner + [f"{name} /= {content.q}"]
+            return None if inner is None else inner + [Update(name, "/=", sp.Integer(content.q))]
         terms = sorted(self.printer._as_ordered_terms(e, order=None),
                        key=lambda t: t.could_extract_minus_sign())
         masked = [t for t in terms if _masked(t) is not None]
         if masked and len(masked) < len(terms):
             return self._add_masked(terms, masked, out, name)
         if len(terms) == 2 and terms[1].could_extract_minus_sign():  # r - x: x, then r - it
-            lines = self._start(-terms[1], out, name)
-            if lines is not None:
-                return lines + [f"np.subtract({self._p(terms[0])}, {name}, out={name})"]
-        lines = None
+            steps = self._start(-terms[1], out, name)
+            if steps is not None:
+                return steps + [Call("subtract", (terms[0], name), name)]
+        steps = None
         for k, term in enumerate(terms):
-            lines = self._start(term, out, name)
-            if lines is not None:
+            steps = self._start(term, out, name)
+            if steps is not None:
                 rest = terms[:k] + terms[k + 1:]
                 break
-        if lines is None:
+        if steps is None:
             first, second, *rest = terms
             if second.could_extract_minus_sign():
-                lines = [f"np.subtract({self._p(first)}, {self._p(-second)}, out={out})"]
+                steps = [Call("subtract", (first, -second), out)]
             else:
-                lines = [f"np.add({self._p(first)}, {self._p(second)}, out={out})"]
-        # The right-hand side of an augmented assignment is evaluated whole: no parentheses.
+                steps = [Call("add", (first, second), out)]
         for term in rest:
             if term.could_extract_minus_sign():
-                lines.append(f"{name} -= {self._p(-term)}")
+                steps.append(Update(name, "-=", -term))
             else:
-                lines.append(f"{name} += {self._p(term)}")
-        return lines
+                steps.append(Update(name, "+=", term))
+        return steps
 
     def _add_masked(self, terms: list[sp.Expr], masked: list[sp.Expr], out: str,
-                    name: str) -> list[str] | None:
+                    name: str) -> list[Step] | None:
         """a + where(c, v, 0): `a` into the array, then v added only where c holds (the ufunc's
         `where=`), without a full-size array of zeros and v."""
         others = [t for t in terms if t not in masked]
-        if len(others) == 1 and self._p(others[0]) == out:
-            lines = [out]  # the array already holds `a`: nothing to compute
+        if len(others) == 1 and isinstance(others[0], sp.Symbol) \
+                and not isinstance(others[0], InlineCode) and self._p(others[0]) == out:
+            steps: list[Step] = [Same(out)]  # the array already holds `a`: nothing to compute
         else:
-            lines = self._into(sp.Add(*others), out, name) if len(others) > 1 else \
+            steps = self._into(sp.Add(*others), out, name) if len(others) > 1 else \
                 self._start(others[0], out, name)
-            if lines is None:
+            if steps is None:
                 return None
         for term in masked:
             value, condition = _masked(term)
-            lines.append(f"np.add({name}, {self._p(value)}, out={name}, "
-                         f"where={self._p(condition)})")
-        return lines
+            steps.append(Call("add", (name, value), name, where=condition))
+        return steps
 
-    def _mul(self, e: sp.Mul, out: str, name: str) -> list[str] | None:
+    def _mul(self, e: sp.Mul, out: str, name: str) -> list[Step] | None:
         coefficient, rest = e.as_coeff_Mul()
         factors = sp.Mul.make_args(rest)
         numerators = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
         denominators = [f.base ** -f.exp for f in factors if f.is_Pow and f.exp.is_negative]
-        lines = None
+        steps = None
         for k, factor in enumerate(numerators):
-            lines = self._start(factor, out, name)
-            if lines is not None:
+            steps = self._start(factor, out, name)
+            if steps is not None:
                 numerators = numerators[:k] + numerators[k + 1:]
                 break
-        if lines is None:
+        if steps is None:
             if len(numerators) >= 2:
                 a, b, *numerators = numerators
-                lines = [f"np.multiply({self._p(a)}, {self._p(b)}, out={out})"]
+                steps = [Call("multiply", (a, b), out)]
             elif numerators and denominators:
                 (a,), (b, *denominators) = numerators, denominators
                 numerators = []
-                lines = [f"np.divide({self._p(a)}, {self._p(b)}, out={out})"]
+                steps = [Call("divide", (a, b), out)]
             elif denominators:
                 b, *denominators = denominators
-                lines = [f"np.divide(1, {self._p(b)}, out={out})"]
+                steps = [Call("divide", (sp.S.One, b), out)]
             elif numerators and coefficient != 1:  # c*x: the coefficient is the operation
-                return self._scaled(self._p(numerators[0]), coefficient, out, name)
+                return self._scaled(numerators[0], coefficient, out)
             else:
                 return None
         # A constant factor joins a smaller operand (t /= -t6**2) instead of a pass of its own.
@@ -186,45 +264,48 @@ class InplaceWriter:
             else:
                 denominators[denominators.index(small[0])] = small[0] / coefficient
             coefficient = sp.S.One
-        lines += [f"{name} *= {self._p(f)}" for f in numerators]
-        lines += [f"{name} /= {self._p(f)}" for f in denominators]
-        return lines + self._coefficient(coefficient, name)
+        steps += [Update(name, "*=", f) for f in numerators]
+        steps += [Update(name, "/=", f) for f in denominators]
+        return steps + self._coefficient(coefficient, name)
 
-    def _scaled(self, x: str, c: sp.Expr, out: str, name: str) -> list[str]:
+    @staticmethod
+    def _scaled(x: sp.Expr, c: sp.Expr, out: str) -> list[Step]:
         if c == -1:
-            return [f"np.negative({x}, out={out})"]
+            return [Call("negative", (x,), out)]
         if c.is_Rational and c.p == 1:
-            return [f"np.divide({x}, {c.q}, out={out})"]
-        return [f"np.multiply({x}, {self._p(c)}, out={out})"]
+            return [Call("divide", (x, sp.Integer(c.q)), out)]
+        return [Call("multiply", (x, c), out)]
 
-    def _coefficient(self, c: sp.Expr, name: str) -> list[str]:
+    @staticmethod
+    def _coefficient(c: sp.Expr, name: str) -> list[Step]:
         if c == 1:
             return []
+        negate: list[Step] = [Call("negative", (name,), name)]
         if c == -1:
-            return [f"np.negative({name}, out={name})"]
+            return negate
         if c.is_Rational:
-            lines = [] if abs(c.p) == 1 else [f"{name} *= {abs(c.p)}"]
-            lines += [] if c.q == 1 else [f"{name} /= {c.q}"]
-            return lines + ([f"np.negative({name}, out={name})"] if c < 0 else [])
-        return [f"{name} *= {float_literal(float(c))}"]
+            steps: list[Step] = [] if abs(c.p) == 1 else [Update(name, "*=", sp.Integer(abs(c.p)))]
+            steps += [] if c.q == 1 else [Update(name, "/=", sp.Integer(c.q))]
+            return steps + (negate if c < 0 else [])
+        return [Update(name, "*=", float_literal(float(c)))]
 
-    def _pow(self, e: sp.Pow, out: str, name: str) -> list[str] | None:
+    def _pow(self, e: sp.Pow, out: str, name: str) -> list[Step] | None:
         base, exponent = e.args
-        functions = {sp.Integer(2): ["np.square"], sp.S.Half: ["np.sqrt"],
-                     sp.Integer(-1): ["np.reciprocal"], -sp.S.Half: ["np.sqrt", "np.reciprocal"]}
+        functions = {sp.Integer(2): ["square"], sp.S.Half: ["sqrt"],
+                     sp.Integer(-1): ["reciprocal"], -sp.S.Half: ["sqrt", "reciprocal"]}
         inner = self._start(base, out, name)
         if exponent in functions:
             first, *more = functions[exponent]
             if inner is None:
                 if exponent == -1:  # 1/x: np.reciprocal is integer division on integers
-                    return [f"np.divide(1, {self._p(base)}, out={out})"]
-                inner = [f"{first}({self._p(base)}, out={out})"]
+                    return [Call("divide", (sp.S.One, base), out)]
+                inner = [Call(first, (base,), out)]
             else:
                 more = [first] + more
-            return inner + [f"{function}({name}, out={name})" for function in more]
+            return inner + [Call(function, (name,), name) for function in more]
         if inner is None:
-            return [f"np.power({self._p(base)}, {self._p(exponent)}, out={out})"]
-        return inner + [f"np.power({name}, {self._p(exponent)}, out={name})"]
+            return [Call("power", (base, exponent), out)]
+        return inner + [Call("power", (name, exponent), name)]
 
 
 def _masked(term: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:

@@ -19,23 +19,14 @@ The statement shapes emitted here (the safety check accepts them; see safety.py)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ...autodiff.loop_rules import reverse_through_while
 from ...ir.graph import Graph, Node
+from ...schedule.names import ModuleNames, Namer
 from ...trace.loops import LoopBody, expand_body
 from .printer import empty_code
-
-
-@dataclass
-class ModuleNames:
-    """Names at module level (functions, constants) and every name any function claimed: a
-    module-level name never shadows, or is shadowed by, a local of any function."""
-
-    names: set[str] = field(default_factory=set)
-    everything: set[str] = field(default_factory=set)
-    made: dict[tuple, str] = field(default_factory=dict)  # (what, body, used) -> function
 
 
 @dataclass
@@ -88,7 +79,7 @@ def body_function(body: LoopBody, used: Sequence[int], wish: str, module: Module
                   structure: Any = None, role: str = "One step of") -> tuple[BodyFunction, Any]:
     """The body's graph, outputs `used` only, lowered into a function; and its program."""
     from ...symbolic.graph_rewrites import rewrite_graph
-    from .lower import Namer, lower
+    from .lower import lower
     from ..speed_rules import optimize, optimize_graph
     from .backend import SPEED_RULES
 
@@ -122,7 +113,6 @@ def _collect(code: LoopCode, program: Any, function: BodyFunction) -> None:
 
 def scan_code(node: Node, used: set[int], module: ModuleNames) -> LoopCode:
     """`for step in range(n): carries, stacks[step] = body(step, carries, xs[step], consts)`."""
-    from .lower import Namer
 
     body: LoopBody = node.param("body")
     _, nc, nx, nk = body.counts
@@ -170,7 +160,6 @@ def scan_code(node: Node, used: set[int], module: ModuleNames) -> LoopCode:
 
 def while_code(node: Node, module: ModuleNames) -> LoopCode:
     """`while cond(carries, consts)[0]: carries = body(carries, consts)`."""
-    from .lower import Namer
 
     cond: LoopBody = node.param("cond")
     body: LoopBody = node.param("body")
@@ -194,7 +183,6 @@ def while_code(node: Node, module: ModuleNames) -> LoopCode:
 
 def cond_code(node: Node, module: ModuleNames) -> LoopCode:
     """`if index == 0: return branch0(operands)` ... the last branch otherwise."""
-    from .lower import Namer
 
     branches: tuple[LoopBody, ...] = node.param("branches")
     code = LoopCode("", [], [], set())

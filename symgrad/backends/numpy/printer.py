@@ -8,7 +8,7 @@ into code.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import sympy as sp
@@ -16,8 +16,6 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from ...ir.graph import Node
-from ...ir.index import positions_distinct
-from ...ir.primitives import ConstArray
 from ...symbolic.expressions import Literal
 
 # SymPy function class name -> numpy function, for one-to-one calls.
@@ -276,6 +274,8 @@ class InlineCode(sp.Symbol):
 
     precedence = PRECEDENCE["Atom"]
     plain: str  # the code as a reader expects it (printer.plain_code), for the math view
+    reads: frozenset = frozenset()  # the values whose names the code holds (lower.py)
+    plain_infix: bool  # whether `plain` has an operator outside brackets (`x @ w`)
 
     def __new__(cls, name: str, code: str):
         # Not Symbol's cached constructor, and the code is part of equality and hashing:
@@ -296,12 +296,16 @@ class InlineProduct(InlineCode):
     precedence = PRECEDENCE["Mul"] - 1
 
 
-def inline_code(node: Node, name: str, code: str, plain: str | None = None) -> InlineCode:
-    # A matrix product, or any structural code with an infix operator (an einsum written as
-    # `x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
-    infix = node.op == "matmul" or _has_infix_operator(code)
+def inline_code(node: Node, name: str, code: str, plain: str | None = None,
+                reads: frozenset = frozenset(), exact: bool = False) -> InlineCode:
+    """`node`'s code inside its reader. A matrix product, or an einsum spelled as one
+    (`x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
+    `exact`: `code` is all it prints (not the node's own form: a blocked sum's parts added)."""
+    infix = not exact and spelled_with_operator(node)
     inline = (InlineProduct if infix else InlineCode)(name, code)
     inline.plain = plain or code
+    inline.plain_infix = not exact and spelled_with_operator(node, plain=True)
+    inline.reads = reads
     return inline
 
 
@@ -309,25 +313,15 @@ def as_plain(inline: InlineCode) -> InlineCode:
     """The same inlined value, printed in its plain form (`x.sum(axis=1)` for the columns of
     `x` added): for the comment above a statement that holds a faster form."""
     plain = getattr(inline, "plain", inline.code)
-    infix = isinstance(inline, InlineProduct) and plain == inline.code
-    shown = (InlineProduct if infix or _has_infix_operator(plain) else InlineCode)(
-        inline.name, plain)
+    infix = getattr(inline, "plain_infix", isinstance(inline, InlineProduct))
+    shown = (InlineProduct if infix else InlineCode)(inline.name, plain)
     shown.plain = plain
+    shown.plain_infix = infix
     return shown
-
-
-def _has_infix_operator(code: str) -> bool:
-    """Whether `code` has an operator outside brackets (`a @ b`, not `np.vdot(a, b)`)."""
-    depth = 0
-    for k, c in enumerate(code):
-        depth += c in "([{"
-        depth -= c in ")]}"
-        if depth == 0 and c == " " and code[k + 1:k + 2] in ("@", "*", "/", "+", "-"):
-            return True
-    return False
 
 
 # The structural ops' formatters and code builders, for the modules that import them here.
 from .printer_structural import (  # noqa: E402, F401
-    STRUCTURAL, STRUCTURAL_HELPERS, blocks_call_code, cast_code, const_array_code, dtype_code, empty_code,
-    fill_code, float_literal, index_code, owned_copy_code, plain_code, structural_helper, sum_code)
+    STRUCTURAL, STRUCTURAL_HELPERS, blocks_call_code, cast_code, column_code, const_array_code,
+    dtype_code, empty_code, fill_code, float_literal, index_code, matmul_into_code, owned_copy_code,
+    plain_code, spelled_with_operator, structural_helper, sum_code, tuple_code, whole_code)

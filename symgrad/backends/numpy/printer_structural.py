@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...ir.linalg import index_letters
-from .einsum_forms import readable_einsum
+from .einsum_forms import readable_einsum, spelled_infix
 from ...ir.graph import Node
 from ...ir.index import positions_distinct
 from ..speed_rules import SHORT_ROW_FOR_EXTREMA, TINY_ROW, row_reduction
@@ -91,6 +91,18 @@ def plain_code(node: Node, *arguments: str) -> str:
     if node.op == "einsum":
         return _summed_product(node, *arguments) or STRUCTURAL[node.op](node, *arguments)
     return STRUCTURAL[node.op](node, *arguments)
+
+
+def spelled_with_operator(node: Node, plain: bool = False) -> bool:
+    """Whether STRUCTURAL (or, with `plain`, plain_code) writes `node` with an operator outside
+    brackets (`x @ w`, an einsum spelled as a product): it binds like `*` inside an expression.
+    Every other structural form is a name, a view, a subscript or a call: an atom."""
+    if node.op == "matmul":
+        return True
+    if node.op != "einsum" or (plain and _summed_product(node, "a", "b") is not None):
+        return False
+    inputs, output = node.param("subscripts").split("->")
+    return spelled_infix(inputs.split(","), output)
 
 
 def _summed_product(node: Node, *operands: str) -> str | None:
@@ -281,10 +293,13 @@ def _nested_list(array: np.ndarray, fmt: Callable[[Any], str]) -> str:
     return "[" + ", ".join(_nested_list(sub, fmt) for sub in array) + "]"
 
 
-def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: bool) -> str:
-    """A value of smaller (broadcast) shape made full size."""
-    if is_constant and shape and value_code in ("0", "1"):
-        return f"np.{'zeros' if value_code == '0' else 'ones'}({shape}, dtype={dtype_code(dtype)})"
+def fill_code(shape: tuple[int, ...], value_code: str, dtype: str, is_constant: bool,
+              value: Any = None) -> str:
+    """A value of smaller (broadcast) shape made full size; `value` is what `value_code` prints
+    (an integer 0 or 1 fills with np.zeros or np.ones)."""
+    whole = isinstance(value, int) or getattr(value, "is_Integer", False)
+    if is_constant and shape and whole and int(value) in (0, 1):
+        return f"np.{'zeros' if int(value) == 0 else 'ones'}({shape}, dtype={dtype_code(dtype)})"
     if is_constant:
         return f"np.full({shape}, {value_code}, dtype={dtype_code(dtype)})"
     return f"np.broadcast_to({value_code}, {shape})"
@@ -306,6 +321,27 @@ def empty_code(shape: tuple[int, ...], dtype: str) -> str:
 
 def blocks_call_code(function: str, rows: int, block_rows: int, arrays: Sequence[str]) -> str:
     return f"_in_blocks({function}, {rows}, {block_rows}, {', '.join(arrays)})"
+
+
+def matmul_into_code(a: str, b: str, out: str) -> str:
+    return f"np.matmul({a}, {b}, out={out})"
+
+
+def column_code(code: str, k: int, grouped: bool = False) -> str:
+    """Column `k` of the last axis of the array `code` prints (a primary: a name, view or
+    call, subscripted as it is; `grouped`: an operator expression, in parentheses)."""
+    return f"({code})[..., {k}]" if grouped else f"{code}[..., {k}]"
+
+
+def whole_code(name: str) -> str:
+    """The whole array `name`, as the target of an assignment that writes into it."""
+    return f"{name}[...]"
+
+
+def tuple_code(items: Sequence[str], parenthesized: bool = False) -> str:
+    """A tuple display (`a, b`), with the comma of one item (`a,`)."""
+    text = ", ".join(items) + ("," if len(items) == 1 else "")
+    return f"({text})" if parenthesized else text
 
 
 # numpy.linalg (printer_linalg.py)

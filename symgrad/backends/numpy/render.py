@@ -13,7 +13,7 @@ import jinja2
 
 from ...cache.key import NUMPY_TEMPLATE, templates_dir
 from .lower import BlockFunction, Program, Statement
-from ..sanitise import comment_text, docstring_text
+from ...schedule.sanitise import comment_text, docstring_text
 
 
 @lru_cache(maxsize=None)

@@ -12,25 +12,22 @@ from typing import Any
 import sympy as sp
 
 from ...ir.graph import Node
+from ...ir.ops import OPS, Memory
 from ..common import returned_code
-from .printer import STRUCTURAL, owned_copy_code
+from .einsum_forms import unary_view
+from .printer import owned_copy_code
 from ...symbolic.lift import Lifted, Value
 from .statements import Statement
 
-# Structural ops whose numpy code may return a view of their operand (np.reshape, .T, basic
-# indexing, the identity); broadcast_to and np.diagonal return read-only views.
-VIEW_OPS = ("transpose", "reshape", "getitem", "stop_gradient", "broadcast_to")
-_VIEW_CALLS = ("np.diagonal(", "np.swapaxes(", "np.broadcast_to(")
-
-
 def view_of_operand(node: Node) -> tuple[bool, bool]:
-    """(may be a view of its first operand, may be read-only) for the code of `node`."""
-    if node.op in VIEW_OPS:
-        return True, node.op == "broadcast_to"
+    """(may be a view of its first operand, may be read-only) for the code of `node`: the op
+    table's fact (np.reshape, .T, basic indexing, the identity; np.broadcast_to read-only)."""
+    memory = OPS[node.op].memory
+    if memory.shares_operand:
+        return True, memory is Memory.READ_ONLY
     if node.op == "einsum" and len(node.inputs) == 1:
-        code = STRUCTURAL["einsum"](node, "a")
-        view = code == "a" or code.startswith(_VIEW_CALLS) or not code.startswith("np.")
-        return view, code.startswith("np.diagonal(")
+        inputs, output = node.param("subscripts").split("->")
+        return unary_view([inputs], output)
     return False, False
 
 
@@ -54,7 +51,7 @@ def fresh_returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
             node = value.node
             if value.expr is not None:  # computed: its own array, unless a broadcast fill
                 statement = statement_of.get(names.get(value.symbol, ""))
-                fill = statement is not None and statement.code.startswith("np.broadcast_to(")
+                fill = statement is not None and statement.read_only_view
                 return node, read_only or fill
             view, frozen = view_of_operand(node)
             if not view:
@@ -78,11 +75,12 @@ def fresh_returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
         statement = statement_of.get(name)
         if first and not with_result and statement is not None and value.node.op != "input" \
                 and node is not value.node:  # the view itself is copied: `y.T.copy()`
-            if not statement.code.endswith(".copy()"):
-                statement.code = owned_copy_code(statement.code)
+            if not statement.owned:
+                statement.code, statement.owned = owned_copy_code(statement.code), True
+                statement.read_only_view = False
             return name
         fresh = namer.claim(f"{name}_copy")
-        statements.append(Statement(fresh, owned_copy_code(name), None))
+        statements.append(Statement(fresh, owned_copy_code(name), None, owned=True))
         return fresh
 
     return returned_code(structure, leaf)

@@ -1,13 +1,14 @@
 """Statements: the scheduled values of a lowered program, printed.
 
-One line per value, in the order `lower._schedule` chose; regions that `blocking.py` blocked
-become a nested block function and its call; values that `buffers.py` assigned an array no
-longer read are computed into it by the in-place steps of `inplace.py`, under a comment that
-shows the expression in one line.
+One statement per value, in the order of the schedule (schedule/, with lower.py's masks moved
+early); regions that `blocking.py` blocked become a nested block function and its call; values
+that `buffers.py` assigned an array no longer read are computed into it by the in-place steps
+of `inplace.py`, under a comment that shows the expression in one line. A statement is data
+(target, code, facts about its result); code comes from the printer's builders, and nothing
+here reads printed code back.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,15 @@ from .blocking import BlockRegion, Item
 from . import blocking, buffers
 from .buffers import BufferItem, plan_reuse
 from ...ir.graph import Site
+from ...schedule.names import Names, Namer
 from .inplace import InplaceWriter
 from .loop_code import call_code
 from ...ir.ops import OPS, Memory
 from ..speed_rules import TINY_ROW
 from .printer import (STRUCTURAL, InlineCode, InlineProduct, NumpyExpressionPrinter, as_plain,
-                      blocks_call_code, cast_code, const_array_code, empty_code, fill_code,
-                      owned_copy_code, plain_code, sum_code)
+                      blocks_call_code, cast_code, column_code, const_array_code, empty_code,
+                      fill_code, matmul_into_code, owned_copy_code, plain_code, sum_code,
+                      tuple_code, whole_code)
 from ...symbolic.lift import Lifted, Value
 from ...symbolic.expressions import Literal
 
@@ -38,6 +41,14 @@ class Statement:
     site: Site | None
     guarded: bool = False  # computes branches of np.where that may be unselected
     note: str | None = None  # a comment line above it
+    read_only_view: bool = False  # the code is np.broadcast_to of a smaller value
+    owned: bool = False  # the code ends in .copy(): a fresh array of its own
+
+
+def _statements(rows: list[tuple[str, str, str | None]], site: Site | None,
+                guarded: bool) -> list[Statement]:
+    """Statements from (target, code, note) rows of one value."""
+    return [Statement(target, code, site, guarded, note) for target, code, note in rows]
 
 
 @dataclass
@@ -60,8 +71,8 @@ class Scheduled:
     temps: dict[sp.Symbol, sp.Expr]  # CSE temporaries
     by_symbol: dict[sp.Symbol, Value]
     lifted: Lifted
-    names: Any  # lower.Names: symbol -> generated name, with the inlined symbols
-    namer: Any  # lower.Namer
+    names: Names  # symbol -> generated name, with the inlined symbols
+    namer: Namer
     readers: dict[sp.Symbol, list[sp.Symbol]]
     deps: dict[sp.Symbol, list[sp.Symbol]]  # what each value reads (before inlining)
     guarded: set[sp.Symbol]
@@ -209,13 +220,13 @@ class StatementWriter:
         site = s.by_symbol[symbol].node.site if symbol in s.by_symbol else self.site_of[symbol]
         if target is None:
             # Into an array no longer read, else into the array of its matrix product.
-            lines = self._in_place(symbol, name, s.names[self.reuse[symbol]]) \
+            rows = self._in_place(symbol, name, s.names[self.reuse[symbol]]) \
                 if symbol in self.reuse else None
             if symbol not in self.in_blocks:
-                lines = lines if lines is not None else self._in_product(symbol, name)
-                lines = lines if lines is not None else self._by_columns(symbol, name)
-            if lines is not None:
-                return [Statement("", line, site, guarded, note) for line, note in lines]
+                rows = rows if rows is not None else self._in_product(symbol, name)
+                rows = rows if rows is not None else self._by_columns(symbol, name)
+            if rows is not None:
+                return _statements(rows, site, guarded)
         if symbol in s.temps:
             self.equations.append((name, s.temps[symbol]))
             return [Statement(target or name, self.printer.doprint(s.temps[symbol]), site,
@@ -227,7 +238,7 @@ class StatementWriter:
         if node.op == "const" and value.expr is None:
             self.constants.append((name, const_array_code(node.param("value"))))
             return []
-        note = None
+        note, read_only, owned = None, False, False
         if value.expr is not None:
             code = self.printer.doprint(value.expr)
             note = self._plain_note(name, value.expr)
@@ -236,9 +247,10 @@ class StatementWriter:
                 constant = _is_constant(value.expr)
                 if not constant and node.is_float and not _carries_dtype(value.expr, s.temps, {}):
                     code = cast_code(code, node.dtype)  # broadcast np.where(c, 1, 0): int
-                code = fill_code(node.shape, code, node.dtype, constant)
-                if not constant and value in s.lifted.outputs:
-                    code = owned_copy_code(code)  # a broadcast view is read-only
+                code = fill_code(node.shape, code, node.dtype, constant, value.expr)
+                read_only = not constant  # np.broadcast_to: a read-only view
+                if read_only and value in s.lifted.outputs:
+                    code, read_only, owned = owned_copy_code(code), False, True
             elif node.is_float and not _carries_dtype(value.expr, s.temps, {}):
                 code = cast_code(code, node.dtype)  # np.where(c, 1, 0) alone is int
         elif symbol in self.sums:
@@ -248,14 +260,13 @@ class StatementWriter:
             arguments = self._arguments(value)
             code = call_code(s.loop_calls[node], arguments) if node in s.loop_calls \
                 else STRUCTURAL[node.op](node, *arguments)
-            if node.op == "broadcast_to" and value in s.lifted.outputs:
-                code = owned_copy_code(code)  # results are fresh, writable arrays
             plain = code if node in s.loop_calls else plain_code(node, *arguments)
             self.equations.append((name, plain))
-            if plain != code:
-                return [Statement(target or name, code, site, guarded,
-                                  f"{name} = {plain}, over all rows at once")]
-        return [Statement(target or name, code, site, guarded, note)]
+            if plain != code:  # a faster form than the plain one
+                note = f"{name} = {plain}, over all rows at once"
+            if node.op == "broadcast_to" and value in s.lifted.outputs:
+                code, owned = owned_copy_code(code), True  # results are fresh, writable arrays
+        return [Statement(target or name, code, site, guarded, note, read_only, owned)]
 
     def _shown(self, expr: sp.Expr) -> str:
         """`expr` as a comment shows it: structural code inside it in its plain form."""
@@ -274,23 +285,25 @@ class StatementWriter:
         return [self.s.names[self.s.lifted.of_node[i].symbol] for i in value.node.inputs]
 
     def _in_place(self, symbol: sp.Symbol, name: str, buffer: str
-                  ) -> list[tuple[str, str | None]] | None:
-        """(line, note) pairs computing `symbol` into the array named `buffer`."""
+                  ) -> list[tuple[str, str, str | None]] | None:
+        """(target, code, note) rows computing `symbol` into the array named `buffer`."""
         expr = self._expression(symbol)
+        written = f"written into the array of {buffer} (not read after this)"
         if expr is None:  # a matrix product
             a, b = self._arguments(self.s.by_symbol[symbol])
             code = STRUCTURAL["matmul"](self.s.by_symbol[symbol].node, a, b)
             self.equations.append((name, code))
-            return [(f"{name} = np.matmul({a}, {b}, out={buffer})",
-                     f"{name} = {code}, written into the array of {buffer} (not read after this)")]
-        lines = self.inplace.steps(expr, name, buffer)
-        if lines is None:
+            return [(name, matmul_into_code(a, b, buffer), f"{name} = {code}, {written}")]
+        plan = self.inplace.plan(expr, name, buffer)
+        if plan is None:
             return None
         self.equations.append((name, expr))
-        note = f"{name} = {self._shown(expr)}, written into the array of {buffer} (not read after this)"
-        return [(line, note if k == 0 else None) for k, line in enumerate(lines)]
+        note = f"{name} = {self._shown(expr)}, {written}"
+        return [(target, code, note if k == 0 else None)
+                for k, (target, code) in enumerate(self.inplace.assignments(plan))]
 
-    def _in_product(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
+    def _in_product(self, symbol: sp.Symbol, name: str
+                    ) -> list[tuple[str, str, str | None]] | None:
         """`h = np.tanh(x @ w + b)` as `h = x @ w` and the rest in place in that array: the
         product is a fresh array of the result's size that nothing else reads, so the statement
         needs no second array (for large arrays, a fresh one costs a page fault per 4 KiB)."""
@@ -306,14 +319,15 @@ class StatementWriter:
         inner = self.item_of[self.inlined_by_name[product.name]]
         if (inner.shape, inner.dtype) != (item.shape, item.dtype):
             return None
-        lines = self.inplace.updates(expr.xreplace({product: symbol}), name)
-        if lines is None:
+        updates = self.inplace.updates(expr.xreplace({product: symbol}), symbol, name)
+        if updates is None:
             return None
         self.equations.append((name, expr))
         note = f"{name} = {self._shown(expr)}, computed in the array of the product"
-        return [(f"{name} = {product.code}", note)] + [(line, None) for line in lines]
+        return [(name, product.code, note)] + [("", code, None) for code in updates]
 
-    def _by_columns(self, symbol: sp.Symbol, name: str) -> list[tuple[str, str | None]] | None:
+    def _by_columns(self, symbol: sp.Symbol, name: str
+                    ) -> list[tuple[str, str, str | None]] | None:
         """An expression whose result has a last axis of 2-4 and an operand broadcast against
         it (`d = x[:, None] - means`, shape (n, k, 2)), one column of that axis at a time:
         numpy cannot merge the axes, so its inner loop would run over 2-4 elements
@@ -339,33 +353,34 @@ class StatementWriter:
                 shapes[atom] = (1,) * (len(shape) - len(operand)) + operand
         if not shapes or all(operand == shape for operand in shapes.values()):
             return None  # nothing broadcast: numpy runs it as one long loop already
-        lines = [(f"{name} = {empty_code(shape, item.dtype)}",
-                  f"{name} = {self._shown(expr)}, one column of the last axis at a time")]
+        rows = [(name, empty_code(shape, item.dtype),
+                 f"{name} = {self._shown(expr)}, one column of the last axis at a time")]
         for k in range(shape[-1]):
-            columns = {atom: InlineCode(f"{atom.name}_column{k}", _column(
-                self.printer.doprint(atom), k if operand[-1] != 1 else 0))
-                for atom, operand in shapes.items()}
-            lines.append((f"{name}[..., {k}] = {self.printer.doprint(expr.xreplace(columns))}",
-                          None))
+            columns = {atom: InlineCode(f"{atom.name}_column{k}", column_code(
+                self.printer.doprint(atom), k if operand[-1] != 1 else 0,
+                grouped=isinstance(atom, InlineProduct))) for atom, operand in shapes.items()}
+            rows.append((column_code(name, k), self.printer.doprint(expr.xreplace(columns)),
+                         None))
         self.equations.append((name, expr))
-        return lines
+        return rows
 
     def _reads_only_first(self, symbol: sp.Symbol, holder: sp.Symbol,
                           sharing: set[sp.Symbol]) -> bool:
         """Whether the in-place steps of `symbol` into the array of `holder` read it (or any
         value sharing its memory, `sharing`) in their first operation only, before anything
-        is written. Code inlined into a step names what it reads, so names are enough."""
+        is written. The steps are data: what each reads is in its operands, and inlined code
+        carries what it reads (`arrays_read`)."""
         expr = self._expression(symbol)
         if expr is None:
             return False  # a matrix product: BLAS would copy an operand that is its output
         names = self.s.names
-        lines = self.inplace.steps(expr, names[symbol], names[holder])
-        if lines is None:
+        plan = self.inplace.plan(expr, names[symbol], names[holder])
+        if plan is None:
             return False
-        first_write = 1 if lines[0] == f"{names[symbol]} = {names[holder]}" else 0
-        later = "\n".join(lines[first_write + 1:])
-        return not any(re.search(rf"\b{re.escape(names[r])}\b", later) for r in sharing
-                       if r in names and r not in names.inlined)
+        shared = {names[r] for r in sharing if r in names and r not in names.inlined}
+        return not any(names[read] in shared
+                       for k in range(plan.first_write + 1, len(plan.steps))
+                       for read in arrays_read(names, plan.reads(k)))
 
     # -- blocked regions ---------------------------------------------------------------------
     def _region(self, region: BlockRegion) -> list[Statement | BlockFunction]:
@@ -382,15 +397,15 @@ class StatementWriter:
         for symbol in region.members:
             if symbol not in sums:
                 body.extend(self.statements(
-                    symbol, f"{names[symbol]}[...]" if symbol in materialised else None))
-        returns = ", ".join(sum_code(names[self.item_of[s].deps[0]]) for s in region.sums)
+                    symbol, whole_code(names[symbol]) if symbol in materialised else None))
+        returns = tuple_code([sum_code(names[self.item_of[s].deps[0]]) for s in region.sums])
         # (a value that only renames another shares its name)
         params = list(dict.fromkeys(names[s] for s in region.sliced + region.materialised))
         function = self.s.namer.claim("block")
-        out.append(BlockFunction(function, params, body, returns + "," if region.sums else None,
+        out.append(BlockFunction(function, params, body, returns if region.sums else None,
                                  region.rows, region.block_rows))
         targets = [self.s.partial_sums[s] for s in region.sums]
-        target = f"({targets[0]},)" if len(targets) == 1 else ", ".join(targets)
+        target = tuple_code(targets, parenthesized=len(targets) == 1)
         out.append(Statement(target, blocks_call_code(function, region.rows, region.block_rows,
                                                       params), None))
         for symbol in region.sums:
@@ -434,7 +449,7 @@ class StatementWriter:
             else:
                 fresh = True
                 writable = nbytes >= buffers.REUSE_MIN_BYTES and any(
-                    self.inplace.steps(expr, "target", buffer) is not None
+                    self.inplace.plan(expr, "target", buffer) is not None
                     for buffer in ["buffer"] + [s.names[d] for d in s.deps[symbol]
                                                 if d in s.names and d not in s.names.inlined
                                                 and self.item_of[d].shape == item.shape])
@@ -443,12 +458,20 @@ class StatementWriter:
         return items
 
 
-def _column(code: str, k: int) -> str:
-    """Column `k` of the last axis of the array printed as `code`: a name or an indexed name
-    as it is, anything else (a product `a @ b`, a call) in parentheses."""
-    if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]*\]|\.T)*", code):
-        return f"{code}[..., {k}]"
-    return f"({code})[..., {k}]"
+def arrays_read(names: Names, symbols: Any) -> set[sp.Symbol]:
+    """The values with a statement of their own (not inlined) whose arrays code naming
+    `symbols` reads: through inlined views, aliases and inlined structural code."""
+    found: set[sp.Symbol] = set()
+    pending = list(symbols)
+    while pending:
+        symbol = pending.pop()
+        if isinstance(symbol, InlineCode):
+            pending.extend(symbol.reads)
+        elif symbol in names.inlined:
+            pending.extend(names.reads.get(symbol, ()))
+        elif symbol in names:
+            found.add(symbol)
+    return found
 
 
 def _nbytes(shape: tuple[int, ...], dtype: str | None) -> int:
