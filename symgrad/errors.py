@@ -4,6 +4,14 @@ Errors are raised at trace or differentiation time, never from inside generated 
 """
 from __future__ import annotations
 
+# every error class, in the order defined: `symgrad.errors` is an entry point of its own
+__all__ = [
+    "SymgradError", "TracingError", "UnsupportedFunctionError", "TracedBoolError",
+    "TracedConversionError", "MutationError", "DtypePromotionError", "ShapeError",
+    "GradientError", "NotDifferentiableError", "NonScalarOutputError", "ArgumentError",
+    "GeneratedCodeError", "NotDecomposableError", "ComplexArgumentError", "CompilerError",
+]
+
 
 class SymgradError(Exception):
     """Base class of every error symgrad raises on purpose."""

@@ -18,6 +18,9 @@ import numpy as np
 
 from .errors import ArgumentError
 
+__all__ = ["Spec", "spec", "ArgSpec", "parse_spec", "format_spec", "looks_like_spec",
+           "DTYPE_CODES", "EXAMPLE"]
+
 # dtype code -> numpy dtype name; the codes are the only spellings printed.
 DTYPE_CODES = {
     "f16": "float16", "f32": "float32", "f64": "float64",

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import symgrad as sg
-from symgrad.cache.store import CacheWarning, entry_parts, sha256_text
-from symgrad.cache.signing import sign_entry
+from symgrad.cache import CacheWarning, entry_parts, sha256_text, sign_entry
 
 
 def loss(x, w):

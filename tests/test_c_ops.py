@@ -11,9 +11,9 @@ import sympy as sp
 import symgrad as sg
 from symgrad.backends import C_NOT_YET
 from symgrad.backends.c import backend as c_backend
-from symgrad.backends.c.printer import CExpressionPrinter
+from symgrad.backends.c import CExpressionPrinter
 from symgrad.errors import CompilerError
-from symgrad.symbolic.exact import true_divide, unfolded
+from symgrad.symbolic import true_divide, unfolded
 
 try:
     c_backend.toolchain()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import symgrad as sg
-from symgrad.cache.store import CacheWarning, DiskCache, sha256_text
+from symgrad.cache import CacheWarning, DiskCache, sha256_text
 
 REPO = Path(__file__).resolve().parent.parent
 

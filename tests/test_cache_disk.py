@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.cache.store import CacheWarning, DiskCache, sha256_text
+from symgrad.cache import CacheWarning, DiskCache, sha256_text
 
 
 def loss(x, w):
@@ -112,8 +112,7 @@ def test_damaged_entry_is_rebuilt_with_one_warning(cache_env, damage):
 def test_tampered_entry_with_matching_hash_is_refused_not_run(cache_env, tmp_path, resigned):
     """An attacker who can edit the metadata fixes the sha256: the signature refuses it; one
     who also holds the key (re-signs it) is refused by the grammar. Either way it never runs."""
-    from symgrad.cache.store import entry_parts
-    from symgrad.cache.signing import sign_entry
+    from symgrad.cache import entry_parts, sign_entry
 
     key = compile_and_check().key
     source, meta_path = cache_env / f"{key}.py", cache_env / f"{key}.json"

@@ -16,8 +16,7 @@ import pytest
 import symgrad as sg
 from cache_victims import ARGS, expected_gradient, loss, plant, victim
 from symgrad.cache import store as cache_module
-from symgrad.cache import signing
-from symgrad.cache.store import CacheWarning, DiskCache
+from symgrad.cache import CacheWarning, DiskCache, signing
 
 
 @pytest.fixture
@@ -304,7 +303,7 @@ def test_processes_making_the_key_at_once_agree_on_one(tmp_path):
     import sys
 
     path = tmp_path / "fresh" / "key"
-    code = ("import sys; from symgrad.cache.signing import user_key; "
+    code = ("import sys; from symgrad.cache import user_key; "
             f"print(user_key(__import__('pathlib').Path({str(path)!r})).hex())")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
              for _ in range(4)]

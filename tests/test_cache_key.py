@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.cache.key import COMPONENTS, installed_version, key_parts, toolchain_components
-from symgrad.trace.tracer import ArgSpec, trace_function
+from symgrad.cache import COMPONENTS, installed_version, key_parts, toolchain_components
+from symgrad.specs import ArgSpec
+from symgrad.trace import trace_function
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,15 +134,15 @@ def test_unchanged_function_in_a_new_process_hits(tmp_path):
 
 
 def test_source_digest_covers_modules_in_subfolders(tmp_path):
-    from symgrad.cache.key import _digest_files
+    from symgrad.cache import key
 
     (tmp_path / "stage").mkdir()
     (tmp_path / "top.py").write_text("A = 1\n")
     (tmp_path / "stage" / "inner.py").write_text("B = 1\n")
-    before = _digest_files([tmp_path], (".py",))
+    before = key._digest_files([tmp_path], (".py",))
     (tmp_path / "stage" / "inner.py").write_text("B = 2\n")
-    edited = _digest_files([tmp_path], (".py",))
+    edited = key._digest_files([tmp_path], (".py",))
     (tmp_path / "stage" / "inner.py").rename(tmp_path / "inner.py")
     (tmp_path / "inner.py").write_text("B = 2\n")
-    moved = _digest_files([tmp_path], (".py",))
+    moved = key._digest_files([tmp_path], (".py",))
     assert len({before, edited, moved}) == 3

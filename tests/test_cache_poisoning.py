@@ -188,8 +188,8 @@ def test_received_code_is_checked_then_signed(cache_env, tmp_path):
     import json
 
     import symgrad as sg
-    from symgrad.backends.numpy.safety import check_source
-    from symgrad.cache.store import DiskCache
+    from symgrad.backends.numpy import check_source
+    from symgrad.cache import DiskCache
 
     key = victim().key
     source = (cache_env / f"{key}.py").read_text()

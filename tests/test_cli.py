@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from symgrad.cli import COMMANDS, main
-from symgrad.cli.cache_commands import parse_age, parse_size
-from symgrad.tools.progress import Progress
+from symgrad.cli import COMMANDS, main, parse_age, parse_size
+from symgrad.tools import Progress
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = textwrap.dedent("""

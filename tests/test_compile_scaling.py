@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 import symgrad as sg
-from symgrad.symbolic.simplify import symbols_in, tree_ops
+from symgrad.symbolic import symbols_in, tree_ops
 
 
 def nested(x):

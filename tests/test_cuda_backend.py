@@ -21,8 +21,7 @@ import pytest
 import symgrad as sg
 from cuda_models import CASE_IDS, CASES, assert_close
 from symgrad.backends import cuda
-from symgrad.backends.cuda import host, nvcc
-from symgrad.backends.cuda.check import check_launcher
+from symgrad.backends.cuda import check_launcher, host, nvcc
 from symgrad.errors import CompilerError, GeneratedCodeError
 
 ON_GPU = os.environ.get("SYMGRAD_CUDA_TESTS") == "gpu"

@@ -249,7 +249,7 @@ def test_on_the_cluster_uneven_and_single_row_chunks(cluster):
 
 
 def test_received_code_is_checked_before_it_is_stored(tmp_path):
-    from symgrad.cache.store import DiskCache
+    from symgrad.cache import DiskCache
     from symgrad.errors import GeneratedCodeError
 
     cache = DiskCache(tmp_path / "c")

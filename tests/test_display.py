@@ -15,7 +15,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.tools import picture
-from symgrad.symbolic.latex import code_latex, name_latex
+from symgrad.symbolic import code_latex, name_latex
 
 REPO = Path(__file__).resolve().parent.parent
 KATEX = Path(os.environ.get("SYMGRAD_KATEX_DIR", "/usr/share/javascript/katex"))  # libjs-katex

@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad.backends.numpy.printer import NumpyExpressionPrinter, float_literal
-from symgrad.symbolic.expressions import Literal, constant_expr
+from symgrad.backends.numpy import NumpyExpressionPrinter, float_literal
+from symgrad.symbolic import Literal, constant_expr
 from subprocess_run import run_script
 
 SCRIPT = textwrap.dedent("""

@@ -10,8 +10,8 @@ import torch
 import symgrad as sg
 from elementwise_cases import CASE_IDS, CASES, DOMAINS, Case
 from gradcheck import central_difference
-from symgrad.ir.ops import OPS, Group
-from symgrad.autodiff.vjp_rules import VJP_RULES
+from symgrad.ir import OPS, Group
+from symgrad.autodiff import VJP_RULES
 
 ELEMENTWISE_OPS = sorted(name for name, record in OPS.items()
                          if record.group is Group.ELEMENTWISE and name != "ew")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.cli.export import export
+from symgrad.cli import export
 
 # symgrad (and SymPy, jinja2) made unimportable: what a user of the exported module has.
 WITHOUT_SYMGRAD = "import sys\nfor name in ('symgrad', 'sympy', 'jinja2'):\n" \
@@ -53,7 +53,7 @@ def _run_without_symgrad(directory: Path, code: str) -> subprocess.CompletedProc
 
 def test_exported_module_runs_with_numpy_alone(tmp_path):
     compiled = sg.value_and_grad(loss, wrt=("w", "b"))
-    exported = export(compiled, SPECS, tmp_path / "out")
+    exported = export.export(compiled, SPECS, tmp_path / "out")
     assert exported.module == tmp_path / "out" / "loss_value_and_grad.py"
     args = _inputs()
     np.savez(tmp_path / "out" / "inputs.npz", *args)
@@ -77,7 +77,7 @@ def test_exported_module_runs_with_numpy_alone(tmp_path):
 
 
 def test_exported_function_keeps_the_user_signature(tmp_path):
-    exported = export(sg.CompiledFunction(squared, "vjp", wrt="inp"), ["f64[2,3]", 3], tmp_path)
+    exported = export.export(sg.CompiledFunction(squared, "vjp", wrt="inp"), ["f64[2,3]", 3], tmp_path)
     namespace: dict = {}
     exec(compile(exported.module.read_text(), str(exported.module), "exec"), namespace)
     function = namespace[exported.function]
@@ -97,7 +97,7 @@ def test_exported_function_keeps_the_user_signature(tmp_path):
 def test_exported_pytest_file_passes_and_can_fail(tmp_path, kind, specs):
     fn = squared if kind == "vjp" else loss
     wrt = "inp" if kind == "vjp" else ("w", "b")
-    exported = export(sg.CompiledFunction(fn, kind, wrt=wrt), specs, tmp_path / "out", test=True)
+    exported = export.export(sg.CompiledFunction(fn, kind, wrt=wrt), specs, tmp_path / "out", test=True)
     assert exported.test is not None and exported.test.name.startswith("test_")
     assert (exported.forward is not None) == (kind == "grad")
     run = f"import pytest\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', " \

@@ -12,11 +12,10 @@ import pytest
 
 import symgrad as sg
 from structural_cases import CASES
-from symgrad.ir.graph import Node
+from symgrad.ir import Node
 from symgrad.specs import ArgSpec
+from symgrad.trace import FUNCTIONS, METHODS, Tracer, on_nodes, trace_function
 from symgrad.trace import tracer as tracer_module
-from symgrad.trace.numpy_api import FUNCTIONS, on_nodes
-from symgrad.trace.tracer import METHODS, Tracer, trace_function
 
 
 class _NoSite:

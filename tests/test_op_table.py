@@ -12,14 +12,11 @@ import sympy as sp
 
 from elementwise_cases import CASES as ELEMENTWISE_CASES
 from structural_cases import CASES as STRUCTURAL_CASES
-from symgrad.autodiff.batching import NO_RULE_YET, NOT_BATCHED, rule_for
-from symgrad.autodiff.vjp_rules import VJP_RULES
+from symgrad.autodiff import NOT_BATCHED, NO_RULE_YET, VJP_RULES, rule_for
 from symgrad.backends import BACKENDS, C_NOT_YET, backend_module
-from symgrad.backends.numpy.printer import STRUCTURAL
-from symgrad.ir.ops import OPS, Group, Memory, Result
-from symgrad.ir.reduce import NORMALISERS
-from symgrad.symbolic.expressions import namespace
-from symgrad.symbolic.functions import KINKED, STEPPED
+from symgrad.backends.numpy import STRUCTURAL
+from symgrad.ir import NORMALISERS, OPS, Group, Memory, Result
+from symgrad.symbolic import KINKED, STEPPED, namespace
 
 # "ew" holds its expression in its params (a user's op, or a region folded into one node)
 ELEMENTWISE = sorted(n for n, r in OPS.items() if r.group is Group.ELEMENTWISE and n != "ew")
@@ -70,8 +67,8 @@ def test_view_ops_read_one_operand(name):
 
 
 def test_loop_ops_have_rules_of_their_own():
-    from symgrad.autodiff.loop_rules import MULTI_OUTPUT  # noqa: F401 (the loops' VJPs)
-    from symgrad.backends.numpy.loop_code import body_function  # noqa: F401 (their code)
+    from symgrad.autodiff import MULTI_OUTPUT  # noqa: F401 (the loops' VJPs)
+    from symgrad.backends.numpy import body_function  # noqa: F401 (their code)
 
     loops = [n for n, r in OPS.items() if r.group is Group.LOOP]
     assert loops and all(n not in VJP_RULES for n in loops)
@@ -103,10 +100,10 @@ def test_backend_refusals_name_real_ops_and_every_backend_has_the_seam():
 
 
 def test_every_structural_op_is_exercised_by_a_case():
-    from symgrad.autodiff.transforms import Transform, differentiate  # noqa: F401
-    from symgrad.ir.graph import topological_order
+    from symgrad.autodiff import Transform, differentiate  # noqa: F401
+    from symgrad.ir import topological_order
     from symgrad.specs import ArgSpec
-    from symgrad.trace.tracer import trace_function
+    from symgrad.trace import trace_function
 
     seen = set()
     for case in STRUCTURAL_CASES:

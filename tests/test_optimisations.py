@@ -310,8 +310,7 @@ def test_buffer_reuse_never_clobbers_a_live_value(name, fn, args, wrt, dtype, tm
 def test_inplace_steps_print_exactly():
     import sympy as sp
 
-    from symgrad.backends.numpy.inplace import InplaceWriter
-    from symgrad.backends.numpy.printer import NumpyExpressionPrinter
+    from symgrad.backends.numpy import InplaceWriter, NumpyExpressionPrinter
 
     a, b, c, m = sp.symbols("a b c m", real=True)
     shapes = {"a": (8, 4), "b": (8, 4), "c": (8, 1), "m": (8, 4)}

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import symgrad as sg
-from symgrad.symbolic.stability import STABILITY_RULES
+from symgrad.symbolic import STABILITY_RULES
 
 Z = np.array([-1000.0, -50.0, -1.0, -1e-300, 0.0, 1e-300, 0.5, 50.0, 1000.0])
 A, B = (g.ravel() for g in np.meshgrid(Z, Z[::2], indexing="ij"))

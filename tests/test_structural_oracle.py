@@ -10,14 +10,13 @@ import pytest
 import symgrad as sg
 from gradcheck import central_difference, torch_gradients
 from structural_cases import CASES, Int
-from symgrad.autodiff.transforms import Transform, differentiate
-from symgrad.ir.graph import topological_order
-from symgrad.symbolic.graph_rewrites import rewrite_graph
-from symgrad.ir.reduce import NORMALISERS  # written out as max, exp, sum before printing
-from symgrad.ir.ops import OPS, Group
-from symgrad.backends.numpy.printer import STRUCTURAL
-from symgrad.trace.tracer import ArgSpec, trace_function
-from symgrad.autodiff.vjp_rules import VJP_RULES
+from symgrad.autodiff import VJP_RULES, Transform, differentiate
+from symgrad.backends.numpy import STRUCTURAL
+from symgrad.ir import NORMALISERS  # written out as max, exp, sum before printing
+from symgrad.ir import OPS, Group, topological_order
+from symgrad.specs import ArgSpec
+from symgrad.symbolic import rewrite_graph
+from symgrad.trace import trace_function
 
 IDS = [c.name for c in CASES]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.autodiff.batching import NO_RULE_YET, NOT_BATCHED, rule_for
-from symgrad.ir.ops import OPS
+from symgrad.autodiff import NOT_BATCHED, NO_RULE_YET, rule_for
+from symgrad.ir import OPS
 
 torch = pytest.importorskip("torch")
 tf = torch.func

@@ -5,13 +5,25 @@ Each backend is a module (`numpy/backend.py`, `c/backend.py`) with `NAME`, `SPEE
 (see `common.py` for what they share); `c` and `cuda` (`cuda/__init__.py`) print the shared
 kernel IR of `kernel_ir.py`, as C loops and as CUDA kernels launched through CuPy.
 Looking a backend up imports nothing heavy: each entry is a module path, imported on first use.
+
+The public internal entry point of the seam (for the tests, the CLI and the tools): the
+table and its look-ups defined here (`BACKENDS`, `backend_module`, `check_backend`,
+`choose_backend` and its `AUTO_MIN_ELEMENTS`, `backend_key_parts`, the ops a fused backend
+refuses: `C_NOT_YET`, `CUDA_NOT_YET`), and, imported on first use, what every backend
+shares: `generated_name(fn, transform)`, the name of a generated function (`common.py`).
+Each backend is an entry point of its own: `symgrad.backends.numpy`, `.c`, `.cuda`.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
+from .._lazy import lazy_exports
 from ..errors import ArgumentError
+
+__getattr__, __dir__, _LAZY = lazy_exports(__name__, names={"common": ("generated_name",)})
+__all__ = ["BACKENDS", "AUTO_MIN_ELEMENTS", "check_backend", "backend_module", "C_NOT_YET",
+           "CUDA_NOT_YET", "choose_backend", "backend_key_parts", *_LAZY]
 
 # name -> the module that implements it
 BACKENDS: dict[str, str] = {

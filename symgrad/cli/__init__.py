@@ -4,6 +4,11 @@ Each subcommand is one handler; errors are one clear line on stderr and a non-ze
 traceback only with --debug). Commands: codegen, show, graph, math (code for FILE.py:FUNCTION at
 a signature), cache (info, clear, prune, why), regenerate (generated/ from its manifest), ops
 (the supported operations), demo.
+
+The public internal entry point (for the tests and the tools): `main(argv)`, the `COMMANDS`
+table, `tutorial_path()`, the cache commands' `parse_size` and `parse_age`, and the module
+`export` (`export.export(compiled, args, directory)`: a signature's code written out as a
+package of its own).
 """
 from __future__ import annotations
 
@@ -16,9 +21,12 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from ..errors import SymgradError
-from .cache_commands import add_cache, run_cache
+from . import export
+from .cache_commands import add_cache, parse_age, parse_size, run_cache
 from .codegen import COMMANDS as CODEGEN_COMMANDS
 from .regenerate import add_regenerate, run_regenerate
+
+__all__ = ["main", "COMMANDS", "tutorial_path", "parse_size", "parse_age", "export"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TUTORIAL = "autograd_tutorial.py"

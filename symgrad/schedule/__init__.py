@@ -8,4 +8,14 @@
   (the user's, `names.py`), and an order in which every temporary is computed just before its
   first use and nothing unused is computed: a `Schedule` of statements whose right side is a
   SymPy expression or a structural node. Nothing here prints code.
+
+The public internal entry point of the stage (for the tests, the CLI and the tools), each
+name imported from its module on first use: the sanitising of user text before it enters
+generated code, on every backend (`sanitise.py`): `identifier(wish)`, `is_safe_identifier`,
+`comment_text`.
 """
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, names={
+    "sanitise": ("identifier", "is_safe_identifier", "comment_text"),
+})

@@ -18,4 +18,29 @@ Where rewrites live, by purpose:
   rows (`printer_structural.py`), column-wise statements (`statements.py`), buffer reuse,
   in-place forms and row blocks (`buffers.py`, `inplace.py`, `blocking.py`). Each speed form
   keeps a comment with its plain form in the generated code.
+
+The public internal entry point of the stage (for the tests, the CLI and the tools), each
+name imported from its module on first use, so that importing the package imports no SymPy:
+
+- `STABILITY_RULES` (`stability.py`) and `rewrite_graph(graph)` (`graph_rewrites.py`): the
+  rewrites for finite results;
+- `true_divide`, `unfolded` (`exact.py`): a division and an operation kept as IEEE floats
+  compute them, not folded by SymPy;
+- `Literal`, `constant_expr`, `namespace` (`expressions.py`): constants and the SymPy
+  functions an op's expression is written with;
+- `KINKED`, `STEPPED` (`functions.py`): the SymPy functions with kinks and steps;
+- `symbols_in`, `tree_ops` (`simplify.py`): an expression's symbols and size, each distinct
+  subexpression visited once;
+- `code_latex`, `name_latex` (`latex.py`): generated code and names as LaTeX.
 """
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, names={
+    "stability": ("STABILITY_RULES",),
+    "graph_rewrites": ("rewrite_graph",),
+    "exact": ("true_divide", "unfolded"),
+    "expressions": ("Literal", "constant_expr", "namespace"),
+    "functions": ("KINKED", "STEPPED"),
+    "simplify": ("symbols_in", "tree_ops"),
+    "latex": ("code_latex", "name_latex"),
+})

@@ -16,6 +16,13 @@ signed. The key records the GPU's architecture and the NVRTC version (no cubin b
 GPU is served to another) and fast math. nvcc is used by the tests only: every `.cu` compiles
 with `nvcc -arch=sm_90` and its PTX is linted, where no GPU is (`nvcc.py`), and the kernels run
 on the CPU through a host shim (`host.py`).
+
+The public internal entry point of the backend (for the tests, the CLI and the tools): the
+backend's own names defined here (`NAME`, `SPEED_RULES`, `compile_signature`, `generate`,
+`key_components`, `entry_files`, `gpu`, `compile_cubin`, `NVRTC_OPTIONS`), and, imported on
+first use, the modules `host` (the kernels run on the CPU) and `nvcc` (compiled and linted
+with nvcc), and `check_launcher(source)` (the exact grammar of a rendered launcher,
+`check.py`).
 """
 from __future__ import annotations
 
@@ -23,9 +30,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..._lazy import lazy_exports
 from ...errors import CompilerError
 from ..common import SpeedRules
 from ..speed_rules import FINAL_RULES, RULES
+
+__getattr__, __dir__, _LAZY = lazy_exports(__name__, modules=("host", "nvcc"),
+                                           names={"check": ("check_launcher",)})
+__all__ = ["NAME", "SPEED_RULES", "compile_signature", "generate", "key_components",
+           "entry_files", "gpu", "compile_cubin", "NVRTC_OPTIONS", *_LAZY]
 
 NAME = "cuda"
 # Matrix products stay library calls (cuBLAS) between the kernels: the BLAS rules apply.
