@@ -10,12 +10,15 @@
   SymPy expression or a structural node. Nothing here prints code.
 
 The public internal entry point of the stage (for the tests, the CLI and the tools), each
-name imported from its module on first use: the sanitising of user text before it enters
-generated code, on every backend (`sanitise.py`): `identifier(wish)`, `is_safe_identifier`,
-`comment_text`.
+name imported from its module on first use: `prepare(outputs, hints)` (the shared front),
+`build_schedule(outputs, hints, params)` and its `Schedule`; the sanitising of user text
+before it enters generated code, on every backend (`sanitise.py`): `identifier(wish)`,
+`is_safe_identifier`, `comment_text`.
 """
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, names={
+    "prepare": ("prepare",),
+    "schedule": ("build_schedule", "Schedule"),
     "sanitise": ("identifier", "is_safe_identifier", "comment_text"),
 })

@@ -74,9 +74,11 @@ class Schedule:
 
 
 def build_schedule(outputs: Sequence[Node], hints: dict[Node, str], params: Sequence[str],
-                   reserved: set[str], module: ModuleNames, fast_math: bool = False,
-                   forms: Forms | None = None) -> Schedule:
-    """Prepare, apply the backend's `forms`, eliminate common subexpressions, name, order."""
+                   reserved: set[str] = frozenset(), module: ModuleNames | None = None,
+                   fast_math: bool = False, forms: Forms | None = None) -> Schedule:
+    """Prepare, apply the backend's `forms`, eliminate common subexpressions, name, order.
+    `reserved`: names the backend's code binds; `module`: the names of the module the
+    function goes in (shared with its loop bodies)."""
     prepared = prepare(outputs, hints, fast_math)
     values = prepared.expression_values
     simplified = [v.expr for v in values]
@@ -91,7 +93,7 @@ def build_schedule(outputs: Sequence[Node], hints: dict[Node, str], params: Sequ
         value.expr = expr
     expression_sets = {"lifted": prepared.lifted_exprs, "before_cse": simplified,
                        "after_cse": [e for _, e in replacements] + list(reduced)}
-    namer = Namer(reserved, module)
+    namer = Namer(set(reserved), module)
     param_names = [namer.claim(p) for p in params]
     names = _given_names(prepared, hints, param_names, namer)
     lifted = prepared.lifted
