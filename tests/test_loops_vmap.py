@@ -436,3 +436,71 @@ def test_pytree_arguments_partly_batched_through_a_scan():
         T(ws), T(b), T(xs))
     np.testing.assert_allclose(grads["w"], _np(gw), rtol=1e-10)
     np.testing.assert_allclose(grads["b"], _np(gb), rtol=1e-10)
+
+
+# -- out_axes=None on a loop result that does not vary (JAX's per-carry batching) ------------
+def _two_carries(x, w):
+    """Carry `a` reads only the shared w; carry `b` reads the example x."""
+    def step(carry, k):
+        a, b = carry
+        return (a * 0.5 + np.sum(w) * k, b * 0.5 + x * a), a[0]
+
+    (a, b), firsts = sg.scan(step, (w, x), np.arange(1.0, 4.0))
+    return a, b, firsts
+
+
+def _two_carries_numpy(x, w):
+    a, b, firsts = w, x, []
+    for k in (1.0, 2.0, 3.0):
+        firsts.append(a[0])  # what a step returns reads the carry it was given
+        a, b = a * 0.5 + np.sum(w) * k, b * 0.5 + x * a
+    return a, b, np.array(firsts)
+
+
+def _two_whiles(x, w):
+    def more(carry):
+        return carry[2] < 3
+
+    def step(carry):
+        a, b, i = carry
+        return a * 0.5 + np.sum(w), b + x * a, i + 1
+
+    a, b, _ = sg.while_loop(more, step, (w, x, 0))
+    return a, b
+
+
+def test_out_axes_none_on_a_carry_that_reads_only_shared_values():
+    X = RNG.normal(size=(B, 3))
+    w = RNG.normal(size=3)
+    a, b, firsts = sg.vmap(_two_carries, in_axes=(0, None), out_axes=(None, 0, None))(X, w)
+    want = [_two_carries_numpy(x, w) for x in X]
+    np.testing.assert_allclose(a, want[0][0], rtol=1e-13)
+    np.testing.assert_allclose(firsts, want[0][2], rtol=1e-13)
+    np.testing.assert_allclose(b, np.stack([m[1] for m in want]), rtol=1e-13)
+    assert a.shape == (3,) and firsts.shape == (3,) and b.shape == (B, 3)
+
+    a, b = sg.vmap(_two_whiles, in_axes=(0, None), out_axes=(None, 0))(X, w)
+    plain = [_two_whiles(x, w) for x in X]  # called on numpy values the loop runs eagerly
+    np.testing.assert_allclose(a, plain[0][0], rtol=1e-13)
+    np.testing.assert_allclose(b, np.stack([p[1] for p in plain]), rtol=1e-13)
+
+
+def test_out_axes_none_on_a_varying_carry_is_refused_and_gradients_compose():
+    X = RNG.normal(size=(B, 3))
+    w = RNG.normal(size=3)
+    with pytest.raises(sg.ArgumentError, match="out_axes is None for output 1, but it varies"):
+        sg.vmap(_two_carries, in_axes=(0, None), out_axes=(None, None, None))(X, w)
+
+    def total(w, X):  # the shared carry once, the per-example carries summed
+        a, b, firsts = sg.vmap(_two_carries, in_axes=(0, None), out_axes=(None, 0, None))(X, w)
+        return np.sum(a ** 2) + np.sum(np.sin(b)) + np.sum(firsts)
+
+    def total_numpy(w):
+        runs = [_two_carries_numpy(x, w) for x in X]
+        return np.sum(runs[0][0] ** 2) + sum(np.sum(np.sin(r[1])) for r in runs) \
+            + np.sum(runs[0][2])
+
+    got = sg.grad(total)(w, X)
+    eps = 1e-6
+    want = [(total_numpy(w + eps * e) - total_numpy(w - eps * e)) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)

@@ -311,6 +311,28 @@ def unbatchable(graph: Graph) -> list[Node]:
     return found
 
 
+def placeholders(b: Builder, graph: Graph, flags: Sequence[bool], size: int
+                 ) -> dict[int, tuple[Node, bool]]:
+    """New inputs for `graph`, by position: the same names, a batch axis first where batched."""
+    bound = {}
+    for node in graph.inputs:
+        position = node.param("position")
+        shape = (size,) + node.shape if flags[position] else node.shape
+        bound[position] = (prim.input_node(b, node.param("name"), position, shape, node.dtype),
+                           bool(flags[position]))
+    return bound
+
+
+def batched_outputs(graph: Graph, flags: Sequence[bool], size: int) -> list[bool]:
+    """Which outputs of `graph` carry the batch when its inputs do where `flags` (by position)
+    say: exactly what `batch_graph` gives them, from a build that is thrown away. Finer than
+    "reads a batched input": a loop's carry that only reads unbatched values stays unbatched,
+    as in JAX."""
+    b = Builder()
+    outputs, _ = batch_graph(b, graph, placeholders(b, graph, flags, size), size)
+    return [batched for _, batched in outputs]
+
+
 def batch_graph(b: Builder, graph: Graph, bound: dict[int, tuple[Node, bool]], size: int
                 ) -> tuple[list[tuple[Node, bool]], dict[Node, Node]]:
     """`graph` rebuilt in `b` over a batch: `bound` maps each input position to the node

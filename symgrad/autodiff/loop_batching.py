@@ -29,23 +29,11 @@ from ..ir import primitives as prim
 from ..ir.graph import Builder, Graph, Node
 from ..ir.reduce import reduce
 from ..trace.loops import LoopBody, expand_body
-from .batching import lifted, materialised
+from .batching import lifted, materialised, placeholders as _placeholders
 from .loop_rules import reverse_through_while
 
 Results = list[tuple[Node, bool]]
 BatchGraph = Callable[..., tuple[list[tuple[Node, bool]], dict[Node, Node]]]
-
-
-def _placeholders(b: Builder, graph: Graph, flags: Sequence[bool], size: int
-                  ) -> dict[int, tuple[Node, bool]]:
-    """New inputs for a body, by position: the same names, a batch axis first where batched."""
-    bound = {}
-    for node in graph.inputs:
-        position = node.param("position")
-        shape = (size,) + node.shape if flags[position] else node.shape
-        bound[position] = (prim.input_node(b, node.param("name"), position, shape, node.dtype),
-                           bool(flags[position]))
-    return bound
 
 
 def _hints(graph: Graph, made: dict[Node, Node]) -> dict[Node, str]:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..ir import primitives as prim
-from ..autodiff.batching import batch_graph, materialised, unbatchable
+from ..autodiff.batching import batch_graph, batched_outputs, materialised, unbatchable
 from ..errors import ArgumentError, ShapeError
 from ..ir.graph import Builder, Graph, Node
 from ..pytree import TreeDef, path_text, tree_flatten
@@ -78,6 +78,8 @@ class VmapBody:
             if axis is not None:
                 node = node if batched else materialised(builder, node, self.size)
                 node = _from_front(builder, node, axis)
+            elif batched:  # _result_axes refuses this with batched_outputs: never reached
+                raise AssertionError(f"vmap: result {index} varies but out_axes is None")
             results.append(node)
         return results
 
@@ -274,7 +276,7 @@ class Vmapped:
         slots, nested = output_layout(transform, structure)
         order = [index for _, index in slots]
         out_axes = self._result_axes(graph, positions, axes, order, nested,
-                                     inner_fn._finisher(prepared, transform))
+                                     inner_fn._finisher(prepared, transform), size)
         body = VmapBody.make(graph, positions, axes, order, out_axes, size)
         results = []
         for i, (index, axis) in enumerate(zip(order, out_axes)):
@@ -288,9 +290,10 @@ class Vmapped:
         return result if finish is None else finish(result)
 
     def _result_axes(self, graph: Graph, positions: list, axes: list, order: list,
-                     nested: Any, finish: Callable | None) -> list:
+                     nested: Any, finish: Callable | None, size: int) -> list:
         """The batch axis of each flat result: out_axes read against the output's structure,
         checked against which outputs depend on a batched argument."""
+        from ..autodiff.expand import expand_calls
         from .compose import _fill
 
         numbered = _fill(nested, list(range(len(order))))
@@ -304,10 +307,16 @@ class Vmapped:
                     or any(i in varies for i in node.inputs):
                 varies.add(node)
         result = []
+        batched: list[bool] | None = None  # the exact flags, where the quick look is unsure
         for i, index in enumerate(order):
             axis, ndim = by_result[i], graph.outputs[index].ndim
             if axis is None:
-                if graph.outputs[index] in varies:
+                if graph.outputs[index] in varies and batched is None:
+                    # a loop's carry may read only unbatched values: ask the batching itself
+                    count = 1 + max((n.param("position") for n in graph.inputs), default=-1)
+                    flags = [p in mapped for p in range(count)]
+                    batched = batched_outputs(expand_calls(graph), flags, size)
+                if graph.outputs[index] in varies and batched[index]:
                     raise ArgumentError(f"vmap: out_axes is None for output {i}, but it varies "
                                         "across the batch; give it an axis")
             elif not -(ndim + 1) <= axis <= ndim:
