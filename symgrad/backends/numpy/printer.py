@@ -274,22 +274,28 @@ class InlineCode(sp.Symbol):
 
     precedence = PRECEDENCE["Atom"]
     plain: str  # the code as a reader expects it (printer.plain_code), for the math view
-    reads: frozenset = frozenset()  # the values whose names the code holds (lower.py)
+    reads: frozenset  # the values whose names the code holds (lower.py): buffer-reuse safety
     plain_infix: bool  # whether `plain` has an operator outside brackets (`x @ w`)
 
-    def __new__(cls, name: str, code: str):
-        # Not Symbol's cached constructor, and the code is part of equality and hashing:
-        # otherwise SymPy's caches hand back an equal-named symbol from an earlier compilation,
-        # code and all (`x @ w` in a function whose parameters are `a, b`).
+    def __new__(cls, name: str, code: str, reads: frozenset = frozenset(),
+                plain: str | None = None, plain_infix: bool = False):
+        # Not Symbol's cached constructor, and everything it carries is part of equality and
+        # hashing: otherwise SymPy's caches (tanh(...), products) hand back an equal one from
+        # an earlier compilation, with that compilation's code, plain form and reads (`h @ w`
+        # reading the parameter h there, a computed h here: a wrong buffer-reuse answer).
         obj = sp.Symbol.__xnew__(cls, name, real=True)
         obj.code = code
+        obj.reads = frozenset(reads)
+        obj.plain = plain or code
+        obj.plain_infix = plain_infix
         return obj
 
     def __getnewargs__(self):
-        return (self.name, self.code)
+        return (self.name, self.code, self.reads, self.plain, self.plain_infix)
 
     def _hashable_content(self):
-        return super()._hashable_content() + (self.code,)
+        return super()._hashable_content() + (self.code, self.reads, self.plain,
+                                              self.plain_infix)
 
 
 class InlineProduct(InlineCode):
@@ -302,22 +308,16 @@ def inline_code(node: Node, name: str, code: str, plain: str | None = None,
     (`x @ y`), binds like `*`: parenthesized as an operand of `**`, `/` and products.
     `exact`: `code` is all it prints (not the node's own form: a blocked sum's parts added)."""
     infix = not exact and spelled_with_operator(node)
-    inline = (InlineProduct if infix else InlineCode)(name, code)
-    inline.plain = plain or code
-    inline.plain_infix = not exact and spelled_with_operator(node, plain=True)
-    inline.reads = reads
-    return inline
+    return (InlineProduct if infix else InlineCode)(
+        name, code, reads, plain, not exact and spelled_with_operator(node, plain=True))
 
 
 def as_plain(inline: InlineCode) -> InlineCode:
     """The same inlined value, printed in its plain form (`x.sum(axis=1)` for the columns of
     `x` added): for the comment above a statement that holds a faster form."""
-    plain = getattr(inline, "plain", inline.code)
-    infix = getattr(inline, "plain_infix", isinstance(inline, InlineProduct))
-    shown = (InlineProduct if infix else InlineCode)(inline.name, plain)
-    shown.plain = plain
-    shown.plain_infix = infix
-    return shown
+    infix = inline.plain_infix
+    return (InlineProduct if infix else InlineCode)(inline.name, inline.plain, inline.reads,
+                                                    inline.plain, infix)
 
 
 # The structural ops' formatters and code builders, for the modules that import them here.
