@@ -290,8 +290,8 @@ class InlineCode(sp.Symbol):
         obj.plain_infix = plain_infix
         return obj
 
-    def __getnewargs__(self):
-        return (self.name, self.code, self.reads, self.plain, self.plain_infix)
+    def __getnewargs_ex__(self):  # (Symbol's passes the assumptions as keywords)
+        return (self.name, self.code, self.reads, self.plain, self.plain_infix), {}
 
     def _hashable_content(self):
         return super()._hashable_content() + (self.code, self.reads, self.plain,
