@@ -61,3 +61,21 @@ def test_a_diagonal_result_is_a_fresh_writable_array():
         np.testing.assert_array_equal(got, want)
         assert got.flags.writeable and not np.shares_memory(got, x)
     assert not np.shares_memory(results[0], results[1])
+
+
+def test_a_result_beside_a_copied_result_of_the_same_base_is_copied_once():
+    def views(x):
+        return np.broadcast_to(x, (3, 4)), np.einsum("ii->i", np.ones((4, 4)) * x), x.T, x
+
+    x = np.linspace(0.5, 2.0, 4)
+    fn = sg.jit(views)
+    body = _body(fn, x)
+    assert sum(line.count(".copy()") for line in body) == 4  # one copy a result, no more
+    # the diagonal copied where it is made, not again after (`out1_copy = out1.copy()`)
+    assert "out1 = np.diagonal(t0).copy()" in body and len(body) == 6
+    results = fn(x)
+    for got, want in zip(results, views(x)):
+        np.testing.assert_array_equal(got, want)
+        assert got.flags.writeable and not np.shares_memory(got, x)
+    for i, a in enumerate(results):
+        assert not any(np.shares_memory(a, b) for b in results[i + 1:])

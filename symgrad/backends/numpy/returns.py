@@ -67,10 +67,10 @@ def fresh_returns(structure: Any, lifted: Lifted, names: dict[sp.Symbol, str],
         name = names[value.symbol]
         node, read_only = base(value)
         with_result = node in returned_bases  # an earlier result is this array, or its base
-        returned_bases.add(node)
         first = name not in returned_names
         returned_names.add(name)
         if not (with_result or read_only or node.op in ("input", "const")):
+            returned_bases.add(node)  # (a result copied below holds an array of its own)
             return name
         statement = statement_of.get(name)
         if first and not with_result and statement is not None and value.node.op != "input" \
