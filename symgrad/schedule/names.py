@@ -15,7 +15,9 @@ from .sanitise import RESERVED, identifier
 @dataclass
 class ModuleNames:
     """Names at module level (functions, constants) and every name any function claimed: a
-    module-level name never shadows, or is shadowed by, a local of any function."""
+    module-level name is claimed after, and avoids, every name claimed so far, and a local
+    claimed later avoids every module-level name, so no function's local hides a module-level
+    function or constant it calls. (Locals of different functions may share a name.)"""
 
     names: set[str] = field(default_factory=set)
     everything: set[str] = field(default_factory=set)

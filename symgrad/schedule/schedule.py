@@ -50,7 +50,6 @@ class Schedule:
             return ordered_symbols(expr)
         return [self.lifted.of_node[i].symbol for i in self.by_symbol[symbol].node.inputs]
 
-
     def shapes(self, order: list[sp.Symbol]) -> dict[sp.Symbol, tuple[int, ...]]:
         """The shape each statement really computes: simplification can drop operands
         (x*0 + y is y), so a value may be smaller than the broadcast of what it was built

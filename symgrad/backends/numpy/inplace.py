@@ -33,11 +33,29 @@ _BINARY = {"hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp",
 
 
 @dataclass(frozen=True)
+class Target:
+    """The array being computed, as an operand of a step that updates it (`np.exp(t, out=t)`):
+    it is the value itself, so it reads no other value's array."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class FloatText:
+    """A float constant as the exact text `float_literal` gives it (`t *= 0.1`)."""
+
+    text: str
+
+
+Operand = Union[sp.Expr, Target, FloatText]
+
+
+@dataclass(frozen=True)
 class Call:
     """`np.<function>(*operands, out=<out>[, where=<where>])`."""
 
     function: str
-    operands: tuple[sp.Expr | str, ...]  # a str: the array being computed, by name
+    operands: tuple[Operand, ...]
     out: str
     where: sp.Expr | None = None
 
@@ -48,7 +66,7 @@ class Update:
 
     name: str
     operator: str
-    operand: sp.Expr | str  # a str: a float literal
+    operand: Operand
 
 
 @dataclass(frozen=True)
@@ -76,8 +94,7 @@ class InPlace:
         operands = step.operands if isinstance(step, Call) else (step.operand,)
         if isinstance(step, Call) and step.where is not None:
             operands = operands + (step.where,)
-        return {s for operand in operands if not isinstance(operand, str)
-                for s in operand.free_symbols}
+        return {s for operand in operands for s in _reads(operand)}
 
     @property
     def first_write(self) -> int:
@@ -164,8 +181,12 @@ class InplaceWriter:
             return [Call(_BINARY[function], (a, b), out)]
         return None
 
-    def _p(self, e: sp.Expr | str) -> str:
-        return e if isinstance(e, str) else self.printer.doprint(e)
+    def _p(self, e: Operand) -> str:
+        if isinstance(e, Target):
+            return e.name
+        if isinstance(e, FloatText):
+            return e.text
+        return self.printer.doprint(e)
 
     def _start(self, e: sp.Expr, out: str, name: str) -> list[Step] | None:
         """`e` computed into `out`, if it is worth starting from (compound, full size)."""
@@ -176,7 +197,7 @@ class InplaceWriter:
     def _unary(self, function: str, argument: sp.Expr, out: str, name: str) -> list[Step]:
         inner = self._start(argument, out, name)
         if inner is not None:
-            return inner + [Call(function, (name,), name)]
+            return inner + [Call(function, (Target(name),), name)]
         return [Call(function, (argument,), out)]
 
     def _add(self, e: sp.Add, out: str, name: str) -> list[Step] | None:
@@ -192,7 +213,7 @@ class InplaceWriter:
         if len(terms) == 2 and terms[1].could_extract_minus_sign():  # r - x: x, then r - it
             steps = self._start(-terms[1], out, name)
             if steps is not None:
-                return steps + [Call("subtract", (terms[0], name), name)]
+                return steps + [Call("subtract", (terms[0], Target(name)), name)]
         steps = None
         for k, term in enumerate(terms):
             steps = self._start(term, out, name)
@@ -227,7 +248,7 @@ class InplaceWriter:
                 return None
         for term in masked:
             value, condition = _masked(term)
-            steps.append(Call("add", (name, value), name, where=condition))
+            steps.append(Call("add", (Target(name), value), name, where=condition))
         return steps
 
     def _mul(self, e: sp.Mul, out: str, name: str) -> list[Step] | None:
@@ -280,14 +301,14 @@ class InplaceWriter:
     def _coefficient(c: sp.Expr, name: str) -> list[Step]:
         if c == 1:
             return []
-        negate: list[Step] = [Call("negative", (name,), name)]
+        negate: list[Step] = [Call("negative", (Target(name),), name)]
         if c == -1:
             return negate
         if c.is_Rational:
             steps: list[Step] = [] if abs(c.p) == 1 else [Update(name, "*=", sp.Integer(abs(c.p)))]
             steps += [] if c.q == 1 else [Update(name, "/=", sp.Integer(c.q))]
             return steps + (negate if c < 0 else [])
-        return [Update(name, "*=", float_literal(float(c)))]
+        return [Update(name, "*=", FloatText(float_literal(float(c))))]
 
     def _pow(self, e: sp.Pow, out: str, name: str) -> list[Step] | None:
         base, exponent = e.args
@@ -302,10 +323,19 @@ class InplaceWriter:
                 inner = [Call(first, (base,), out)]
             else:
                 more = [first] + more
-            return inner + [Call(function, (name,), name) for function in more]
+            return inner + [Call(function, (Target(name),), name) for function in more]
         if inner is None:
             return [Call("power", (base, exponent), out)]
-        return inner + [Call("power", (name, exponent), name)]
+        return inner + [Call("power", (Target(name), exponent), name)]
+
+
+def _reads(operand: Operand) -> set[sp.Symbol]:
+    if isinstance(operand, (Target, FloatText)):
+        return set()
+    if isinstance(operand, sp.Basic):
+        return set(operand.free_symbols)
+    raise TypeError(f"an in-place step's operand is a SymPy expression, a Target or a "
+                    f"FloatText, not {type(operand).__name__}")
 
 
 def _masked(term: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:

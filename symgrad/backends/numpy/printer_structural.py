@@ -338,9 +338,11 @@ def whole_code(name: str) -> str:
     return f"{name}[...]"
 
 
-def tuple_code(items: Sequence[str], parenthesized: bool = False) -> str:
-    """A tuple display (`a, b`), with the comma of one item (`a,`)."""
-    text = ", ".join(items) + ("," if len(items) == 1 else "")
+def tuple_code(items: Sequence[str], parenthesized: bool = False, trailing: bool = False
+               ) -> str:
+    """A tuple display (`a, b`), with the comma of one item (`a,`); `trailing`: a comma after
+    the last item however many there are (`a, b,`)."""
+    text = ", ".join(items) + ("," if trailing or len(items) == 1 else "")
     return f"({text})" if parenthesized else text
 
 

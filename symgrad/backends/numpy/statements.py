@@ -398,7 +398,8 @@ class StatementWriter:
             if symbol not in sums:
                 body.extend(self.statements(
                     symbol, whole_code(names[symbol]) if symbol in materialised else None))
-        returns = tuple_code([sum_code(names[self.item_of[s].deps[0]]) for s in region.sums])
+        returns = tuple_code([sum_code(names[self.item_of[s].deps[0]]) for s in region.sums],
+                             trailing=True)
         # (a value that only renames another shares its name)
         params = list(dict.fromkeys(names[s] for s in region.sliced + region.materialised))
         function = self.s.namer.claim("block")
