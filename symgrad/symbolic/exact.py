@@ -137,11 +137,76 @@ def exact_binary(operation: str, expr: sp.Expr, a: sp.Expr, b: sp.Expr,
         # x/|x| as written is NaN at 0 (numpy); the 0-at-0 rewrite is for gradients only
         return true_divide(a, b)
     if operation in _SYMBOLS and not (a.is_number and b.is_number) and (
-            expr.is_number or not a.free_symbols | b.free_symbols <= expr.free_symbols):
+            expr.is_number or not a.free_symbols | b.free_symbols <= expr.free_symbols
+            or _merges_numbers(operation, a, b, expr)):
         # SymPy cancelled an operand: x - x is 0 and (x + y) - x is y, which for floats
-        # they are not (NaN at inf; rounding), so the operation is kept as written
+        # they are not (NaN at inf; rounding); or it joined parts of the two operands in a
+        # way floats do not (see _merges_numbers). The operation is kept as written.
         return unfolded(sp.Integer(list(_SYMBOLS).index(operation)), a, b)
     return expr
+
+
+def _merges_numbers(operation: str, a: sp.Expr, b: sp.Expr, expr: sp.Expr) -> bool:
+    """Whether SymPy's `expr` for `a <op> b` joined parts of the two operands in a way that
+    is a different computation for floats, far from numpy's where it overflows or cancels:
+
+    - terms of a sum merged: (x + 1e16) - 1e16 is 0 at x = 1 in numpy, not 1; 2*x - x is NaN
+      at inf, not x; x + 0 is +0.0 at x = -0.0;
+    - numbers of both operands folded: (x*1e200)*1e-200 is inf, not x;
+    - a number distributed over a sum: (x - 1)*1e16 at x = 1 + 2**-52 is 2.22, not
+      1e16*x - 1e16 = 2.0, and (t - 32)*5/9 cancels as written near 32;
+    - powers of opposite sign cancelled: (x*x)/x is NaN at 0 and inf, not x.
+
+    A term added to itself (c*x + c*x is 2c*x, an adjoint's two equal parts), like powers of one
+    sign joining (x*x is x**2, which numpy computes as x*x) and a sign joining a number
+    (-x*3 is -3*x) are exact for every float, and stay as SymPy writes them."""
+    if operation in ("add", "subtract"):
+        terms_a = sp.Add.make_args(a)
+        terms_b = sp.Add.make_args(b if operation == "add" else -b)
+        if len(sp.Add.make_args(expr)) >= len(terms_a) + len(terms_b):
+            return False  # nothing merged
+        return not _doubled_only(terms_a, terms_b)
+    factors_a, factors_b = sp.Mul.make_args(a), sp.Mul.make_args(b)
+    if len(sp.Mul.make_args(expr)) >= len(factors_a) + len(factors_b) and not expr.is_Add:
+        return False  # nothing joined
+    if expr.is_Add:  # a number distributed over a sum
+        return _scale(a) or _scale(b)
+    if _scale(a) and _scale(b):
+        return True
+    powers_a, powers_b = _powers(factors_a), _powers(factors_b)
+    sign = -1 if operation == "divide" else 1
+    return any(not (powers_a[base] * powers_b[base] * sign).is_positive
+               for base in powers_a.keys() & powers_b.keys())
+
+
+def _doubled_only(terms_a: tuple, terms_b: tuple) -> bool:
+    """Every term the two sums share is the same in both (c*x + c*x is 2c*x: doubling is
+    exact), no number merged and no zero dropped."""
+    if any(t.is_zero for t in terms_a + terms_b):
+        return False  # x + 0 is +0.0 at x = -0.0, not x
+    coefficients = dict(reversed(t.as_coeff_Mul()) for t in terms_a)
+    for term in terms_b:
+        coefficient, rest = term.as_coeff_Mul()
+        if rest in coefficients and (rest.is_Number or coefficient != coefficients[rest]):
+            return False
+    return True
+
+
+def _scale(e: sp.Expr) -> bool:
+    """`e` is a number, or a product with a number, other than 1 and -1 (1.0 included:
+    multiplying by one and negating are exact)."""
+    coefficient = e if e.is_Number else e.as_coeff_Mul()[0] if e.is_Mul else sp.S.One
+    return coefficient.is_Number and float(coefficient) not in (1.0, -1.0)
+
+
+def _powers(factors: tuple) -> dict:
+    """base -> exponent of the factors of a product (numbers left out)."""
+    powers: dict = {}
+    for factor in factors:
+        if not factor.is_Number:
+            base, exponent = factor.as_base_exp()
+            powers[base] = powers.get(base, 0) + exponent
+    return powers
 
 
 def _normal_reciprocal(b: sp.Float) -> bool:
