@@ -4,13 +4,14 @@ SymPy simplifies as it builds: `x - x` is 0, `0*x` is 0, `x/x` is 1, and `x/1e-3
 `1e310*x`. For floats these are wrong where `x` is NaN or inf (numpy gives NaN) or, for the
 division, everywhere (1e310 is inf in float64). The binary ops of a traced program (and the
 sums of adjoints) are built through `exact_binary`, which keeps the operation wherever SymPy's
-fold is not exact for every float (an operand cancelled: `x - x`, `(x + y) - x`); the kept
-forms print as the operation itself, so the generated code computes what numpy computes, and
-differentiate as it.
+fold is not exact for every float: an operand cancelled (`x - x`, `(x + y) - x`), or parts
+of the two operands joined (`(x*1e200)*1e-200` is x to SymPy, inf to numpy; `(x - 1)*1e16` is
+distributed; `(x*x)/x` cancels; see `_merges_numbers`). The kept forms print as the operation
+itself, so the generated code computes what numpy computes, and differentiate as it.
 
 `fast_math=True` (of every transform) lets SymPy's folds stand: x - x is 0, 0*x is 0, x/x is
-1, (x*y)**2 is x**2*y**2 and x/3.0 is x*0.333..., which are faster and wrong at NaN and inf
-(and in the last bit). A division whose reciprocal is not a finite normal float stays a
+1, (x*y)**2 is x**2*y**2, x/3.0 is x*0.333... and (x*2)*3 is 6*x, which are faster and
+wrong at NaN and inf, where a step overflows or cancels (and in the last bit). A division whose reciprocal is not a finite normal float stays a
 division even then: x*(1/1e-310) is wrong everywhere, not at the edges.
 """
 from __future__ import annotations
