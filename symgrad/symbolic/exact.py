@@ -10,9 +10,10 @@ distributed; `(x*x)/x` cancels; see `_merges_numbers`). The kept forms print as 
 itself, so the generated code computes what numpy computes, and differentiate as it.
 
 `fast_math=True` (of every transform) lets SymPy's folds stand: x - x is 0, 0*x is 0, x/x is
-1, (x*y)**2 is x**2*y**2, x/3.0 is x*0.333... and (x*2)*3 is 6*x, which are faster and
-wrong at NaN and inf, where a step overflows or cancels (and in the last bit). A division whose reciprocal is not a finite normal float stays a
-division even then: x*(1/1e-310) is wrong everywhere, not at the edges.
+1, (x*y)**2 is x**2*y**2, x/3.0 is x*0.333... and (x*2)*3 is 6*x, which are faster and wrong
+at NaN and inf, where a step overflows or cancels (and in the last bit). A division whose
+reciprocal is not a finite normal float stays a division even then: x*(1/1e-310) is wrong
+everywhere, not at the edges.
 """
 from __future__ import annotations
 
