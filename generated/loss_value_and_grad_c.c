@@ -91,7 +91,7 @@ int kernel_0(const double *restrict b, const double *restrict t0, const double *
                 const double z = b[i] + t0[i];
                 /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
                 const double t1 = -y[i]*z + sg_softplus(z);
-                const double b_bar = -0.3333333333333333*y[i] + (0.3333333333333333)*sg_sigmoid(z);
+                const double b_bar = ((-y[i]) / 3.0) + (sg_sigmoid(z) / 3.0);
                 out_b_bar[i] = b_bar;
                 t2_terms[i - begin] = t1;
             }
@@ -127,7 +127,7 @@ int kernel_0_strided(const double *restrict b, const double *restrict t0, const 
                 const double z = b[(i - base) * b_strides[0]] + t0[i];
                 /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
                 const double t1 = -y[(i - base) * y_strides[0]]*z + sg_softplus(z);
-                const double b_bar = -0.3333333333333333*y[(i - base) * y_strides[0]] + (0.3333333333333333)*sg_sigmoid(z);
+                const double b_bar = ((-y[(i - base) * y_strides[0]]) / 3.0) + (sg_sigmoid(z) / 3.0);
                 out_b_bar[i] = b_bar;
                 t2_terms[i - begin] = t1;
             }
@@ -155,7 +155,7 @@ int kernel_1(const double *restrict t2, double *restrict out_value)
 #pragma omp simd
             for (long long i = start; i < stop; i++) {
                 /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
-                const double value = (0.3333333333333333)*t2[i];
+                const double value = (t2[i] / 3.0);
                 out_value[i] = value;
             }
             start = stop;

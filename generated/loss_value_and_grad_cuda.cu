@@ -69,7 +69,7 @@ extern "C" __global__ void __launch_bounds__(256) kernel_0(const double *__restr
             const double z = b[i] + t0[i];
             /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
             const double t1 = -y[i]*z + sg_softplus(z);
-            const double b_bar = -0.3333333333333333*y[i] + (0.3333333333333333)*sg_sigmoid(z);
+            const double b_bar = ((-y[i]) / 3.0) + (sg_sigmoid(z) / 3.0);
             out_b_bar[i] = b_bar;
             t2_thread = t2_thread + t1;
         }
@@ -102,7 +102,7 @@ extern "C" __global__ void __launch_bounds__(256) kernel_1(const double *__restr
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < 1; i += (long long)blockDim.x * gridDim.x) {
         /* autograd_tutorial.py:32  return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) */
-        const double value = (0.3333333333333333)*t2[i];
+        const double value = (t2[i] / 3.0);
         out_value[i] = value;
     }
 }

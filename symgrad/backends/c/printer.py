@@ -122,6 +122,19 @@ class CExpressionPrinter(C99CodePrinter):
         return self.float_text(float(sp.pi))
 
     # -- arithmetic --------------------------------------------------------------------------
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        """A fraction coefficient as a division, as numpy computes `x/3` (x times a rounded
+        0.333... is another float in a third of all cases). 1/16 stays a product: x*0.0625 is
+        x/16 for every float."""
+        coefficient, rest = expr.as_coeff_Mul()
+        exact = abs(coefficient.p) == 1 and coefficient.q & (coefficient.q - 1) == 0 \
+            if coefficient.is_Rational else True
+        if exact or coefficient.q == 1 or self.dtype not in FLOAT_TYPES:
+            return super()._print_Mul(expr)
+        numerator = rest if coefficient.p == 1 else sp.Mul(sp.Integer(coefficient.p), rest)
+        return f"({self.parenthesize(numerator, PRECEDENCE['Mul'], strict=True)} / " \
+               f"{self._print(sp.Integer(coefficient.q))})"
+
     def _print_Pow(self, expr: sp.Pow) -> str:
         base, exponent = expr.args
         b = self.parenthesize(base, precedence(expr) + 1)
