@@ -123,6 +123,10 @@ CASES: list[Case] = [
          ("real",), "round"),
     Case("rint", lambda a: a.round() * a, lambda a: T.round(a) * a, ("real",), "method"),
     Case("trunc", lambda a: np.trunc(a) * a, lambda a: T.trunc(a) * a, ("real",)),
+    Case("degrees", np.degrees, T.rad2deg, ("real",)),
+    Case("degrees", np.rad2deg, T.rad2deg, ("real",), "rad2deg"),
+    Case("radians", np.radians, T.deg2rad, ("real",)),
+    Case("radians", np.deg2rad, T.deg2rad, ("real",), "deg2rad"),
     Case("where", lambda c, a, b: np.where(c > 0, a, b), lambda c, a, b: T.where(c > 0, a, b),
          ("real", "real", "real")),
     # comparisons and logical ops: boolean, not differentiable
@@ -144,6 +148,11 @@ CASES: list[Case] = [
                 "logical_not"),
     _where_bool(lambda a, b: np.isnan(np.where(a > b, np.nan, a)),
                 lambda a, b: T.isnan(T.where(a > b, np.nan, a)), "isnan"),
+    _where_bool(lambda a, b: np.isinf(np.where(a > b, -np.inf, a)),
+                lambda a, b: T.isinf(T.where(a > b, -np.inf, a)), "isinf"),
+    _where_bool(lambda a, b: np.isfinite(np.where(a > b, np.inf, a)),
+                lambda a, b: T.isfinite(T.where(a > b, np.inf, a)), "isfinite"),
+    _where_bool(lambda a, b: np.signbit(a - b), lambda a, b: T.signbit(a - b), "signbit"),
     # scipy.special
     Case("expit", sc.expit, T.sigmoid, ("real",)),
     Case("log_expit", sc.log_expit, F.logsigmoid, ("real",)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -137,6 +138,9 @@ _register(
     _ew("ceil", 1, lambda s, a: s.ceiling(a), kinked=True),
     _ew("rint", 1, lambda s, a: s.rint(a), kinked=True),
     _ew("trunc", 1, lambda s, a: s.trunc(a), kinked=True),
+    # numpy multiplies by the rounded constant, as these do: x * (180.0/NPY_PI)
+    _ew("degrees", 1, lambda s, a: a * (180 / math.pi)),
+    _ew("radians", 1, lambda s, a: a * (math.pi / 180)),
     # where(c, a, b): a SymPy Piecewise, so derivatives are taken branch by branch.
     _ew("where", 3, lambda s, c, a, b: s.Piecewise((a, c), (b, True))),
     # 'ew' is an elementwise node made during differentiation; its form is its `expr` param.
@@ -168,6 +172,11 @@ _register(
     _cmp("logical_xor", lambda s, a, b: s.Xor(a, b)),
     OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
     OpRecord("isnan", Group.ELEMENTWISE, 1, lambda s, a: s.isnan(a), Result.BOOL, True, False),
+    OpRecord("isinf", Group.ELEMENTWISE, 1, lambda s, a: s.isinf(a), Result.BOOL, True, False),
+    OpRecord("isfinite", Group.ELEMENTWISE, 1, lambda s, a: s.isfinite(a), Result.BOOL, True,
+             False),
+    OpRecord("signbit", Group.ELEMENTWISE, 1, lambda s, a: s.signbit(a), Result.BOOL, True,
+             False),
 )
 
 # ---------------------------------------------------------------------------------------------

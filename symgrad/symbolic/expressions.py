@@ -73,7 +73,8 @@ namespace = types.SimpleNamespace(**{
     name: getattr(sf, name) for name in (
         "exp2", "expm1", "log2", "log10", "log1p", "hypot", "logaddexp", "logaddexp2", "cbrt",
         "rint", "trunc", "power", "fmax", "fmin", "clip", "arctan2", "sigmoid", "softplus",
-        "logit", "xlogy", "xlog1py", "gammaln", "digamma", "trigamma", "isnan")
+        "logit", "xlogy", "xlog1py", "gammaln", "digamma", "trigamma", "isnan", "isinf",
+        "isfinite", "signbit")
 })
 
 

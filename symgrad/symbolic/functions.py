@@ -139,15 +139,40 @@ class divide_or_zero(sp.Function):
         return -divide_or_zero(self, b)
 
 
-class isnan(BooleanFunction):
-    """numpy's isnan, as a condition of derivative Piecewises (fmax, fmin)."""
+class FloatTest(BooleanFunction):
+    """A test of a float's class (numpy's isnan, isinf, isfinite, signbit): a condition,
+    printed as the numpy (or C) function of the same name; `fold` decides a number, or
+    says nothing (None) where SymPy's numbers cannot tell (the sign of a zero or a NaN)."""
 
     nargs = 1
+
+    @staticmethod
+    def fold(x: sp.Number) -> bool | None:
+        raise NotImplementedError
 
     @classmethod
     def eval(cls, x):
         if x.is_Number:
-            return sp.true if x is sp.nan else sp.false
+            decided = cls.fold(x)
+            return None if decided is None else sp.true if decided else sp.false
+
+
+class isnan(FloatTest):
+    """numpy's isnan, also a condition of derivative Piecewises (fmax, fmin)."""
+
+    fold = staticmethod(lambda x: x is sp.nan)
+
+
+class isinf(FloatTest):
+    fold = staticmethod(lambda x: x in (sp.oo, -sp.oo))
+
+
+class isfinite(FloatTest):
+    fold = staticmethod(lambda x: x.is_finite is True)
+
+
+class signbit(FloatTest):
+    fold = staticmethod(lambda x: None if x.is_zero or x is sp.nan else bool(x.is_negative))
 
 
 def _select(condition, if_true=1, otherwise=0):

@@ -44,7 +44,9 @@ UFUNC_OPS: dict[np.ufunc, str] = {
     np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
     np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
     np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
-    np.logical_xor: "logical_xor", np.isnan: "isnan",
+    np.logical_xor: "logical_xor", np.isnan: "isnan", np.isinf: "isinf",
+    np.isfinite: "isfinite", np.signbit: "signbit", np.degrees: "degrees",
+    np.rad2deg: "degrees", np.radians: "radians", np.deg2rad: "radians",
 }
 
 # scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:

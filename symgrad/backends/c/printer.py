@@ -240,14 +240,17 @@ class CExpressionPrinter(C99CodePrinter):
                 return dtype
         return "float64" if not kinds - {"bool"} - {None} else sorted(kinds - {None})[0]
 
-    def _print_isnan(self, expr: Any) -> str:
+    def _print_FloatTest(self, expr: Any) -> str:
+        """isnan, isinf, isfinite, signbit: the <math.h> macros, of the operand's type."""
         saved = self.dtype
         self.dtype = self._operand_dtype(expr.args)
         self.single = self.dtype == "float32"
         try:
-            return f"isnan({self._print(expr.args[0])})"
+            return f"{type(expr).__name__}({self._print(expr.args[0])})"
         finally:
             self.dtype, self.single = saved, saved == "float32"
+
+    _print_isnan = _print_isinf = _print_isfinite = _print_signbit = _print_FloatTest
 
     def _print_And(self, expr: Any) -> str:
         return "(" + " && ".join(self._print(a) for a in expr.args) + ")"

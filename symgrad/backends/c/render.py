@@ -26,8 +26,8 @@ C_KEYWORDS = {
     "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
     "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
     "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "begin", "end",
-    "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan", "row",
-    "base", "start", "stop",
+    "chunk", "i", "k", "total", "main", "free", "malloc", "NAN", "INFINITY", "isnan", "isinf",
+    "isfinite", "signbit", "row", "base", "start", "stop",
 }
 # <math.h> names (a local `exp` would hide the function) and the C types.
 _MATH_NAMES = {name + suffix for name in (*MATH_FUNCTIONS.values(), "sqrt", "pow", "fabs")

@@ -179,8 +179,10 @@ class NumpyExpressionPrinter(NumPyPrinter):
         """a <symbol> b, left-associative: b is parenthesized at its operator's own level."""
         return self.parenthesize(a, level, strict=True) + symbol + self.parenthesize(b, level)
 
-    def _print_isnan(self, expr: sp.Basic) -> str:
-        return f"np.isnan({self._print(expr.args[0])})"
+    def _print_FloatTest(self, expr: sp.Basic) -> str:
+        return f"np.{type(expr).__name__}({self._print(expr.args[0])})"
+
+    _print_isnan = _print_isinf = _print_isfinite = _print_signbit = _print_FloatTest
 
     def _print_kept_power(self, expr: sp.Function) -> str:
         return self._print_Pow(sp.Pow(*expr.args, evaluate=False))
