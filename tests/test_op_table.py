@@ -115,3 +115,18 @@ def test_every_structural_op_is_exercised_by_a_case():
         "custom_rule", "while_vjp", "loop_out", "pair_reciprocals", "adjugate", "overwrite",
         "unslice", "scatter_add"} | set(NORMALISERS)
     assert not set(STRUCTURAL_OPS) - seen - exempt, sorted(set(STRUCTURAL_OPS) - seen - exempt)
+
+
+def test_numpy_ufuncs_trace_to_the_op_table():
+    """An elementwise op's ufunc (of its own name, or named in `also`) traces to it: the front
+    end's UFUNC_OPS is read off the table, so a new op needs no second list."""
+    from symgrad.trace import UFUNC_OPS
+
+    for name, record in OPS.items():
+        for alias in record.also:
+            assert isinstance(getattr(np, alias, None), np.ufunc), f"{name}: np.{alias}"
+            assert UFUNC_OPS[getattr(np, alias)] == name
+        if record.group is Group.ELEMENTWISE and isinstance(getattr(np, name, None), np.ufunc):
+            assert UFUNC_OPS[getattr(np, name)] == name
+    assert UFUNC_OPS[np.fabs] == UFUNC_OPS[np.absolute] == "abs"
+    assert UFUNC_OPS[np.rad2deg] == "degrees" and np.isinf in UFUNC_OPS

@@ -56,6 +56,8 @@ class OpRecord:
     kinked: bool = False  # non-smooth in its operands: they are kept as named values
     differentiable: bool = True
     memory: Memory = Memory.EITHER  # structural ops: a new array, or a view of an operand
+    # elementwise: the numpy ufuncs that trace to it, by name, besides the one of its own name
+    also: tuple[str, ...] = ()
 
 
 OPS: dict[str, OpRecord] = {}
@@ -97,9 +99,9 @@ _register(
     _ew("subtract", 2, lambda s, a, b: a - b),
     _ew("multiply", 2, lambda s, a, b: a * b),
     _ew("divide", 2, lambda s, a, b: a / b),
-    _ew("power", 2, lambda s, a, b: s.power(a, b)),
+    _ew("power", 2, lambda s, a, b: s.power(a, b), also=("float_power",)),
     _ew("negative", 1, lambda s, a: -a),
-    _ew("positive", 1, lambda s, a: a),
+    _ew("positive", 1, lambda s, a: a, also=("conjugate",)),  # of a real value
     _ew("reciprocal", 1, lambda s, a: 1 / a),
     _ew("square", 1, lambda s, a: a**2),
     _ew("sqrt", 1, lambda s, a: s.sqrt(a)),
@@ -127,7 +129,7 @@ _register(
     _ew("arccosh", 1, lambda s, a: s.acosh(a)),
     _ew("arctanh", 1, lambda s, a: s.atanh(a)),
     _ew("hypot", 2, lambda s, a, b: s.hypot(a, b), kinked=True),
-    _ew("abs", 1, lambda s, a: s.Abs(a), kinked=True),
+    _ew("abs", 1, lambda s, a: s.Abs(a), kinked=True, also=("absolute", "fabs")),
     _ew("sign", 1, lambda s, a: s.sign(a), kinked=True),
     _ew("maximum", 2, lambda s, a, b: s.Max(a, b), kinked=True),
     _ew("minimum", 2, lambda s, a, b: s.Min(a, b), kinked=True),
@@ -139,8 +141,8 @@ _register(
     _ew("rint", 1, lambda s, a: s.rint(a), kinked=True),
     _ew("trunc", 1, lambda s, a: s.trunc(a), kinked=True),
     # numpy multiplies by the rounded constant, as these do: x * (180.0/NPY_PI)
-    _ew("degrees", 1, lambda s, a: a * (180 / math.pi)),
-    _ew("radians", 1, lambda s, a: a * (math.pi / 180)),
+    _ew("degrees", 1, lambda s, a: a * (180 / math.pi), also=("rad2deg",)),
+    _ew("radians", 1, lambda s, a: a * (math.pi / 180), also=("deg2rad",)),
     # where(c, a, b): a SymPy Piecewise, so derivatives are taken branch by branch.
     _ew("where", 3, lambda s, c, a, b: s.Piecewise((a, c), (b, True))),
     # 'ew' is an elementwise node made during differentiation; its form is its `expr` param.

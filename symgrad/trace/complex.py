@@ -27,13 +27,10 @@ import numpy as np
 from ..errors import (ComplexArgumentError, TracedConversionError, TracingError,
                       UnsupportedFunctionError)
 from ..ir import primitives as prim
-from .numpy_api import (COMPLEX_HOOKS, UFUNC_OPS, boxed, elementwise, function_name, implements,
-                        on_nodes)
+from .numpy_api import COMPLEX_HOOKS, boxed, elementwise, function_name, implements, on_nodes
 from .tracer import METHODS, PROPERTIES, Tracer, bound_site, resolved, user_site
 
 FAMILY = "Complex values (intermediates; complex arguments are refused)"  # in docs/ops.md
-
-UFUNC_OPS[np.conjugate] = "positive"  # np.conj of a real array is the array
 
 
 # ---------------------------------------------------------------------------------------------

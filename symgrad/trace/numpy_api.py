@@ -1,7 +1,8 @@
 """The numpy front end: what `np.*` functions, ufuncs, operators and methods mean on tracers.
 
 Each entry translates numpy's calling convention (axis, keepdims, Python scalars, ...) into
-primitive calls. Adding a numpy function is one entry in `UFUNC_OPS` (an elementwise op) or one
+primitive calls. Adding a numpy function is a row of the op table (an elementwise op: its ufunc
+traces to it by name, see `UFUNC_OPS`) or one
 `@implements` function here or in its family's module, written on nodes with the shared setup:
 
     @implements(np.transpose)
@@ -22,32 +23,16 @@ import numpy as np
 from ..ir import primitives as prim
 from ..errors import TracingError, UnsupportedFunctionError
 from ..ir.graph import Builder, Node
+from ..ir.ops import OPS, Group
 from .tracer import (METHODS, OPERATORS, PROPERTIES, Tracer, bound_site, check_fresh, is_active,
                      resolved, user_site)
 
 FAMILY = "Elementwise, matmul, sum/mean, reshape/transpose, where"  # its heading in docs/ops.md
 
-# numpy ufunc -> elementwise op name
+# numpy ufunc -> elementwise op name: the op table's (an op's own name, and `also`)
 UFUNC_OPS: dict[np.ufunc, str] = {
-    np.add: "add", np.subtract: "subtract", np.multiply: "multiply", np.divide: "divide",
-    np.power: "power", np.float_power: "power", np.negative: "negative",
-    np.positive: "positive", np.reciprocal: "reciprocal", np.square: "square",
-    np.sqrt: "sqrt", np.cbrt: "cbrt", np.exp: "exp", np.exp2: "exp2", np.expm1: "expm1",
-    np.log: "log", np.log2: "log2", np.log10: "log10", np.log1p: "log1p",
-    np.logaddexp: "logaddexp", np.logaddexp2: "logaddexp2",
-    np.sin: "sin", np.cos: "cos", np.tan: "tan", np.arcsin: "arcsin", np.arccos: "arccos",
-    np.arctan: "arctan", np.arctan2: "arctan2", np.sinh: "sinh", np.cosh: "cosh",
-    np.tanh: "tanh", np.arcsinh: "arcsinh", np.arccosh: "arccosh", np.arctanh: "arctanh",
-    np.hypot: "hypot", np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
-    np.maximum: "maximum", np.minimum: "minimum", np.fmax: "fmax", np.fmin: "fmin",
-    np.floor: "floor", np.ceil: "ceil", np.rint: "rint", np.trunc: "trunc",
-    np.greater: "greater", np.greater_equal: "greater_equal", np.less: "less",
-    np.less_equal: "less_equal", np.equal: "equal", np.not_equal: "not_equal",
-    np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
-    np.logical_xor: "logical_xor", np.isnan: "isnan", np.isinf: "isinf",
-    np.isfinite: "isfinite", np.signbit: "signbit", np.degrees: "degrees",
-    np.rad2deg: "degrees", np.radians: "radians", np.deg2rad: "radians",
-}
+    getattr(np, name): op for op, record in OPS.items() if record.group is Group.ELEMENTWISE
+    for name in (op, *record.also) if isinstance(getattr(np, name, None), np.ufunc)}
 
 # scipy.special ufunc name -> elementwise op; looked up only once scipy is imported (by the user:
 # importing scipy.special costs ~0.6 s, and symgrad never pays it itself).
