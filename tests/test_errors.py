@@ -106,3 +106,17 @@ def test_default_arguments_are_used_like_passed_ones():
     value, g = sg.value_and_grad(f)(np.ones(3), scale=3.0)
     assert value == 12.0
     np.testing.assert_array_equal(g, [3.0, 3.0, 3.0])
+
+
+@pytest.mark.parametrize("write, function", [
+    (lambda x: x % 2.0, "numpy.remainder (the % operator)"),
+    (lambda x: 3.0 % x, "numpy.remainder (the % operator)"),
+    (lambda x: x // 2.0, "numpy.floor_divide (the // operator)"),
+    (lambda x: divmod(x, 2.0)[0], "numpy.divmod (the divmod operator)"),
+])
+def test_an_operator_numpy_has_and_symgrad_lacks_names_itself_and_the_line(write, function):
+    x = np.array([1.0, 2.5])
+    with pytest.raises(sg.UnsupportedFunctionError) as caught:
+        sg.jit(write)(x)
+    message = str(caught.value)
+    assert function in message and "test_errors.py:" in message

@@ -252,6 +252,24 @@ OPERATORS.update(neg=_unary("negative"), pos=_unary("positive"), abs=_unary("abs
                  matmul=lambda self, other: matmul(self, other),
                  rmatmul=lambda self, other: matmul(other, self))
 
+# Python operators numpy defines that symgrad has no op for: refused by the numpy function each
+# calls and the user's line (Python's own TypeError would name neither)
+_REFUSED_OPERATORS = {"mod": ("%", "remainder"), "floordiv": ("//", "floor_divide"),
+                      "divmod": ("divmod", "divmod"), "lshift": ("<<", "left_shift"),
+                      "rshift": (">>", "right_shift")}
+
+
+def _refused(symbol: str, function: str) -> Callable:
+    def refuse(*operands: Any) -> Any:
+        raise UnsupportedFunctionError(f"numpy.{function} (the {symbol} operator)",
+                                       _where(_builder_of(operands)))
+    return refuse
+
+
+for _name, (_symbol, _function) in _REFUSED_OPERATORS.items():
+    for _form in (_name, f"r{_name}", f"i{_name}"):
+        OPERATORS[_form] = _refused(_symbol, _function)
+
 
 # ---------------------------------------------------------------------------------------------
 # Functions

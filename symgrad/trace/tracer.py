@@ -86,7 +86,10 @@ OPERATOR_NAMES = (
     "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "pow", "rpow",
     "matmul", "rmatmul", "and", "rand", "or", "ror", "xor", "rxor",
     "gt", "ge", "lt", "le", "eq", "ne", "neg", "pos", "abs", "invert",
-    "iadd", "isub", "imul", "itruediv", "ipow", "getitem", "setitem")
+    "iadd", "isub", "imul", "itruediv", "ipow", "getitem", "setitem",
+    # numpy's too, refused with the user's line (numpy_api._REFUSED_OPERATORS)
+    "mod", "rmod", "imod", "floordiv", "rfloordiv", "ifloordiv", "divmod", "rdivmod",
+    "lshift", "rlshift", "ilshift", "rshift", "rrshift", "irshift")
 
 
 def bind(name: str, *operands: Any) -> Any:
