@@ -143,6 +143,9 @@ _register(
     # numpy multiplies by the rounded constant, as these do: x * (180.0/NPY_PI)
     _ew("degrees", 1, lambda s, a: a * (180 / math.pi), also=("rad2deg",)),
     _ew("radians", 1, lambda s, a: a * (math.pi / 180), also=("deg2rad",)),
+    _ew("remainder", 2, lambda s, a, b: s.remainder(a, b), kinked=True),  # also np.mod
+    _ew("fmod", 2, lambda s, a, b: s.fmod(a, b), kinked=True),
+    _ew("floor_divide", 2, lambda s, a, b: s.floor_divide(a, b), kinked=True),
     # where(c, a, b): a SymPy Piecewise, so derivatives are taken branch by branch.
     _ew("where", 3, lambda s, c, a, b: s.Piecewise((a, c), (b, True))),
     # 'ew' is an elementwise node made during differentiation; its form is its `expr` param.

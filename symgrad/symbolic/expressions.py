@@ -74,7 +74,7 @@ namespace = types.SimpleNamespace(**{
         "exp2", "expm1", "log2", "log10", "log1p", "hypot", "logaddexp", "logaddexp2", "cbrt",
         "rint", "trunc", "power", "fmax", "fmin", "clip", "arctan2", "sigmoid", "softplus",
         "logit", "xlogy", "xlog1py", "gammaln", "digamma", "trigamma", "isnan", "isinf",
-        "isfinite", "signbit")
+        "isfinite", "signbit", "remainder", "fmod", "floor_divide")
 })
 
 

@@ -102,6 +102,38 @@ class trunc(sp.Function):
         return sp.S.Zero
 
 
+class floor_divide(sp.Function):
+    """numpy's floor_divide (Python's `//`): piecewise constant in both operands (derivative
+    0, as PyTorch's floor of a quotient)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class remainder(sp.Function):
+    """numpy's remainder (np.mod, Python's `%`), of the divisor's sign: a - floor(a/b)*b as
+    numpy computes it (from fmod, exact). Derivatives as PyTorch's: 1 and -floor_divide(a, b)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sp.S.One if argindex == 1 else -floor_divide(a, b)
+
+
+class fmod(sp.Function):
+    """C's fmod (np.fmod), of the dividend's sign. Derivatives as PyTorch's: 1 and
+    -trunc(a/b)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sp.S.One if argindex == 1 else -trunc(a / b)
+
+
 # ---------------------------------------------------------------------------------------------
 # Conventions at singular points. PyTorch zeroes some gradient factors where they are 0/0 or
 # 0*inf; these functions and Piecewise derivatives say the same in SymPy (docs/conventions.md).

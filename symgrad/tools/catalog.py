@@ -47,7 +47,8 @@ CONVENTIONS = (
     "raises `MutationError` (write `x = x.copy()` first).",
 )
 
-_OPERATORS = ("+", "-", "*", "/", "**", "@", "unary -", "unary +", "abs()", "<", "<=", ">",
+_OPERATORS = ("+", "-", "*", "/", "**", "@", "%", "//", "divmod()", "unary -", "unary +",
+              "abs()", "<", "<=", ">",
               ">=", "==", "!=", "& (logical and)", "| (logical or)", "^ (logical xor)",
               "~ (logical not)")
 

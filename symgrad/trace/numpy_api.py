@@ -239,7 +239,8 @@ def _unary(op: str) -> Callable:
 
 
 _ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
-               "pow": "power", "and": "logical_and", "or": "logical_or", "xor": "logical_xor"}
+               "pow": "power", "and": "logical_and", "or": "logical_or", "xor": "logical_xor",
+               "mod": "remainder", "floordiv": "floor_divide"}
 _COMPARISONS = {"gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal",
                 "eq": "equal", "ne": "not_equal"}  # reflected by Python itself (3 < x: x > 3)
 for _name, _op in _ARITHMETIC.items():
@@ -250,13 +251,13 @@ for _name, _op in _COMPARISONS.items():
 OPERATORS.update(neg=_unary("negative"), pos=_unary("positive"), abs=_unary("abs"),
                  invert=_unary("logical_not"),
                  matmul=lambda self, other: matmul(self, other),
-                 rmatmul=lambda self, other: matmul(other, self))
+                 rmatmul=lambda self, other: matmul(other, self),
+                 divmod=lambda self, other: (self // other, self % other),
+                 rdivmod=lambda self, other: (other // self, other % self))
 
 # Python operators numpy defines that symgrad has no op for: refused by the numpy function each
 # calls and the user's line (Python's own TypeError would name neither)
-_REFUSED_OPERATORS = {"mod": ("%", "remainder"), "floordiv": ("//", "floor_divide"),
-                      "divmod": ("divmod", "divmod"), "lshift": ("<<", "left_shift"),
-                      "rshift": (">>", "right_shift")}
+_REFUSED_OPERATORS = {"lshift": ("<<", "left_shift"), "rshift": (">>", "right_shift")}
 
 
 def _refused(symbol: str, function: str) -> Callable:

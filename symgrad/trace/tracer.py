@@ -87,8 +87,8 @@ OPERATOR_NAMES = (
     "matmul", "rmatmul", "and", "rand", "or", "ror", "xor", "rxor",
     "gt", "ge", "lt", "le", "eq", "ne", "neg", "pos", "abs", "invert",
     "iadd", "isub", "imul", "itruediv", "ipow", "getitem", "setitem",
+    "mod", "rmod", "floordiv", "rfloordiv", "divmod", "rdivmod",
     # numpy's too, refused with the user's line (numpy_api._REFUSED_OPERATORS)
-    "mod", "rmod", "imod", "floordiv", "rfloordiv", "ifloordiv", "divmod", "rdivmod",
     "lshift", "rlshift", "ilshift", "rshift", "rrshift", "irshift")
 
 

@@ -30,7 +30,7 @@ MATH_FUNCTIONS = {
     "ceiling": "ceil", "rint": "rint", "trunc": "trunc", "cbrt": "cbrt", "log1p": "log1p",
     "expm1": "expm1", "exp2": "exp2", "log2": "log2", "log10": "log10", "hypot": "hypot",
     "atan2": "atan2", "arctan2": "atan2", "fmax": "fmax", "fmin": "fmin", "real_log": "log",
-    "erf": "erf", "erfc": "erfc", "gammaln": "lgamma", "traced_power": "pow",
+    "erf": "erf", "erfc": "erfc", "gammaln": "lgamma", "traced_power": "pow", "fmod": "fmod",
 }
 
 # SymPy function class name -> the generated file's static inline helper (templates/c/).
@@ -41,6 +41,7 @@ HELPERS = {
     "xlogy": "sg_xlogy", "xlog1py": "sg_xlog1py", "logit": "sg_logit", "Abs": "sg_abs",
     "sign": "sg_sign", "Max": "sg_maximum", "Min": "sg_minimum", "clip": "sg_clip",
     "Heaviside": "sg_heaviside", "digamma": "sg_digamma", "trigamma": "sg_trigamma",
+    "remainder": "sg_remainder", "floor_divide": "sg_floor_divide",
 }
 
 FLOAT_TYPES = ("float32", "float64")

@@ -27,6 +27,7 @@ NUMPY_FUNCTIONS = {
     "log1p": "log1p", "expm1": "expm1", "exp2": "exp2", "log2": "log2", "log10": "log10",
     "hypot": "hypot", "atan2": "arctan2", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
     "arctan2": "arctan2", "fmax": "fmax", "fmin": "fmin", "clip": "clip", "real_log": "log",
+    "remainder": "remainder", "fmod": "fmod", "floor_divide": "floor_divide",
 }
 
 # Helpers defined in the generated module (their text lives in the templates).
@@ -162,6 +163,7 @@ class NumpyExpressionPrinter(NumPyPrinter):
     _print_exp2 = _print_log2 = _print_log10 = _print_hypot = _print_atan2 = _print_Function
     _print_sigmoid = _print_logaddexp = _print_logaddexp2 = _print_Function
     _print_cbrt = _print_rint = _print_trunc = _print_Function
+    _print_remainder = _print_fmod = _print_floor_divide = _print_Function
     _print_real_log = _print_arctan2 = _print_fmax = _print_fmin = _print_clip = _print_Function
     _print_reciprocal_or_zero = _print_divide_or_zero = _print_logit = _print_xlogy = _print_xlog1py = _print_Function
     _print_erf = _print_erfc = _print_gammaln = _print_digamma = _print_trigamma = _print_Function
