@@ -76,6 +76,12 @@ def _ew(name: str, arity: int, form: Callable[..., Any], **extra: Any) -> OpReco
     return OpRecord(name, Group.ELEMENTWISE, arity, form, **extra)
 
 
+def _float_test(name: str) -> OpRecord:
+    """A test of a float's class (symbolic.functions.FloatTest): a condition of its name."""
+    return OpRecord(name, Group.ELEMENTWISE, 1, lambda s, a: getattr(s, name)(a), Result.BOOL,
+                    True, False)
+
+
 def _cmp(name: str, form: Callable[..., Any]) -> OpRecord:
     return OpRecord(name, Group.ELEMENTWISE, 2, form, result=Result.BOOL, kinked=True,
                     differentiable=False)
@@ -176,12 +182,7 @@ _register(
     _cmp("logical_or", lambda s, a, b: s.Or(a, b)),
     _cmp("logical_xor", lambda s, a, b: s.Xor(a, b)),
     OpRecord("logical_not", Group.ELEMENTWISE, 1, lambda s, a: s.Not(a), Result.BOOL, True, False),
-    OpRecord("isnan", Group.ELEMENTWISE, 1, lambda s, a: s.isnan(a), Result.BOOL, True, False),
-    OpRecord("isinf", Group.ELEMENTWISE, 1, lambda s, a: s.isinf(a), Result.BOOL, True, False),
-    OpRecord("isfinite", Group.ELEMENTWISE, 1, lambda s, a: s.isfinite(a), Result.BOOL, True,
-             False),
-    OpRecord("signbit", Group.ELEMENTWISE, 1, lambda s, a: s.signbit(a), Result.BOOL, True,
-             False),
+    *(_float_test(name) for name in ("isnan", "isinf", "isfinite", "signbit")),
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -41,15 +41,17 @@ def _refuse(filename: str, node: ast.AST | None, what: str) -> None:
 
 
 @lru_cache(maxsize=None)
-def _fixed_part(fp_flag: str) -> tuple[str, ...]:
-    """The template's fixed statements (between its docstring and its first tag) with
-    `fp_flag` in place of its one value, dumped."""
+def fixed_part(template: str, fp_flag: str | None = None) -> tuple[str, ...]:
+    """A launcher template's fixed statements (between its docstring and its first tag),
+    dumped; `fp_flag` in place of its one value, where it has one (C's)."""
     from ...cache.key import templates_dir
 
-    text = (templates_dir() / "c" / "launcher.py.j2").read_text(encoding="utf-8")
+    text = (templates_dir() / template).read_text(encoding="utf-8")
     start = text.index('"""', text.index('"""') + 3) + 3
     end = text.index("{%", start)
-    fixed = text[start:end].replace("{{ header.fp_flag }}", fp_flag)
+    fixed = text[start:end]
+    if fp_flag is not None:
+        fixed = fixed.replace("{{ header.fp_flag }}", fp_flag)
     return tuple(ast.dump(s) for s in ast.parse(fixed).body)
 
 
@@ -105,7 +107,7 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
 
     tree = parse_launcher(source, filename)
     body = tree.body
-    variants = [_fixed_part(flag) for flag in FP_FLAGS]
+    variants = [fixed_part("c/launcher.py.j2", flag) for flag in FP_FLAGS]
     fixed = variants[0]
     got = body[1:1 + len(fixed)]
     dumped = [ast.dump(s) for s in got]

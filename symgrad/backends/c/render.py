@@ -14,6 +14,7 @@ import sympy as sp
 from ...ir.graph import Node
 from ...ir.ops import OPS
 from ...schedule.names import Namer
+from ...symbolic.lift import Value
 from ..common import returned_code
 from ..numpy.printer import const_array_code, float_literal, plain_code, structural_helper
 from ..numpy.render import environment, one_line
@@ -340,11 +341,32 @@ class Renderer:
         return calls
 
     # -- the launcher ------------------------------------------------------------------------
+    def library_step(self, value: Value, loaded: set[Value],
+                     constants: list[tuple[str, str]]) -> list[Line]:
+        """The launcher's line computing a value by the array library (a constant array goes
+        to `constants`): contiguous where a kernel loads it, a copy where a result would be a
+        view."""
+        node, name = value.node, self.names[value.symbol]
+        if node.op == "const" and value.expr is None:
+            constants.append((name, const_array_code(node.param("value"))))
+            return []
+        if value.expr is not None:
+            return [Line(f"{name} = {constant_code(value)}", comment_of(node))]
+        of_node = self.plan.lifted.of_node
+        code = plain_code(node, *[self.names[of_node[i].symbol] for i in node.inputs])
+        helper = structural_helper(node)
+        if helper is not None:
+            self.launcher_helpers.add(helper)
+        if value in loaded:
+            code = f"np.ascontiguousarray({code}, dtype=np.{node.dtype})"
+        elif node.op in VIEW_OPS and value in self.plan.lifted.outputs:
+            code = f"np.array({code})"
+        return [Line(f"{name} = {code}", comment_of(node))]
+
     def launcher(self, rendered: dict[Kernel, RenderedKernel]
                  ) -> tuple[list[Line], list[tuple[str, str]]]:
         lines: list[Line] = []
         constants: list[tuple[str, str]] = []
-        of_node = self.plan.lifted.of_node
         loaded = {v for step in self.plan.steps if isinstance(step, Kernel) for v in step.loads}
         for value in self.plan.lifted.values:
             if value.node.op == "input" and value in loaded:
@@ -352,24 +374,7 @@ class Renderer:
                 lines.append(Line(f"{name} = np.asarray({name})"))  # a view stays a view
         for step in self.plan.steps:
             if isinstance(step, LibraryStep):
-                value, node = step.value, step.value.node
-                name = self.names[value.symbol]
-                if node.op == "const" and value.expr is None:
-                    constants.append((name, const_array_code(node.param("value"))))
-                    continue
-                if value.expr is not None:
-                    lines.append(Line(f"{name} = {constant_code(value)}", comment_of(node)))
-                    continue
-                arguments = [self.names[of_node[i].symbol] for i in node.inputs]
-                code = plain_code(node, *arguments)
-                helper = structural_helper(node)
-                if helper is not None:
-                    self.launcher_helpers.add(helper)
-                if value in loaded:
-                    code = f"np.ascontiguousarray({code}, dtype=np.{node.dtype})"
-                elif node.op in VIEW_OPS and value in self.plan.lifted.outputs:
-                    code = f"np.array({code})"
-                lines.append(Line(f"{name} = {code}", comment_of(node)))
+                lines.extend(self.library_step(step.value, loaded, constants))
                 continue
             kernel = rendered[step]
             for value in step.stores + [r.value for r in step.reductions]:

@@ -25,26 +25,14 @@ from __future__ import annotations
 import ast
 import copy
 import re
-from functools import lru_cache
 
-from ..c.check import _is_launch, _refuse, parse_launcher
+from ..c.check import _is_launch, _refuse, fixed_part, parse_launcher
 
 _KERNEL = re.compile(r"kernel_\d+(_finish)?")
 # The template's helpers the generated function may call (pure array code).
 CALLED_HELPERS = ("_unslice", "_scatter_add", "_on_host", "_returned")
 _MODULE_LINES = tuple(ast.dump(ast.parse(f"_MODULE = _module(fast_math={flag})").body[0])
                       for flag in (False, True))
-
-
-@lru_cache(maxsize=None)
-def _fixed_part() -> tuple[str, ...]:
-    """The template's fixed statements (between its docstring and its first tag), dumped."""
-    from ...cache.key import templates_dir
-
-    text = (templates_dir() / "cuda" / "launcher.py.j2").read_text(encoding="utf-8")
-    start = text.index('"""', text.index('"""') + 3) + 3
-    end = text.index("{%", start)
-    return tuple(ast.dump(s) for s in ast.parse(text[start:end]).body)
 
 
 def _is_kernel(statement: ast.stmt) -> bool:
@@ -72,7 +60,7 @@ def check_launcher(source: str, filename: str = "<generated launcher>") -> ast.M
 
     tree = parse_launcher(source, filename)
     body = tree.body
-    fixed = _fixed_part()
+    fixed = fixed_part("cuda/launcher.py.j2")
     got = body[1:1 + len(fixed)]
     if len(got) != len(fixed) or any(ast.dump(s) != f for s, f in zip(got, fixed)):
         wrong = next((s for s, f in zip(got, fixed) if ast.dump(s) != f), None)

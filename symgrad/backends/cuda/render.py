@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...ir.graph import Node
-from ..numpy.printer import const_array_code, plain_code
 from ..numpy.render import environment
-from ..c.render import (RESERVED, VIEW_OPS, Line, Renderer, comment_of,
-                        constant_code, index_code, returns_code)
+from ..c.render import RESERVED, Line, Renderer, comment_of, index_code, returns_code
 from ..c.printer import FLOAT_TYPES
 from ..kernel_ir import CHUNK, Kernel, LibraryStep, Reduction, KernelPlan, index_terms
 from .printer import CUDA_TYPES, CudaExpressionPrinter
@@ -165,7 +163,6 @@ class CudaRenderer(Renderer):
                  ) -> tuple[list[Line], list[tuple[str, str]], str]:
         lines: list[Line] = []
         constants: list[tuple[str, str]] = []
-        of_node = self.plan.lifted.of_node
         on_host = self.namer.claim("on_host")
         lines.append(Line(f"{on_host} = _on_host({', '.join(self.param_names)})"))
         loaded = {v for step in self.plan.steps if isinstance(step, Kernel) for v in step.loads}
@@ -176,20 +173,7 @@ class CudaRenderer(Renderer):
                 lines.append(Line(f"{name} = {spelled}({name})"))
         for step in self.plan.steps:
             if isinstance(step, LibraryStep):
-                value, node = step.value, step.value.node
-                name = self.names[value.symbol]
-                if node.op == "const" and value.expr is None:
-                    constants.append((name, const_array_code(node.param("value"))))
-                    continue
-                if value.expr is not None:
-                    lines.append(Line(f"{name} = {constant_code(value)}", comment_of(node)))
-                    continue
-                code = plain_code(node, *[self.names[of_node[i].symbol] for i in node.inputs])
-                if value in loaded:
-                    code = f"np.ascontiguousarray({code}, dtype=np.{node.dtype})"
-                elif node.op in VIEW_OPS and value in self.plan.lifted.outputs:
-                    code = f"np.array({code})"
-                lines.append(Line(f"{name} = {code}", comment_of(node)))
+                lines.extend(self.library_step(step.value, loaded, constants))
                 continue
             kernel = rendered[step]
             for value in step.stores + [r.value for r in step.reductions]:
